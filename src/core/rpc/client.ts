@@ -1,0 +1,74 @@
+import type { z } from 'zod';
+import { RpcError, RpcTransportError } from './errors.js';
+import { formatDuration } from '../units.js';
+
+export interface RpcClientOptions {
+  /** Full endpoint URL, e.g. `http://127.0.0.1:1234/rpc/v1`. */
+  url: string;
+  token?: string;
+  /** Per-call timeout in milliseconds (default 30 s); a call may override it. */
+  timeoutMs?: number;
+}
+
+const responseShape = (value: unknown): value is { result?: unknown; error?: { code: number; message: string; data?: unknown } } =>
+  typeof value === 'object' && value !== null && (value as { jsonrpc?: unknown }).jsonrpc === '2.0';
+
+/** A JSON-RPC 2.0 client over HTTP POST (positional params, bearer token, per-call timeout). */
+export class RpcClient {
+  private nextId = 1;
+  readonly url: string;
+
+  constructor(private readonly options: RpcClientOptions) {
+    try {
+      this.url = new URL(options.url).toString();
+    } catch {
+      throw new Error(`invalid RPC URL "${options.url}": expected e.g. http://127.0.0.1:1234/rpc/v1`);
+    }
+  }
+
+  /**
+   * Calls `method` and returns its result, validated by `schema` when given (a remote we do not control
+   * is a boundary). Throws RpcError for an error answer, RpcTransportError when no answer came.
+   */
+  async call<T = unknown>(method: string, params: unknown[] = [], opts: { schema?: z.ZodType<T>; timeoutMs?: number } = {}): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? 30_000;
+    const body = JSON.stringify({ jsonrpc: '2.0', id: this.nextId++, method, params });
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    let text: string;
+    let status: number;
+    try {
+      const res = await fetch(this.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) });
+      status = res.status;
+      text = await res.text();
+    } catch (err) {
+      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
+      const why = timedOut ? `timed out after ${formatDuration(timeoutMs)}` : `failed: ${causeText(err)}`;
+      throw new RpcTransportError(`${method} to ${this.url} ${why}`, { cause: err });
+    }
+    let reply: unknown;
+    try {
+      reply = JSON.parse(text);
+    } catch {
+      throw new RpcTransportError(`${method} to ${this.url}: HTTP ${status} with a non-JSON body: ${text.slice(0, 200)}`);
+    }
+    if (!responseShape(reply)) {
+      throw new RpcTransportError(`${method} to ${this.url}: HTTP ${status} without a JSON-RPC 2.0 response`);
+    }
+    if (reply.error) throw new RpcError(reply.error.code, reply.error.message, reply.error.data);
+    if (!opts.schema) return reply.result as T;
+    const parsed = opts.schema.safeParse(reply.result);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new RpcTransportError(
+        `${method} to ${this.url}: unexpected result shape at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+      );
+    }
+    return parsed.data;
+  }
+}
+
+function causeText(err: unknown): string {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  return cause instanceof Error ? cause.message : String(cause);
+}

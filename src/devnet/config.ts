@@ -1,0 +1,161 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { parseSectorSize } from '../core/proofTypes.js';
+import { parseDuration } from '../core/units.js';
+import { actorIdOf } from '../chain/address.js';
+
+/** Whole FIL with up to 18 decimals (`"10000"`, `"0.5 FIL"`) or attoFIL (`"123 attoFIL"`), as bigint attoFIL. */
+export function parseFil(text: string): bigint {
+  const match = /^\s*(\d+)(?:\.(\d{1,18}))?\s*(FIL|attoFIL)?\s*$/i.exec(text);
+  if (!match) throw new Error(`invalid amount "${text}": expected e.g. "10000 FIL", "0.5 FIL" or "1000 attoFIL"`);
+  if (match[3]?.toLowerCase() === 'attofil') {
+    if (match[2]) throw new Error(`invalid amount "${text}": attoFIL is a whole number`);
+    return BigInt(match[1] as string);
+  }
+  return BigInt(match[1] as string) * 10n ** 18n + BigInt((match[2] ?? '').padEnd(18, '0'));
+}
+
+const duration = z.string().transform((text, ctx) => {
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const idAddr = z.string().transform((text, ctx) => {
+  try {
+    return actorIdOf(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const epochs = z.number().int().positive();
+
+const ConfigSchema = z.strictObject({
+  chain: z
+    .strictObject({
+      network_name: z.string().min(1).default('sealfleet-devnet'),
+      /** `0s` stops the clock: tipsets come only from the `Devnet.Mine` admin call. */
+      block_time: duration.default(1000),
+      network_version: z.number().int().min(21).default(28),
+      /** Seeds every tipset's ticket and beacon; the same seed gives the same randomness. */
+      randomness_seed: z.string().default('sealfleet-devnet'),
+      /** Epochs between PreCommit and the interactive seed (mainnet 150; 2k devnets 10). */
+      pre_commit_challenge_delay: epochs.default(10),
+      /** Oldest ticket a PreCommit may use, in epochs before now (mainnet 3780 = 2880 + finality 900). */
+      max_pre_commit_randomness_lookback: epochs.default(3780),
+      /** Epochs after PreCommit in which ProveCommit must land (mainnet 30 days + challenge delay). */
+      max_prove_commit_duration: epochs.default(86_550),
+      min_sector_expiration: epochs.default(180 * 2880),
+      max_sector_expiration_extension: epochs.default(1278 * 2880),
+      /** How proofs are checked: `mock` accepts only the mock processors' keyed-hash proofs. */
+      proof_verifier: z.enum(['mock']).default('mock'),
+    })
+    .prefault({}),
+  accounts: z
+    .array(z.strictObject({ id: z.number().int().min(100), balance: z.string().default('100000 FIL') }))
+    .default([{ id: 100, balance: '100000 FIL' }]),
+  miners: z
+    .array(
+      z.strictObject({
+        id: z.number().int().min(1000),
+        sector_size: z.string().default('2KiB'),
+        owner: idAddr,
+        worker: idAddr,
+        control: z.array(idAddr).default([]),
+      }),
+    )
+    .default([{ id: 1000, sector_size: '2KiB', owner: 100, worker: 100, control: [] }]),
+});
+
+export type DevnetConfigInput = z.input<typeof ConfigSchema>;
+type Parsed = z.output<typeof ConfigSchema>;
+
+export interface DevnetMiner {
+  id: number;
+  sectorSize: ReturnType<typeof parseSectorSize>;
+  owner: number;
+  worker: number;
+  control: number[];
+}
+
+export interface DevnetConfig {
+  chain: Parsed['chain'];
+  accounts: { id: number; balance: bigint }[];
+  miners: DevnetMiner[];
+}
+
+export const DEFAULT_CONFIG_TOML = `# sealfleet devnet: a local simulation of the Lotus chain API (not a Filecoin network).
+[chain]
+network_name = "sealfleet-devnet"
+block_time = "1s"                      # "0s": tipsets only through the Devnet.Mine admin call
+pre_commit_challenge_delay = 10        # epochs from PreCommit to the interactive seed
+max_pre_commit_randomness_lookback = 3780
+max_prove_commit_duration = 86550
+proof_verifier = "mock"
+
+[[accounts]]
+id = 100
+balance = "100000 FIL"
+
+[[miners]]
+id = 1000
+sector_size = "2KiB"
+owner = "t0100"
+worker = "t0100"
+`;
+
+/** Validates a parsed config; every problem names its key and the file. */
+export function validateConfig(raw: unknown, source: string): DevnetConfig {
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = i.path.map(String).join('.') || '(root)';
+      return i.code === 'unrecognized_keys' ? `unknown key ${i.keys.map((k) => (key === '(root)' ? k : `${key}.${k}`)).join(', ')}` : `${key}: ${i.message}`;
+    });
+    throw new Error(`invalid devnet config ${source}: ${lines.join('; ')}`);
+  }
+  const cfg = parsed.data;
+  const accounts = cfg.accounts.map((a, i) => {
+    try {
+      return { id: a.id, balance: parseFil(a.balance) };
+    } catch (err) {
+      throw new Error(`invalid devnet config ${source}: accounts.${i}.balance: ${(err as Error).message}`);
+    }
+  });
+  const accountIds = new Set(accounts.map((a) => a.id));
+  const miners = cfg.miners.map((m, i) => {
+    const where = `invalid devnet config ${source}: miners.${i}`;
+    let sectorSize;
+    try {
+      sectorSize = parseSectorSize(m.sector_size);
+    } catch (err) {
+      throw new Error(`${where}.sector_size: ${(err as Error).message}`);
+    }
+    for (const [key, id] of [['owner', m.owner], ['worker', m.worker], ...m.control.map((c) => ['control', c] as const)] as const) {
+      if (!accountIds.has(id)) throw new Error(`${where}.${key}: t0${id} is not one of the [[accounts]]`);
+    }
+    return { id: m.id, sectorSize, owner: m.owner, worker: m.worker, control: m.control };
+  });
+  const ids = [...accountIds, ...miners.map((m) => m.id)];
+  const dup = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (dup !== undefined) throw new Error(`invalid devnet config ${source}: actor id ${dup} is used twice`);
+  return { chain: cfg.chain, accounts, miners };
+}
+
+/** Reads `<home>/devnet.toml`, writing the default one first when the home is new. */
+export function loadConfig(path: string): DevnetConfig {
+  if (!existsSync(path)) writeFileSync(path, DEFAULT_CONFIG_TOML);
+  let raw: unknown;
+  try {
+    raw = parseToml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read devnet config ${path}: ${(err as Error).message}`);
+  }
+  return validateConfig(raw, path);
+}
