@@ -6,19 +6,13 @@
  *
  * Decoders reject exactly what the actor's serde decoding would reject (the chain answers those with
  * USR_SERIALIZATION = 21): wrong shapes, wrong kinds, negative values in `u64` fields, malformed addresses. They do
- * not apply the actor's semantic checks (CID prefixes, proof types, epochs), which fail later with other exit codes;
- * `isSealedSectorCid` / `isUnsealedSectorCid` are exported for the simulated chain to apply those itself.
+ * not apply the actor's semantic checks (CID prefixes, proof types, epochs), which fail later with other exit codes
+ * (`isCommitmentCid` in core/commitment.ts is the prefix check).
  */
 import * as dagCbor from '@ipld/dag-cbor';
 import { CID } from 'multiformats/cid';
 
 export const MinerMethod = { PreCommitSectorBatch2: 28, ProveCommitSectors3: 34, ProveReplicaUpdates3: 35 } as const;
-
-/** CIDv1 codecs and multihashes of sector commitments (`fvm_shared::commcid`). */
-export const FIL_COMMITMENT_SEALED = 0xf102;
-export const FIL_COMMITMENT_UNSEALED = 0xf101;
-export const POSEIDON_BLS12_381_A1_FC1 = 0xb401;
-export const SHA2_256_TRUNC254_PADDED = 0x1012;
 
 export interface SectorPreCommitInfo {
   /** RegisteredSealProof, e.g. 5 = 2KiB V1_1, 8 = 32GiB V1_1. */
@@ -368,16 +362,4 @@ export function encodeBatchReturn(ret: BatchReturn): Uint8Array {
 
 export function decodeBatchReturn(data: Uint8Array): BatchReturn {
   return decodeWith(BatchReturnCodec, 'BatchReturn', data);
-}
-
-/** The actor's `is_sealed_sector`: a CommR CID (v1, 0xf102, 0xb401, 32-byte digest). Failing it is exit code 16. */
-export function isSealedSectorCid(c: CID): boolean {
-  return c.version === 1 && c.code === FIL_COMMITMENT_SEALED && c.multihash.code === POSEIDON_BLS12_381_A1_FC1 &&
-    c.multihash.size === 32;
-}
-
-/** The actor's `is_unsealed_sector`: a CommD/piece CID (v1, 0xf101, 0x1012, 32-byte digest). */
-export function isUnsealedSectorCid(c: CID): boolean {
-  return c.version === 1 && c.code === FIL_COMMITMENT_UNSEALED && c.multihash.code === SHA2_256_TRUNC254_PADDED &&
-    c.multihash.size === 32;
 }

@@ -19,11 +19,17 @@ export function commitmentToCid(kind: CommitmentKind, commitment: Uint8Array): C
   return CID.createV1(codec, createDigest(hash, commitment));
 }
 
+/** The actor's `is_sealed_sector` / `is_unsealed_sector`: CIDv1 with this kind's codec, multihash and 32 bytes. */
+export function isCommitmentCid(kind: CommitmentKind, cid: CID): boolean {
+  const { codec, hash } = COMMITMENT_CODECS[kind];
+  return cid.version === 1 && cid.code === codec && cid.multihash.code === hash && cid.multihash.size === 32;
+}
+
 /** The 32 commitment bytes inside a commitment CID; refuses a CID of the other kind. */
 export function cidToCommitment(kind: CommitmentKind, cid: CID | string): Uint8Array {
   const parsed = typeof cid === 'string' ? CID.parse(cid) : cid;
   const { codec, hash } = COMMITMENT_CODECS[kind];
-  if (parsed.version !== 1 || parsed.code !== codec || parsed.multihash.code !== hash || parsed.multihash.size !== 32) {
+  if (!isCommitmentCid(kind, parsed)) {
     throw new Error(`${parsed.toString()} is not a ${kind} commitment CID (codec 0x${codec.toString(16)}, multihash 0x${hash.toString(16)})`);
   }
   return parsed.multihash.digest;

@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { encode as encodeCbor } from '@ipld/dag-cbor';
 import { blake2b } from '@noble/hashes/blake2.js';
-import { Message as IsoMessage } from 'iso-filecoin/message';
 import { CID } from 'multiformats/cid';
 import { from as hasherFrom } from 'multiformats/hashes/hasher';
 import { RpcError, RPC_CODES } from '../core/rpc/errors.js';
 import { sealProofForSize } from '../core/proofTypes.js';
 import { actorIdOf, idAddress, minerEntropy } from '../chain/address.js';
 import { ExitCode } from '../chain/exitCodes.js';
+import { messageCid } from '../chain/message.js';
 import { DomainSeparationTag, drawRandomness } from '../chain/randomness.js';
 import type {
   Actor,
@@ -135,6 +135,7 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
         preCommitChallengeDelay: this.config.chain.pre_commit_challenge_delay,
         maxPreCommitRandomnessLookback: this.config.chain.max_pre_commit_randomness_lookback,
         maxProveCommitDuration: this.config.chain.max_prove_commit_duration,
+        expiredPreCommitCleanUpDelay: this.config.chain.expired_pre_commit_clean_up_delay,
         minSectorExpiration: this.config.chain.min_sector_expiration,
         maxSectorExpirationExtension: this.config.chain.max_sector_expiration_extension,
       },
@@ -193,9 +194,9 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
     }
   }
 
-  /** The actor's cron: pre-commits not proven in time are removed and their deposit burnt. */
+  /** The actor's cron: pre-commits not proven in time are removed (after a grace delay) and their deposit burnt. */
   private expirePreCommits(height: number): void {
-    const cutoff = height - this.config.chain.max_prove_commit_duration;
+    const cutoff = height - this.config.chain.max_prove_commit_duration - this.config.chain.expired_pre_commit_clean_up_delay;
     for (const pre of this.store.expiredPreCommits(cutoff)) {
       this.store.endPreCommit(pre.miner, pre.number, height);
       const state = this.store.miner(pre.miner);
@@ -352,7 +353,7 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
         Method: input.Method,
         Params: input.Params ?? '',
       };
-      const cid = CID.decode(IsoMessage.fromLotus({ ...msg, Params: msg.Params ?? '' }).cidBytes()).toString();
+      const cid = messageCid(msg);
       this.store.insertMessage({ cid, sender, nonce: msg.Nonce, body: JSON.stringify(msg), pushed_at: Date.now() });
       return { Message: { ...msg, CID: cidJson(cid) }, Signature: { Type: 1, Data: '' }, CID: cidJson(cid) };
     });

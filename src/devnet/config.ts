@@ -51,6 +51,8 @@ const ConfigSchema = z.strictObject({
       max_pre_commit_randomness_lookback: epochs.default(3780),
       /** Epochs after PreCommit in which ProveCommit must land (mainnet 30 days + challenge delay). */
       max_prove_commit_duration: epochs.default(86_550),
+      /** Epochs after the prove-commit deadline before cron removes an unproven pre-commit (mainnet 960). */
+      expired_pre_commit_clean_up_delay: z.number().int().nonnegative().default(960),
       min_sector_expiration: epochs.default(180 * 2880),
       max_sector_expiration_extension: epochs.default(1278 * 2880),
       /** How proofs are checked: `mock` accepts only the mock processors' keyed-hash proofs. */

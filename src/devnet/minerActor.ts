@@ -1,6 +1,5 @@
-import type { CID } from 'multiformats/cid';
-import { cidToCommitment, unsealedSectorCommitment, zeroCommitment } from '../core/commitment.js';
-import { acceptedForPreCommit, sealProofForSize, sealProofInfo, updateProofForSize } from '../core/proofTypes.js';
+import { cidToCommitment, isCommitmentCid, unsealedSectorCommitment, zeroCommitment } from '../core/commitment.js';
+import { acceptedForPreCommit, sealProofInfo, updateProofForSize } from '../core/proofTypes.js';
 import type { SealPublicInputs, UpdatePublicInputs } from '../core/mockProof.js';
 import { ExitCode } from '../chain/exitCodes.js';
 import {
@@ -9,13 +8,21 @@ import {
   decodeProveReplicaUpdates3,
   encodeBatchReturn,
   MinerMethod,
+  type BatchReturn,
   type PieceActivationManifest,
+  type PreCommitSectorBatchParams2,
+  type ProveCommitSectors3Params,
+  type ProveReplicaUpdates3Params,
 } from '../chain/minerParams.js';
 import type { SectorOnChainInfo, SectorPreCommitInfo } from '../chain/types.js';
-import type { DevnetStore } from './store.js';
+import type { DevnetStore, PreCommitRow } from './store.js';
 import type { DevnetMiner } from './config.js';
 
-/** A message the actor refused; the exit code is the one builtin-actors uses for the same check. */
+/**
+ * The miner actor's three sealing methods, with the checks, their order and their exit codes taken from
+ * builtin-actors v18 (`actors/miner/src/lib.rs`). Where the devnet simplifies (no market actor, no proving
+ * schedule, no aggregation) the message fails with a message saying so rather than pretending.
+ */
 export class ActorError extends Error {
   constructor(
     readonly exitCode: number,
@@ -33,9 +40,17 @@ export interface MinerPolicy {
   preCommitChallengeDelay: number;
   maxPreCommitRandomnessLookback: number;
   maxProveCommitDuration: number;
+  expiredPreCommitCleanUpDelay: number;
   minSectorExpiration: number;
   maxSectorExpirationExtension: number;
 }
+
+/** builtin-actors policy constants the devnet does not make configurable. */
+const MAX_SECTOR_NUMBER = 2 ** 63 - 1;
+const PRE_COMMIT_BATCH_MAX = 256;
+const SECTOR_MAXIMUM_LIFETIME = 5 * 1_051_897;
+const MAX_REPLICA_UPDATE_PROOF_SIZE = 4096;
+const WPOST_PERIOD_DEADLINES = 48;
 
 export type VerifyRequest =
   | { kind: 'seal'; proof: Uint8Array; inputs: SealPublicInputs }
@@ -63,26 +78,23 @@ export interface MinerCall {
 export const preCommitDeposit = (sectorSize: number): bigint => BigInt(sectorSize) * 1_000_000n;
 export const initialPledge = (sectorSize: number): bigint => BigInt(sectorSize) * 5_000_000n;
 
-const MAX_SECTOR_NUMBER = 2 ** 63 - 1;
-const PRE_COMMIT_BATCH_MAX = 256;
+/** Where the devnet places a sector: one partition in each of the 48 deadlines, chosen by number. */
+export function sectorLocation(number: number): { Deadline: number; Partition: number } {
+  return { Deadline: number % WPOST_PERIOD_DEADLINES, Partition: 0 };
+}
 
 /** Runs one miner method; returns the CBOR return value (or null) or throws ActorError. */
 export function invokeMiner(ctx: ActorContext, call: MinerCall): Uint8Array | null {
-  const { miner } = call;
-  const allowed = [miner.worker, ...miner.control];
   switch (call.method) {
     case MinerMethod.PreCommitSectorBatch2:
-      requireCaller(call.caller, allowed);
-      preCommitBatch(ctx, miner, decode(() => decodePreCommitSectorBatch2(call.params)));
+      preCommitBatch(ctx, call, decode(() => decodePreCommitSectorBatch2(call.params)));
       return null;
     case MinerMethod.ProveCommitSectors3:
-      requireCaller(call.caller, allowed);
-      return proveCommit(ctx, miner, decode(() => decodeProveCommitSectors3(call.params)));
+      return encodeBatchReturn(proveCommit(ctx, call, decode(() => decodeProveCommitSectors3(call.params))));
     case MinerMethod.ProveReplicaUpdates3:
-      requireCaller(call.caller, allowed);
-      return proveReplicaUpdates(ctx, miner, decode(() => decodeProveReplicaUpdates3(call.params)));
+      return encodeBatchReturn(proveReplicaUpdates(ctx, call, decode(() => decodeProveReplicaUpdates3(call.params))));
     default:
-      return fail(ExitCode.ErrUnhandledMessage, `miner actor has no method ${call.method} on the devnet`);
+      return fail(ExitCode.ErrUnhandledMessage, `invalid method: ${call.method}`);
   }
 }
 
@@ -94,170 +106,192 @@ function decode<T>(fn: () => T): T {
   }
 }
 
-function requireCaller(caller: number, allowed: number[]): void {
-  if (!allowed.includes(caller)) {
-    fail(ExitCode.ErrForbidden, `caller t0${caller} is not one of the miner's worker or control addresses`);
+function requireCaller({ caller, miner }: MinerCall): void {
+  if (![miner.owner, miner.worker, ...miner.control].includes(caller)) {
+    fail(ExitCode.ErrForbidden, `caller t0${caller} is not one of supported`);
   }
 }
 
-function spendFromMiner(ctx: ActorContext, minerId: number, amount: bigint, what: string): void {
-  const row = ctx.store.miner(minerId);
-  if (!row) return fail(ExitCode.ErrIllegalState, `miner t0${minerId} has no state`);
+/** Locks `amount` of the miner's unlocked balance, or fails with insufficient funds. */
+function lockFunds(ctx: ActorContext, minerId: number, amount: bigint, what: string): void {
+  const row = ctx.store.miner(minerId) ?? fail(ExitCode.ErrIllegalState, `miner t0${minerId} has no state`);
   const available = row.balance - row.locked;
-  if (available < amount) {
-    fail(ExitCode.ErrInsufficientFunds, `insufficient funds ${available} for ${what} ${amount}`);
-  }
+  if (available < amount) fail(ExitCode.ErrInsufficientFunds, `insufficient funds ${available} for ${what}: ${amount}`);
   ctx.store.putMiner({ ...row, locked: row.locked + amount });
 }
 
-function preCommitBatch(ctx: ActorContext, miner: DevnetMiner, params: ReturnType<typeof decodePreCommitSectorBatch2>): void {
-  const { sectors } = params;
-  const { epoch, policy } = ctx;
+function preCommitBatch(ctx: ActorContext, call: MinerCall, { sectors }: PreCommitSectorBatchParams2): void {
+  const { epoch, policy, store } = ctx;
+  const { miner } = call;
   if (sectors.length === 0) fail(ExitCode.ErrIllegalArgument, 'batch empty');
-  if (sectors.length > PRE_COMMIT_BATCH_MAX) {
-    fail(ExitCode.ErrIllegalArgument, `batch of ${sectors.length} too large, max ${PRE_COMMIT_BATCH_MAX}`);
-  }
-  const expected = sealProofForSize(miner.sectorSize);
+  if (sectors.length > PRE_COMMIT_BATCH_MAX) fail(ExitCode.ErrIllegalArgument, `batch of ${sectors.length} too large, max ${PRE_COMMIT_BATCH_MAX}`);
   const seen = new Set<number>();
   for (const s of sectors) {
     const n = s.sectorNumber;
-    if (!acceptedForPreCommit(s.sealProof)) fail(ExitCode.ErrIllegalArgument, `unsupported seal proof type ${s.sealProof}`);
-    if (sealProofInfo(s.sealProof).sectorSize !== miner.sectorSize) {
-      fail(ExitCode.ErrIllegalArgument, `sector seal proof ${s.sealProof} must match miner seal proof type ${expected.id}`);
-    }
-    if (n > MAX_SECTOR_NUMBER) fail(ExitCode.ErrIllegalArgument, `sector number ${n} out of range 0..(2^63-1)`);
-    checkCid('sealed', s.sealedCid, `sealed CID of sector ${n}`);
-    if (s.unsealedCid) checkCid('unsealed', s.unsealedCid, `unsealed CID of sector ${n}`);
-    if (s.sealRandEpoch >= epoch) {
-      fail(ExitCode.ErrIllegalArgument, `seal challenge epoch ${s.sealRandEpoch} must be before now ${epoch}`);
-    }
-    const earliest = epoch - policy.maxPreCommitRandomnessLookback;
-    if (s.sealRandEpoch < earliest) {
-      fail(ExitCode.ErrIllegalArgument, `seal challenge epoch ${s.sealRandEpoch} too old, must be after ${earliest}`);
-    }
-    const activation = epoch + policy.preCommitChallengeDelay;
-    if (s.expiration - activation < policy.minSectorExpiration) {
-      fail(ExitCode.ErrIllegalArgument, `invalid expiration ${s.expiration}, total sector lifetime (${s.expiration - activation}) must exceed ${policy.minSectorExpiration} after activation ${activation}`);
-    }
-    if (s.expiration > epoch + policy.maxSectorExpirationExtension) {
-      fail(ExitCode.ErrIllegalArgument, `invalid expiration ${s.expiration}, cannot be more than ${policy.maxSectorExpirationExtension} past current epoch ${epoch}`);
-    }
-    if (seen.has(n) || ctx.store.isAllocated(miner.id, n, epoch)) {
-      fail(ExitCode.ErrIllegalArgument, `sector number ${n} already allocated`);
-    }
+    if (seen.has(n)) fail(ExitCode.ErrIllegalArgument, `duplicate sector number ${n}`);
     seen.add(n);
+    if (!acceptedForPreCommit(s.sealProof)) fail(ExitCode.ErrIllegalArgument, `unsupported seal proof type ${s.sealProof}`);
+    if (n > MAX_SECTOR_NUMBER) fail(ExitCode.ErrIllegalArgument, `sector number ${n} out of range 0..(2^63-1)`);
+    if (!isCommitmentCid('sealed', s.sealedCid)) fail(ExitCode.ErrIllegalArgument, 'sealed CID had wrong prefix');
+    if (s.sealRandEpoch >= epoch) fail(ExitCode.ErrIllegalArgument, `seal challenge epoch ${s.sealRandEpoch} must be before now ${epoch}`);
+    const earliest = epoch - policy.maxPreCommitRandomnessLookback;
+    if (s.sealRandEpoch < earliest) fail(ExitCode.ErrIllegalArgument, `seal challenge epoch ${s.sealRandEpoch} too old, must be after ${earliest}`);
+    if (s.unsealedCid && !isCommitmentCid('unsealed', s.unsealedCid)) fail(ExitCode.ErrIllegalArgument, 'unsealed CID had wrong prefix');
+    validateExpiration(policy, epoch, s.expiration);
+    if (s.dealIds.length > 0) {
+      fail(ExitCode.ErrIllegalArgument, `sector ${n} lists deal ids: the devnet has no market actor; activate pieces in ProveCommitSectors3 instead`);
+    }
   }
-  spendFromMiner(ctx, miner.id, preCommitDeposit(miner.sectorSize) * BigInt(sectors.length), 'pre-commit deposit');
+  requireCaller(call);
   for (const s of sectors) {
-    ctx.store.allocate(miner.id, s.sectorNumber, epoch);
+    if (sealProofInfo(s.sealProof).sectorSize !== miner.sectorSize) {
+      fail(ExitCode.ErrIllegalArgument, `sector seal proof ${s.sealProof} does not match the miner's ${miner.sectorSize}-byte sectors`);
+    }
+  }
+  lockFunds(ctx, miner.id, preCommitDeposit(miner.sectorSize) * BigInt(sectors.length), 'pre-commit deposit');
+  const taken = sectors.filter((s) => store.isAllocated(miner.id, s.sectorNumber, epoch)).map((s) => s.sectorNumber);
+  if (taken.length > 0) fail(ExitCode.ErrIllegalArgument, `sector numbers ${taken.join(',')} already allocated`);
+  for (const s of sectors) {
+    store.allocate(miner.id, s.sectorNumber, epoch);
     const info: SectorPreCommitInfo = {
       SealProof: s.sealProof,
       SectorNumber: s.sectorNumber,
       SealedCID: { '/': s.sealedCid.toString() },
       SealRandEpoch: s.sealRandEpoch,
-      DealIDs: s.dealIds,
+      DealIDs: null,
       Expiration: s.expiration,
       UnsealedCid: s.unsealedCid ? { '/': s.unsealedCid.toString() } : null,
     };
-    ctx.store.insertPreCommit(
-      { miner: miner.id, number: s.sectorNumber, info: JSON.stringify(info), deposit: preCommitDeposit(miner.sectorSize), epoch },
-      epoch,
-    );
+    store.insertPreCommit({ miner: miner.id, number: s.sectorNumber, info: JSON.stringify(info), deposit: preCommitDeposit(miner.sectorSize), epoch }, epoch);
   }
 }
 
-function checkCid(kind: 'sealed' | 'unsealed', cid: CID, what: string): void {
-  try {
-    cidToCommitment(kind, cid);
-  } catch (err) {
-    fail(ExitCode.ErrIllegalArgument, `${what} invalid: ${(err as Error).message}`);
+function validateExpiration(policy: MinerPolicy, epoch: number, expiration: number): void {
+  const maxActivation = epoch + policy.maxProveCommitDuration;
+  if (expiration <= maxActivation) fail(ExitCode.ErrIllegalArgument, `sector expiration ${expiration} must be after activation ${maxActivation}`);
+  const lifetime = expiration - maxActivation;
+  if (lifetime < policy.minSectorExpiration) {
+    fail(ExitCode.ErrIllegalArgument, `invalid expiration ${expiration}, total sector lifetime (${lifetime}) must exceed ${policy.minSectorExpiration} after activation ${maxActivation}`);
   }
+  if (expiration > epoch + policy.maxSectorExpirationExtension) {
+    fail(ExitCode.ErrIllegalArgument, `invalid expiration ${expiration}, cannot be more than ${policy.maxSectorExpirationExtension} past current epoch ${epoch}`);
+  }
+  if (lifetime > SECTOR_MAXIMUM_LIFETIME) {
+    fail(ExitCode.ErrIllegalArgument, `invalid expiration ${expiration}, total sector lifetime (${lifetime}) cannot exceed ${SECTOR_MAXIMUM_LIFETIME} after activation ${maxActivation}`);
+  }
+}
+
+/** One item of a batch: proven, or skipped with the code it would abort the message with. */
+type Outcome<T> = { ok: true; value: T } | { ok: false; code: number; message: string };
+const skip = <T>(code: number, message: string): Outcome<T> => ({ ok: false, code, message });
+
+/**
+ * Soft failures skip the item and are listed in the BatchReturn; with `require_activation_success` the
+ * first one aborts the whole message instead.
+ */
+function settle<T>(outcomes: Outcome<T>[], requireAll: boolean, what: string): T[] {
+  outcomes.forEach((o, i) => {
+    if (!o.ok && requireAll) fail(o.code, `invalid ${what} ${i} while requiring activation success: ${o.message}`);
+  });
+  return outcomes.flatMap((o) => (o.ok ? [o.value] : []));
+}
+
+function batchReturn(outcomes: Outcome<unknown>[]): BatchReturn {
+  const failCodes = outcomes.flatMap((o, idx) => (o.ok ? [] : [{ idx, code: ExitCode.ErrIllegalArgument }]));
+  return { successCount: outcomes.length - failCodes.length, failCodes };
+}
+
+function checkProofShape(p: { sectorProofs: Uint8Array[]; aggregateProof: Uint8Array; aggregateProofType: number | null }, count: number, kind: string): void {
+  if ((p.sectorProofs.length > 0) === (p.aggregateProof.length > 0)) {
+    fail(ExitCode.ErrIllegalArgument, 'exactly one of sector proofs or aggregate proof must be non-empty');
+  }
+  if (p.aggregateProof.length > 0) fail(ExitCode.ErrIllegalArgument, `aggregate ${kind} proofs are not supported by the devnet; send one proof per sector`);
+  if (p.aggregateProofType !== null) fail(ExitCode.ErrIllegalArgument, 'aggregate proof type must be null with batched proofs');
+  if (p.sectorProofs.length !== count) fail(ExitCode.ErrIllegalArgument, `mismatched lengths: ${count} ${kind}s, ${p.sectorProofs.length} proofs`);
 }
 
 /** CommD of the pieces a manifest activates (the zero commitment when there are none, i.e. CC). */
 function piecesCommD(sectorSize: number, pieces: PieceActivationManifest[]): Uint8Array {
-  return unsealedSectorCommitment(
-    sectorSize,
-    pieces.map((p) => ({ size: p.size, commitment: cidToCommitment('unsealed', p.cid) })),
-  );
-}
-
-/**
- * Per-sector outcome of a batch. With `require_activation_success` any failure fails the whole message;
- * otherwise failed sectors are skipped and reported in the BatchReturn, and the message fails only when
- * nothing succeeded.
- */
-function finishBatch(
-  results: { code: number; message: string }[],
-  requireAll: boolean,
-  what: string,
-): { successCount: number; failCodes: { idx: number; code: number }[] } {
-  const failCodes = results.flatMap((r, idx) => (r.code === ExitCode.Ok ? [] : [{ idx, code: r.code }]));
-  const firstFailure = results.find((r) => r.code !== ExitCode.Ok);
-  if (firstFailure && (requireAll || failCodes.length === results.length)) {
-    fail(firstFailure.code, `${what}: ${firstFailure.message}`);
+  try {
+    return unsealedSectorCommitment(sectorSize, pieces.map((p) => ({ size: p.size, commitment: cidToCommitment('unsealed', p.cid) })));
+  } catch (err) {
+    return fail(ExitCode.ErrIllegalArgument, `failed to compute unsealed sector CID: ${(err as Error).message}`);
   }
-  return { successCount: results.length - failCodes.length, failCodes };
 }
 
-function proveCommit(ctx: ActorContext, miner: DevnetMiner, params: ReturnType<typeof decodeProveCommitSectors3>): Uint8Array {
+function proveCommit(ctx: ActorContext, call: MinerCall, params: ProveCommitSectors3Params): BatchReturn {
   const { epoch, policy, store } = ctx;
-  const n = params.sectorActivations.length;
-  if (n === 0) fail(ExitCode.ErrIllegalArgument, 'no sectors to prove');
-  if (params.aggregateProof.length > 0) {
-    fail(ExitCode.ErrIllegalArgument, 'aggregate proofs are not supported by the devnet; send one proof per sector');
+  const { miner } = call;
+  requireCaller(call);
+  const pres = params.sectorActivations.map((a) => {
+    const pre = store.preCommit(miner.id, a.sectorNumber, epoch);
+    return pre ? { pre, info: JSON.parse(pre.info) as SectorPreCommitInfo } : fail(ExitCode.ErrNotFound, `loading precommits: sector ${a.sectorNumber} not found`);
+  });
+  if (pres.length === 0) fail(ExitCode.ErrIllegalArgument, 'no sectors to prove');
+  checkProofShape(params, pres.length, 'sector activation');
+  const maxProof = sealProofInfo((pres[0] as (typeof pres)[number]).info.SealProof).partitions * 192;
+  for (const proof of params.sectorProofs) {
+    if (proof.length > maxProof) fail(ExitCode.ErrIllegalArgument, `sector proof size ${proof.length} exceeds max ${maxProof}`);
   }
-  if (params.sectorProofs.length !== n) {
-    fail(ExitCode.ErrIllegalArgument, `mismatched proof count: ${params.sectorProofs.length} proofs for ${n} sectors`);
+  const validated = pres.map(({ pre, info }, i): Outcome<{ pre: PreCommitRow; info: SectorPreCommitInfo; index: number }> => {
+    const due = pre.epoch + policy.maxProveCommitDuration;
+    if (epoch > due) return skip(ExitCode.ErrIllegalArgument, `commitment proof for sector ${pre.number} too late at ${epoch}, due ${due}`);
+    return { ok: true, value: { pre, info, index: i } };
+  });
+  const valid = settle(validated, params.requireActivationSuccess, 'pre-commit');
+  if (valid.some((v) => v.info.SealProof !== valid[0]?.info.SealProof)) {
+    fail(ExitCode.ErrIllegalState, 'seal proof group for verification contains mismatched seal proofs');
   }
-  const results = params.sectorActivations.map((activation, i) => {
-    const number = activation.sectorNumber;
-    const pre = store.preCommit(miner.id, number, epoch);
-    if (!pre) return { code: ExitCode.ErrNotFound, message: `no pre-commit for sector ${number}` };
-    const info = JSON.parse(pre.info) as SectorPreCommitInfo;
-    const interactiveEpoch = pre.epoch + policy.preCommitChallengeDelay;
-    if (epoch <= interactiveEpoch) {
-      return { code: ExitCode.ErrForbidden, message: `too early to prove sector ${number}: seed epoch ${interactiveEpoch} not yet passed (now ${epoch})` };
-    }
-    const deadline = pre.epoch + policy.maxProveCommitDuration;
-    if (epoch > deadline) {
-      return { code: ExitCode.ErrForbidden, message: `commitment proof for sector ${number} too late at ${epoch}, due ${deadline}` };
-    }
-    const commD = piecesCommD(miner.sectorSize, activation.pieces);
+  for (const { pre } of valid) {
+    if (epoch <= pre.epoch + policy.preCommitChallengeDelay) fail(ExitCode.ErrForbidden, 'too early to prove sector');
+  }
+  if (valid.length === 0) fail(ExitCode.ErrIllegalArgument, 'no valid precommits specified');
+  const proofChecked = validated.map((v): Outcome<{ pre: PreCommitRow; info: SectorPreCommitInfo; index: number }> => {
+    if (!v.ok) return v;
+    const { pre, info, index } = v.value;
     const declared = info.UnsealedCid ? cidToCommitment('unsealed', info.UnsealedCid['/']) : zeroCommitment(miner.sectorSize);
-    if (!Buffer.from(commD).equals(Buffer.from(declared))) {
-      return { code: ExitCode.ErrIllegalArgument, message: `unsealed CID of sector ${number} does not match the activated pieces` };
-    }
     const inputs: SealPublicInputs = {
       miner: miner.id,
-      number,
+      number: pre.number,
       sealProof: info.SealProof,
       commR: cidToCommitment('sealed', info.SealedCID['/']),
-      commD,
+      commD: declared,
       ticket: ctx.sealRandomness(miner.id, info.SealRandEpoch),
-      seed: ctx.interactiveRandomness(miner.id, interactiveEpoch),
+      seed: ctx.interactiveRandomness(miner.id, pre.epoch + policy.preCommitChallengeDelay),
     };
-    if (!ctx.verify({ kind: 'seal', proof: params.sectorProofs[i] as Uint8Array, inputs })) {
-      return { code: ExitCode.ErrIllegalArgument, message: `invalid seal proof for sector ${number}` };
+    if (!ctx.verify({ kind: 'seal', proof: params.sectorProofs[index] as Uint8Array, inputs })) {
+      return skip(ExitCode.ErrIllegalArgument, `invalid proof for sector ${pre.number}`);
     }
-    return { code: ExitCode.Ok, message: '', pre, info };
+    return v;
   });
-  const batch = finishBatch(results, params.requireActivationSuccess, 'prove commit failed');
-  const proven = results.filter((r): r is typeof r & { pre: NonNullable<ReturnType<DevnetStore['preCommit']>>; info: SectorPreCommitInfo } => 'pre' in r);
-  spendFromMiner(ctx, miner.id, initialPledge(miner.sectorSize) * BigInt(proven.length), 'initial pledge');
-  for (const { pre, info } of proven) {
-    const row = store.miner(miner.id);
-    if (row) store.putMiner({ ...row, locked: row.locked - pre.deposit });
+  const proven = settle(proofChecked, params.requireActivationSuccess, 'proof');
+  if (proven.length === 0) fail(ExitCode.ErrIllegalArgument, 'no valid proofs specified');
+  for (const { pre, info, index } of proven) {
+    const pieces = (params.sectorActivations[index] as ProveCommitSectors3Params['sectorActivations'][number]).pieces;
+    const declared = info.UnsealedCid ? cidToCommitment('unsealed', info.UnsealedCid['/']) : zeroCommitment(miner.sectorSize);
+    if (!Buffer.from(piecesCommD(miner.sectorSize, pieces)).equals(declared)) {
+      fail(ExitCode.ErrIllegalArgument, `unsealed CID does not match pieces for sector ${pre.number}`);
+    }
+    if (info.Expiration - epoch < policy.minSectorExpiration) {
+      fail(ExitCode.ErrIllegalArgument, `precommit ${pre.number} has lifetime ${info.Expiration - epoch} less than minimum ${policy.minSectorExpiration}. ignoring`);
+    }
+  }
+  // Activation releases the pre-commit deposits, then locks the initial pledge.
+  const state = store.miner(miner.id);
+  if (state) store.putMiner({ ...state, locked: state.locked - proven.reduce((sum, p) => sum + p.pre.deposit, 0n) });
+  lockFunds(ctx, miner.id, initialPledge(miner.sectorSize) * BigInt(proven.length), 'aggregate initial pledge requirement');
+  for (const { pre, info, index } of proven) {
+    const pieces = (params.sectorActivations[index] as ProveCommitSectors3Params['sectorActivations'][number]).pieces;
     store.endPreCommit(miner.id, pre.number, epoch);
     const sector: SectorOnChainInfo = {
       SectorNumber: pre.number,
       SealProof: info.SealProof,
       SealedCID: info.SealedCID,
-      DealIDs: info.DealIDs,
+      DealIDs: null,
       Activation: epoch,
       Expiration: info.Expiration,
-      DealWeight: '0',
-      VerifiedDealWeight: '0',
+      DealWeight: dealWeight(pieces, info.Expiration - epoch, false),
+      VerifiedDealWeight: dealWeight(pieces, info.Expiration - epoch, true),
       InitialPledge: initialPledge(miner.sectorSize).toString(),
       ExpectedDayReward: '0',
       ExpectedStoragePledge: '0',
@@ -269,65 +303,81 @@ function proveCommit(ctx: ActorContext, miner: DevnetMiner, params: ReturnType<t
     };
     store.putSector({ miner: miner.id, number: pre.number, info: JSON.stringify(sector) }, epoch);
   }
-  return encodeBatchReturn(batch);
+  return batchReturn(proofChecked);
 }
 
-/** Where the devnet places a sector: 48 deadlines, one partition each (deterministic from the number). */
-export function sectorLocation(number: number): { Deadline: number; Partition: number } {
-  return { Deadline: number % 48, Partition: 0 };
+/** Space × time of the pieces (verified ones, or the rest), as the actor weighs sector data. */
+function dealWeight(pieces: PieceActivationManifest[], duration: number, verified: boolean): string {
+  const bytes = pieces.filter((p) => (p.verifiedAllocationKey !== null) === verified).reduce((sum, p) => sum + BigInt(p.size), 0n);
+  return (bytes * BigInt(Math.max(duration, 0))).toString();
 }
 
-function proveReplicaUpdates(ctx: ActorContext, miner: DevnetMiner, params: ReturnType<typeof decodeProveReplicaUpdates3>): Uint8Array {
+function proveReplicaUpdates(ctx: ActorContext, call: MinerCall, params: ProveReplicaUpdates3Params): BatchReturn {
   const { epoch, store } = ctx;
-  const n = params.sectorUpdates.length;
-  if (n === 0) fail(ExitCode.ErrIllegalArgument, 'no sector updates');
-  if (params.aggregateProof.length > 0) {
-    fail(ExitCode.ErrIllegalArgument, 'aggregate proofs are not supported by the devnet; send one proof per sector');
+  const { miner } = call;
+  requireCaller(call);
+  if ((params.sectorProofs.length > 0) === (params.aggregateProof.length > 0)) {
+    fail(ExitCode.ErrIllegalArgument, 'exactly one of sector proofs or aggregate proof must be non-empty');
   }
-  if (params.sectorProofs.length !== n) {
-    fail(ExitCode.ErrIllegalArgument, `mismatched proof count: ${params.sectorProofs.length} proofs for ${n} updates`);
-  }
-  const updateProof = updateProofForSize(miner.sectorSize);
-  if (params.updateProofsType !== updateProof) {
-    fail(ExitCode.ErrIllegalArgument, `update proof type ${params.updateProofsType} does not match the miner's sectors (expected ${updateProof})`);
-  }
-  const results = params.sectorUpdates.map((u, i): { code: number; message: string; updated?: SectorOnChainInfo } => {
-    const row = store.sector(miner.id, u.sector, epoch);
-    if (!row) return { code: ExitCode.ErrNotFound, message: `sector ${u.sector} is not an active sector` };
-    const info = JSON.parse(row.info) as SectorOnChainInfo;
-    if (info.SectorKeyCID !== null) {
-      return { code: ExitCode.ErrIllegalArgument, message: `sector ${u.sector} was already updated (has a sector key)` };
-    }
+  const sectors = params.sectorUpdates.map((u) => {
+    const row = store.sector(miner.id, u.sector, epoch) ?? fail(ExitCode.ErrNotFound, `sector ${u.sector} not found`);
+    return JSON.parse(row.info) as SectorOnChainInfo;
+  });
+  const expectedType = updateProofForSize(miner.sectorSize);
+  const seen = new Set<number>();
+  const validated = params.sectorUpdates.map((u, i): Outcome<number> => {
+    const info = sectors[i] as SectorOnChainInfo;
+    if (seen.has(u.sector)) return skip(ExitCode.ErrIllegalArgument, `skipping duplicate sector ${u.sector}`);
+    seen.add(u.sector);
+    const proof = params.sectorProofs[i];
+    if (proof && proof.length > MAX_REPLICA_UPDATE_PROOF_SIZE) return skip(ExitCode.ErrIllegalArgument, `update proof is too large (${proof.length}), skipping sector ${u.sector}`);
+    if (u.deadline >= WPOST_PERIOD_DEADLINES) return skip(ExitCode.ErrIllegalArgument, `deadline ${u.deadline} not in range 0..48, skipping sector ${u.sector}`);
+    if (!isCommitmentCid('sealed', u.newSealedCid)) return skip(ExitCode.ErrIllegalArgument, `new sealed CID had wrong prefix ${u.newSealedCid.toString()}, skipping sector ${u.sector}`);
     const where = sectorLocation(u.sector);
     if (where.Deadline !== u.deadline || where.Partition !== u.partition) {
-      return { code: ExitCode.ErrNotFound, message: `sector ${u.sector} is in deadline ${where.Deadline} partition ${where.Partition}, not ${u.deadline}/${u.partition}` };
+      return skip(ExitCode.ErrNotFound, `sector ${u.sector} not a member of partition ${u.partition}, deadline ${u.deadline}`);
     }
-    if (u.pieces.length === 0) return { code: ExitCode.ErrIllegalArgument, message: `update of sector ${u.sector} carries no pieces` };
-    checkCid('sealed', u.newSealedCid, `new sealed CID of sector ${u.sector}`);
+    if (BigInt(info.DealWeight) + BigInt(info.VerifiedDealWeight) !== 0n) return skip(ExitCode.ErrIllegalArgument, `cannot update sector with non-zero data, skipping sector ${u.sector}`);
+    if (params.updateProofsType !== expectedType) return skip(ExitCode.ErrIllegalArgument, `expected proof type ${expectedType}, was ${params.updateProofsType}`);
+    return { ok: true, value: i };
+  });
+  if (params.sectorUpdates.length !== params.sectorProofs.length) {
+    fail(ExitCode.ErrIllegalArgument, `mismatched lengths: ${params.sectorUpdates.length} sector updates, ${params.sectorProofs.length} proofs`);
+  }
+  if (params.aggregateProof.length > 0) fail(ExitCode.ErrIllegalArgument, 'aggregate update proofs not yet supported');
+  settle(validated, params.requireActivationSuccess, 'update');
+  const proofChecked = validated.map((v): Outcome<{ index: number; newCommD: Uint8Array }> => {
+    if (!v.ok) return v;
+    const u = params.sectorUpdates[v.value] as ProveReplicaUpdates3Params['sectorUpdates'][number];
+    const info = sectors[v.value] as SectorOnChainInfo;
     const newCommD = piecesCommD(miner.sectorSize, u.pieces);
     const inputs: UpdatePublicInputs = {
       miner: miner.id,
       number: u.sector,
-      updateProof,
+      updateProof: params.updateProofsType,
       oldCommR: cidToCommitment('sealed', info.SealedCID['/']),
       newCommR: cidToCommitment('sealed', u.newSealedCid),
       newCommD,
     };
-    if (!ctx.verify({ kind: 'update', proof: params.sectorProofs[i] as Uint8Array, inputs })) {
-      return { code: ExitCode.ErrIllegalArgument, message: `invalid replica update proof for sector ${u.sector}` };
+    if (!ctx.verify({ kind: 'update', proof: params.sectorProofs[v.value] as Uint8Array, inputs })) {
+      return skip(ExitCode.ErrIllegalArgument, `invalid proof for sector ${u.sector}`);
     }
+    return { ok: true, value: { index: v.value, newCommD } };
+  });
+  const proven = settle(proofChecked, params.requireActivationSuccess, 'update');
+  if (proven.length === 0) fail(ExitCode.ErrIllegalArgument, 'no valid updates');
+  for (const { index } of proven) {
+    const u = params.sectorUpdates[index] as ProveReplicaUpdates3Params['sectorUpdates'][number];
+    const info = sectors[index] as SectorOnChainInfo;
     const updated: SectorOnChainInfo = {
       ...info,
       SealedCID: { '/': u.newSealedCid.toString() },
-      SectorKeyCID: info.SealedCID,
+      SectorKeyCID: info.SectorKeyCID ?? info.SealedCID,
       PowerBaseEpoch: epoch,
+      DealWeight: dealWeight(u.pieces, info.Expiration - epoch, false),
+      VerifiedDealWeight: dealWeight(u.pieces, info.Expiration - epoch, true),
     };
-    return { code: ExitCode.Ok, message: '', updated };
-  });
-  const batch = finishBatch(results, params.requireActivationSuccess, 'prove replica updates failed');
-  for (const r of results) {
-    if (r.updated) store.putSector({ miner: miner.id, number: r.updated.SectorNumber, info: JSON.stringify(r.updated) }, epoch);
+    store.putSector({ miner: miner.id, number: u.sector, info: JSON.stringify(updated) }, epoch);
   }
-  return encodeBatchReturn(batch);
+  return batchReturn(proofChecked);
 }
-

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { isCommitmentCid } from '../../src/core/commitment.js';
 
 import * as dagCbor from '@ipld/dag-cbor';
 import { CID } from 'multiformats/cid';
@@ -14,8 +15,6 @@ import {
   encodePreCommitSectorBatch2,
   encodeProveCommitSectors3,
   encodeProveReplicaUpdates3,
-  isSealedSectorCid,
-  isUnsealedSectorCid,
   MinerMethod,
   type PreCommitSectorBatchParams2,
   type ProveCommitSectors3Params,
@@ -141,10 +140,10 @@ describe('miner params golden vectors', () => {
 
   it('uses commitment CIDs the actor accepts', () => {
     const pre = decodePreCommitSectorBatch2(unhex(vector('precommit-deals').hex)).sectors[0]!;
-    assert.ok(isSealedSectorCid(pre.sealedCid));
-    assert.ok(pre.unsealedCid && isUnsealedSectorCid(pre.unsealedCid));
-    assert.ok(!isSealedSectorCid(pre.unsealedCid));
-    assert.ok(!isUnsealedSectorCid(pre.sealedCid));
+    assert.ok(isCommitmentCid('sealed', pre.sealedCid));
+    assert.ok(pre.unsealedCid && isCommitmentCid('unsealed', pre.unsealedCid));
+    assert.ok(!isCommitmentCid('sealed', pre.unsealedCid));
+    assert.ok(!isCommitmentCid('unsealed', pre.sealedCid));
   });
 });
 
