@@ -157,7 +157,9 @@ export function loadConfig(path: string): DevnetConfig {
   try {
     raw = parseToml(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`cannot read devnet config ${path}: ${(err as Error).message}`);
+    const { message, line, column } = err as Error & { line?: number; column?: number };
+    const where = line === undefined ? '' : ` (line ${line}, column ${column})`;
+    throw new Error(`cannot read devnet config ${path}${where}: ${(message.split('\n')[0] ?? '').trim()}`);
   }
   return validateConfig(raw, path);
 }

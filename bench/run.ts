@@ -1,0 +1,4 @@
+import { benchDevnet } from './devnet.js';
+
+/** Every benchmark prints its figure as a ratio against a baseline measured in the same run. */
+await benchDevnet();
