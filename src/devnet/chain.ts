@@ -3,6 +3,7 @@ import { encode as encodeCbor } from '@ipld/dag-cbor';
 import { blake2b } from '@noble/hashes/blake2.js';
 import { CID } from 'multiformats/cid';
 import { from as hasherFrom } from 'multiformats/hashes/hasher';
+import { identity } from 'multiformats/hashes/identity';
 import { RpcError, RPC_CODES } from '../core/rpc/errors.js';
 import { sealProofForSize } from '../core/proofTypes.js';
 import { actorIdOf, idAddress, minerEntropy } from '../chain/address.js';
@@ -38,8 +39,10 @@ function cborCid(value: unknown): CID {
 
 const cidJson = (cid: string): CidJson => ({ '/': cid });
 const ROLLBACK = Symbol('rollback');
-const ACCOUNT_CODE = cidJson('bafk2bzaceaccountactorsealfleetdevnet');
-const MINER_CODE = cidJson('bafk2bzaceminerractorsealfleetdevnet');
+/** Actor code CIDs in the builtin-actors naming scheme (raw codec, identity hash of `fil/<version>/<name>`). */
+const actorCode = (name: string): CidJson => cidJson(CID.createV1(0x55, identity.digest(new TextEncoder().encode(`fil/18/${name}`))).toString());
+const ACCOUNT_CODE = actorCode('account');
+const MINER_CODE = actorCode('storageminer');
 const GAS_LIMIT = 10_000_000;
 
 export interface DevnetChainOptions {

@@ -3,6 +3,7 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { parseSectorSize } from '../core/proofTypes.js';
 import { parseDuration } from '../core/units.js';
+import { parsedString } from '../core/validate.js';
 import { actorIdOf } from '../chain/address.js';
 
 /** Whole FIL with up to 18 decimals (`"10000"`, `"0.5 FIL"`) or attoFIL (`"123 attoFIL"`), as bigint attoFIL. */
@@ -16,23 +17,8 @@ export function parseFil(text: string): bigint {
   return BigInt(match[1] as string) * 10n ** 18n + BigInt((match[2] ?? '').padEnd(18, '0'));
 }
 
-const duration = z.string().transform((text, ctx) => {
-  try {
-    return parseDuration(text);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
-
-const idAddr = z.string().transform((text, ctx) => {
-  try {
-    return actorIdOf(text);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
+const duration = parsedString(parseDuration);
+const idAddr = parsedString(actorIdOf);
 
 const epochs = z.number().int().positive();
 

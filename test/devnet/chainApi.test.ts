@@ -106,7 +106,10 @@ describe('devnet chain API (real process, real HTTP)', () => {
     assert.equal(await net.lotus.stateLookupID('f0100'), 't0100');
     await assert.rejects(net.lotus.stateLookupID('t09999'), /actor not found/);
     await assert.rejects(net.lotus.stateMinerInfo('t0100'), /not a miner/);
-    assert.equal((await net.lotus.stateGetActor(WORKER)).Balance, (1000n * 10n ** 18n).toString());
+    const account = await net.lotus.stateGetActor(WORKER);
+    assert.equal(account.Balance, (1000n * 10n ** 18n).toString());
+    assert.equal(Buffer.from(CID.parse(account.Code['/']).multihash.digest).toString(), 'fil/18/account');
+    assert.equal(Buffer.from(CID.parse((await net.lotus.stateGetActor(MINER)).Code['/']).multihash.digest).toString(), 'fil/18/storageminer');
   });
 
   it('draws deterministic randomness per tag, epoch and entropy, never from the future', async () => {
