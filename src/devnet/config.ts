@@ -1,8 +1,8 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { parse as parseToml } from 'smol-toml';
+import { existsSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseSectorSize } from '../core/proofTypes.js';
 import { parseDuration } from '../core/units.js';
+import { readTomlConfig } from '../core/tomlConfig.js';
 import { parsedString } from '../core/validate.js';
 import { actorIdOf } from '../chain/address.js';
 
@@ -61,7 +61,6 @@ const ConfigSchema = z.strictObject({
     .default([{ id: 1000, sector_size: '2KiB', owner: 100, worker: 100, control: [] }]),
 });
 
-export type DevnetConfigInput = z.input<typeof ConfigSchema>;
 type Parsed = z.output<typeof ConfigSchema>;
 
 export interface DevnetMiner {
@@ -98,17 +97,8 @@ owner = "t0100"
 worker = "t0100"
 `;
 
-/** Validates a parsed config; every problem names its key and the file. */
-export function validateConfig(raw: unknown, source: string): DevnetConfig {
-  const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => {
-      const key = i.path.map(String).join('.') || '(root)';
-      return i.code === 'unrecognized_keys' ? `unknown key ${i.keys.map((k) => (key === '(root)' ? k : `${key}.${k}`)).join(', ')}` : `${key}: ${i.message}`;
-    });
-    throw new Error(`invalid devnet config ${source}: ${lines.join('; ')}`);
-  }
-  const cfg = parsed.data;
+/** Checks what the schema cannot: amounts, sector sizes, that owners and workers are accounts. */
+function resolveConfig(cfg: Parsed, source: string): DevnetConfig {
   const accounts = cfg.accounts.map((a, i) => {
     try {
       return { id: a.id, balance: parseFil(a.balance) };
@@ -139,13 +129,5 @@ export function validateConfig(raw: unknown, source: string): DevnetConfig {
 /** Reads `<home>/devnet.toml`, writing the default one first when the home is new. */
 export function loadConfig(path: string): DevnetConfig {
   if (!existsSync(path)) writeFileSync(path, DEFAULT_CONFIG_TOML);
-  let raw: unknown;
-  try {
-    raw = parseToml(readFileSync(path, 'utf8'));
-  } catch (err) {
-    const { message, line, column } = err as Error & { line?: number; column?: number };
-    const where = line === undefined ? '' : ` (line ${line}, column ${column})`;
-    throw new Error(`cannot read devnet config ${path}${where}: ${(message.split('\n')[0] ?? '').trim()}`);
-  }
-  return validateConfig(raw, path);
+  return resolveConfig(readTomlConfig(path, 'devnet config', ConfigSchema), path);
 }

@@ -1,0 +1,133 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { readTomlConfig } from '../core/tomlConfig.js';
+import { parsedString } from '../core/validate.js';
+import { parseDuration, parseSize } from '../core/units.js';
+
+const duration = parsedString(parseDuration);
+const size = parsedString(parseSize);
+
+const MinerSchema = z.strictObject({
+  id: z.number().int().min(0),
+  /** Address that sends this miner's messages (must be its worker, owner or a control address). */
+  sender: z.string().min(2),
+  sector: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Numbers start after this; the first sector is init_number + 1. */
+      init_number: z.number().int().min(0).default(0),
+      /** Highest number to hand out; 0 = no limit. */
+      max_number: z.number().int().min(0).default(0),
+      enable_deals: z.boolean().default(true),
+      /** CC sector lifetime after activation, in days of 2880 epochs. */
+      lifetime_days: z.number().int().positive().default(540),
+    })
+    .prefault({}),
+  deals: z
+    .strictObject({
+      max_deals: z.number().int().positive().default(256),
+      /** Fewer padded piece bytes than this leaves the sector CC. */
+      min_used_space: size.default(0),
+    })
+    .prefault({}),
+  commitment: z
+    .strictObject({
+      /** Send when this many sectors wait (1 = no batching)… */
+      pre_batch_threshold: z.number().int().min(1).max(256).default(1),
+      /** …or when the oldest has waited this long (0s = at once). */
+      pre_batch_max_wait: duration.default(0),
+      prove_batch_threshold: z.number().int().min(1).max(256).default(1),
+      prove_batch_max_wait: duration.default(0),
+    })
+    .prefault({}),
+  snapup: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+});
+
+const StoreSchema = z.strictObject({
+  name: z.string().min(1),
+  path: z.string().min(1),
+  weight: z.number().int().min(0).default(1),
+  read_only: z.boolean().default(false),
+  allow_miners: z.array(z.number().int()).default([]),
+  deny_miners: z.array(z.number().int()).default([]),
+});
+
+const ConfigSchema = z.strictObject({
+  chain: z
+    .strictObject({
+      /** Lotus-compatible full node; ignored with `daemon --devnet`. */
+      api: z.url().optional(),
+      token: z.string().optional(),
+      /** Tickets are drawn this many epochs below the head (chain finality on mainnet). */
+      seal_randomness_lookback: z.number().int().min(0).default(900),
+      /** PreCommit is refused when its ticket is older than this (builtin-actors: 2880 + 900). */
+      max_pre_commit_randomness_lookback: z.number().int().positive().default(3780),
+      max_prove_commit_duration: z.number().int().positive().default(86_550),
+      /** Tipsets on top of the seed epoch before the seed is handed out. */
+      seed_confidence: z.number().int().min(0).default(6),
+      /** Tipsets on top of a message before it counts as landed (before: Packed). */
+      message_confidence: z.number().int().min(0).default(3),
+      poll_interval: duration.default(5000),
+    })
+    .prefault({}),
+  miners: z.array(MinerSchema).default([]),
+  persist_stores: z.array(StoreSchema).default([]),
+  workers: z.strictObject({ ping_expiry: duration.default(600_000) }).prefault({}),
+});
+
+export type ManagerConfig = z.output<typeof ConfigSchema>;
+export type MinerConfig = ManagerConfig['miners'][number];
+export type PersistStoreConfig = ManagerConfig['persist_stores'][number];
+
+/** The config a fresh home gets with `daemon --devnet`: one 2KiB miner sealing at once, one persist store. */
+export function defaultDevnetConfig(persistPath: string): string {
+  return `# sealfleet manager config (written on first start with --devnet; edit freely)
+[chain]
+seal_randomness_lookback = 5
+seed_confidence = 1
+message_confidence = 1
+poll_interval = "1s"
+
+[[miners]]
+id = 1000
+sender = "t0100"
+
+[miners.sector]
+enabled = true
+init_number = 0
+enable_deals = true
+
+[miners.commitment]
+pre_batch_threshold = 1
+pre_batch_max_wait = "0s"
+prove_batch_threshold = 1
+prove_batch_max_wait = "0s"
+
+[[persist_stores]]
+name = "local"
+path = ${JSON.stringify(persistPath)}
+`;
+}
+
+/** Checks across entries: number ranges, duplicate miners and stores. */
+function checkConfig(cfg: ManagerConfig, source: string): ManagerConfig {
+  cfg.miners.forEach((m, i) => {
+    if (m.sector.max_number !== 0 && m.sector.max_number <= m.sector.init_number) {
+      throw new Error(`invalid manager config ${source}: miners.${i}.sector.max_number ${m.sector.max_number} must be above init_number ${m.sector.init_number}`);
+    }
+  });
+  const dupMiner = cfg.miners.find((m, i) => cfg.miners.findIndex((o) => o.id === m.id) !== i);
+  if (dupMiner) throw new Error(`invalid manager config ${source}: miner ${dupMiner.id} is listed twice`);
+  const dupStore = cfg.persist_stores.find((s, i) => cfg.persist_stores.findIndex((o) => o.name === s.name) !== i);
+  if (dupStore) throw new Error(`invalid manager config ${source}: persist store "${dupStore.name}" is listed twice`);
+  return cfg;
+}
+
+/** Reads `<home>/manager.toml`; a missing file is written from `fallback` when one is given. */
+export function loadConfig(path: string, fallback?: () => string): ManagerConfig {
+  if (!existsSync(path)) {
+    if (!fallback) throw new Error(`manager config ${path} does not exist: write one, or start with --devnet to get a default`);
+    writeFileSync(path, fallback());
+  }
+  return checkConfig(readTomlConfig(path, 'manager config', ConfigSchema), path);
+}

@@ -1,0 +1,109 @@
+import type { Kysely } from 'kysely';
+import type { Migration } from 'kysely/migration';
+
+/** Schema history; append only. Each migration runs once, in a transaction, in name order. */
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('sectors')
+        .addColumn('miner', 'bigint', (c) => c.notNull())
+        .addColumn('number', 'bigint', (c) => c.notNull())
+        .addColumn('proof_type', 'integer', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('plan', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('worker_instance', 'text')
+        .addColumn('worker_location', 'text')
+        .addColumn('latest_state', 'text')
+        .addColumn('abort_request', 'text')
+        .addColumn('abort_reason', 'text')
+        .addColumn('pieces', 'text')
+        .addColumn('ticket', 'text')
+        .addColumn('pre', 'text')
+        .addColumn('pre_message', 'text')
+        .addColumn('seed', 'text')
+        .addColumn('proof', 'text')
+        .addColumn('prove_message', 'text')
+        .addColumn('persist_instance', 'text')
+        .addColumn('upgrade', 'text')
+        .addColumn('upgrade_message', 'text')
+        .addColumn('rebuild_requested', 'integer', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('sectors_pk', ['miner', 'number'])
+        .execute();
+      await db.schema.createIndex('sectors_by_status').on('sectors').columns(['status', 'miner']).execute();
+
+      await db.schema
+        .createTable('sector_events')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('miner', 'bigint', (c) => c.notNull())
+        .addColumn('number', 'bigint', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('worker_instance', 'text')
+        .addColumn('worker_location', 'text')
+        .addColumn('prev', 'text')
+        .addColumn('next', 'text')
+        .addColumn('event', 'text')
+        .addColumn('failure_level', 'text')
+        .addColumn('failure_desc', 'text')
+        .execute();
+      await db.schema.createIndex('sector_events_by_sector').on('sector_events').columns(['miner', 'number', 'id']).execute();
+
+      await db.schema
+        .createTable('sector_numbers')
+        .addColumn('miner', 'bigint', (c) => c.primaryKey())
+        .addColumn('last', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('pieces')
+        .addColumn('cid', 'text', (c) => c.primaryKey())
+        .addColumn('miner', 'bigint')
+        .addColumn('padded_size', 'bigint', (c) => c.notNull())
+        .addColumn('payload_size', 'bigint', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('sector_miner', 'bigint')
+        .addColumn('sector_number', 'bigint')
+        .addColumn('imported_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('pieces_by_status').on('pieces').columns(['status', 'imported_at']).execute();
+
+      await db.schema
+        .createTable('reservations')
+        .addColumn('store', 'text', (c) => c.notNull())
+        .addColumn('miner', 'bigint', (c) => c.notNull())
+        .addColumn('number', 'bigint', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('reservations_pk', ['store', 'miner', 'number'])
+        .execute();
+
+      await db.schema
+        .createTable('worker_pings')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('dest', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .addColumn('last_ping', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('messages')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('miner', 'bigint', (c) => c.notNull())
+        .addColumn('sectors', 'text', (c) => c.notNull())
+        .addColumn('method', 'integer', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('cid', 'text')
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('exit_code', 'integer')
+        .addColumn('height', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('messages_by_state').on('messages').columns(['state']).execute();
+    },
+  },
+};

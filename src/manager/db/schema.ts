@@ -1,0 +1,116 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The manager's tables. Written for Kysely so the SQLite default and a PostgreSQL dialect share one
+ * schema: JSON payloads are text, booleans are 0/1 integers, times are unix milliseconds.
+ */
+export interface SectorsTable {
+  miner: number;
+  number: number;
+  proof_type: number;
+  /** What the manager does with it: `sealing` (a worker owns it), `finalized`, `aborted`. */
+  status: 'sealing' | 'finalized' | 'aborted';
+  plan: 'sealer' | 'snapup' | 'rebuild';
+  created_at: number;
+  updated_at: number;
+  worker_instance: string | null;
+  worker_location: string | null;
+  /** The state the worker last reported. */
+  latest_state: string | null;
+  /** An operator asked for an abort; the worker hears it at its next ReportState. */
+  abort_request: string | null;
+  abort_reason: string | null;
+  /** JSON SectorPieceV2[] given by AcquireDeals / AllocateSnapUpSector. */
+  pieces: string | null;
+  /** JSON {Ticket, Epoch}. */
+  ticket: string | null;
+  /** JSON {CommR, CommD, Ticket} as submitted with SubmitPreCommit. */
+  pre: string | null;
+  pre_message: string | null;
+  /** JSON {Seed, Epoch}. */
+  seed: string | null;
+  /** Base64 C2 proof. */
+  proof: string | null;
+  prove_message: string | null;
+  persist_instance: string | null;
+  /** JSON of the snap-up state (public info of the CC sector, then the submitted update). */
+  upgrade: string | null;
+  upgrade_message: string | null;
+  /** Set when an operator queues the sector for a rebuild. */
+  rebuild_requested: number;
+}
+
+export interface SectorEventsTable {
+  id: Generated<number>;
+  miner: number;
+  number: number;
+  at: number;
+  worker_instance: string | null;
+  worker_location: string | null;
+  prev: string | null;
+  next: string | null;
+  event: string | null;
+  failure_level: string | null;
+  failure_desc: string | null;
+}
+
+export interface SectorNumbersTable {
+  miner: number;
+  last: number;
+}
+
+export interface PiecesTable {
+  cid: string;
+  /** The miner the piece is for, or null for any. */
+  miner: number | null;
+  padded_size: number;
+  payload_size: number;
+  status: 'queued' | 'assigned' | 'sealed';
+  sector_miner: number | null;
+  sector_number: number | null;
+  imported_at: number;
+}
+
+export interface ReservationsTable {
+  store: string;
+  miner: number;
+  number: number;
+  size: number;
+  at: number;
+}
+
+export interface WorkerPingsTable {
+  name: string;
+  dest: string;
+  version: string;
+  summary: string;
+  last_ping: number;
+}
+
+export interface MessagesTable {
+  /** Our id, also sent as MsgUuid so a push repeated after a crash is the same message. */
+  id: string;
+  kind: 'precommit' | 'prove' | 'snap';
+  miner: number;
+  /** JSON number[]. */
+  sectors: string;
+  method: number;
+  params: string;
+  value: string;
+  cid: string | null;
+  /** `new` until the node has it; then `pushed`; `landed` / `failed` once a receipt is seen. */
+  state: 'new' | 'pushed' | 'landed' | 'failed';
+  exit_code: number | null;
+  height: number | null;
+  created_at: number;
+}
+
+export interface Database {
+  sectors: SectorsTable;
+  sector_events: SectorEventsTable;
+  sector_numbers: SectorNumbersTable;
+  pieces: PiecesTable;
+  reservations: ReservationsTable;
+  worker_pings: WorkerPingsTable;
+  messages: MessagesTable;
+}
