@@ -48,7 +48,7 @@ export function devnetMethods(chain: DevnetChain): Record<string, MethodDef> {
     StateMinerInitialPledgeForSector: method([Epoch, Uint, BigIntString, TipSetKey], (_duration, sectorSize) =>
       initialPledge(sectorSize).toString(),
     ),
-    MpoolPushMessage: method([Message, MessageSendSpec], (msg) => chain.pushMessage(msg), 'sign'),
+    MpoolPushMessage: method([Message, MessageSendSpec], (msg, spec) => chain.pushMessage(msg, spec?.MsgUuid), 'sign'),
     StateSearchMsg: method([TipSetKey, CidJson, z.number().int(), z.boolean()], (tsk, cid, limit) => chain.searchMessage(cid, tsk, limit)),
     StateWaitMsg: method([CidJson, Uint, z.number().int(), z.boolean()], (cid, confidence) => chain.waitMessage(cid, confidence)),
   };

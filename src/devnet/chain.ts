@@ -335,9 +335,15 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
     return sectorLocation(number);
   }
 
-  /** Adds a message to the pool: the devnet plays the node's wallet, assigning nonce and gas. */
-  pushMessage(input: Message): Promise<SignedMessage> {
+  /**
+   * Adds a message to the pool: the devnet plays the node's wallet, assigning nonce and gas. A push with a
+   * `MsgUuid` already seen returns that first message (Lotus' idempotent push), so a caller that crashed
+   * between pushing and recording the CID can push again safely.
+   */
+  pushMessage(input: Message, uuid?: string): Promise<SignedMessage> {
     return this.serial(() => {
+      const earlier = uuid ? this.store.messageByUuid(uuid) : undefined;
+      if (earlier) return signed(JSON.parse(earlier.body) as Message, earlier.cid);
       const sender = actorIdOf(input.From);
       const account = this.store.account(sender);
       if (!account) throw appError(`mpool push: sender ${input.From} is not an account on this devnet`);
@@ -357,8 +363,8 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
         Params: input.Params ?? '',
       };
       const cid = messageCid(msg);
-      this.store.insertMessage({ cid, sender, nonce: msg.Nonce, body: JSON.stringify(msg), pushed_at: Date.now() });
-      return { Message: { ...msg, CID: cidJson(cid) }, Signature: { Type: 1, Data: '' }, CID: cidJson(cid) };
+      this.store.insertMessage({ cid, uuid: uuid ?? null, sender, nonce: msg.Nonce, body: JSON.stringify(msg), pushed_at: Date.now() });
+      return signed(msg, cid);
     });
   }
 
@@ -396,6 +402,11 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
       if (!check()) this.on('tipset', check);
     });
   }
+}
+
+/** The devnet signs nothing: its messages carry an empty secp256k1 signature. */
+function signed(msg: Message, cid: string): SignedMessage {
+  return { Message: { ...msg, CID: cidJson(cid) }, Signature: { Type: 1, Data: '' }, CID: cidJson(cid) };
 }
 
 function paramsOf(msg: Message): Uint8Array {

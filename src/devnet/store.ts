@@ -17,7 +17,7 @@ create table if not exists miners (
 create table if not exists messages (
   cid text primary key, sender integer not null, nonce integer not null, body text not null,
   pushed_at integer not null, height integer, exit_code integer, ret text, gas_used integer,
-  unique (sender, nonce));
+  uuid text unique, unique (sender, nonce));
 create index if not exists messages_pending on messages (height) where height is null;
 create table if not exists allocated (
   miner integer not null, number integer not null, height integer not null, primary key (miner, number));
@@ -41,6 +41,8 @@ export interface TipsetRow {
 
 export interface MessageRow {
   cid: string;
+  /** The pusher's MsgUuid: a second push with the same one returns the first message. */
+  uuid: string | null;
   sender: number;
   nonce: number;
   body: string;
@@ -151,10 +153,14 @@ export class DevnetStore {
       .run(m.id, m.info, m.balance.toString(), m.locked.toString());
   }
 
-  insertMessage(m: Pick<MessageRow, 'cid' | 'sender' | 'nonce' | 'body' | 'pushed_at'>): void {
+  insertMessage(m: Pick<MessageRow, 'cid' | 'uuid' | 'sender' | 'nonce' | 'body' | 'pushed_at'>): void {
     this.db
-      .prepare('insert into messages (cid, sender, nonce, body, pushed_at) values (?, ?, ?, ?, ?)')
-      .run(m.cid, m.sender, m.nonce, m.body, m.pushed_at);
+      .prepare('insert into messages (cid, uuid, sender, nonce, body, pushed_at) values (?, ?, ?, ?, ?, ?)')
+      .run(m.cid, m.uuid, m.sender, m.nonce, m.body, m.pushed_at);
+  }
+
+  messageByUuid(uuid: string): MessageRow | undefined {
+    return this.db.prepare('select * from messages where uuid = ?').get(uuid) as MessageRow | undefined;
   }
 
   message(cid: string): MessageRow | undefined {

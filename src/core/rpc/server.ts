@@ -55,6 +55,8 @@ export interface RpcServerOptions {
    */
   authorize?: (token: string | undefined) => Permission | Promise<Permission>;
   onError?: (method: string, err: unknown) => void;
+  /** Called after every call with its duration and whether it answered with a result. */
+  observe?: (method: string, seconds: number, ok: boolean) => void;
 }
 
 interface CallContext {
@@ -77,7 +79,12 @@ export class RpcServer {
 
   register(methods: Record<string, MethodDef>): this {
     for (const [name, def] of Object.entries(methods)) {
-      this.rpc.addMethodAdvanced(name, (request, ctx) => this.invoke(name, def, request, ctx));
+      this.rpc.addMethodAdvanced(name, async (request, ctx) => {
+        const start = performance.now();
+        const response = await this.invoke(name, def, request, ctx);
+        this.options.observe?.(name, (performance.now() - start) / 1000, !response?.error);
+        return response;
+      });
     }
     return this;
   }
@@ -192,8 +199,8 @@ export function parseListen(text: string): { host: string; port: number } {
 }
 
 /**
- * Serves the given routes (exact path match) on `host:port`; unknown paths get 404. Resolves once
- * listening, with the actual address (useful with port 0).
+ * Serves the given routes on `host:port`: a key matches its path exactly, or, ending in `/`, every path
+ * below it. Unknown paths get 404. Resolves once listening, with the actual address (port 0 picks one).
  */
 export async function serveHttp(
   listen: string,
@@ -203,7 +210,7 @@ export async function serveHttp(
   const { host, port } = parseListen(listen);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string;
-    const route = routes[path];
+    const route = routes[path] ?? Object.entries(routes).find(([key]) => key.endsWith('/') && path.startsWith(key))?.[1];
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`no such path ${path}\n`);
       return;

@@ -29,6 +29,7 @@ export const MIGRATIONS: Record<string, Migration> = {
         .addColumn('persist_instance', 'text')
         .addColumn('upgrade', 'text')
         .addColumn('upgrade_message', 'text')
+        .addColumn('queued_at', 'bigint')
         .addColumn('rebuild_requested', 'integer', (c) => c.notNull().defaultTo(0))
         .addPrimaryKeyConstraint('sectors_pk', ['miner', 'number'])
         .execute();

@@ -36,6 +36,8 @@ export interface SectorsTable {
   /** JSON of the snap-up state (public info of the CC sector, then the submitted update). */
   upgrade: string | null;
   upgrade_message: string | null;
+  /** When the sector's current submission (pre-commit, proof or update) started waiting for its batch. */
+  queued_at: number | null;
   /** Set when an operator queues the sector for a rebuild. */
   rebuild_requested: number;
 }

@@ -1,0 +1,180 @@
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { parseSectorId } from '../core/sectorId.js';
+import { formatDuration } from '../core/units.js';
+import type { SectorDetail, SectorEvent, SectorSummary } from '../manager/api/admin.js';
+import { arg, defaultHome, durationArg } from './options.js';
+import { managerClient } from './managerClient.js';
+import { renderTable } from './table.js';
+import { WorkerControl, workerControlUrl } from './workerClient.js';
+
+interface WorkerRow {
+  Name: string;
+  Dest: string;
+  Version: string;
+  Summary: { Threads: number; Empty: number; Paused: number; Running: number; Waiting: number; Errors: number };
+  LastPing: number;
+}
+
+const sectorArg = arg((text) => {
+  const id = parseSectorId(text);
+  return { Miner: id.miner, Number: id.number };
+});
+const indexArg = arg((text) => {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new Error(`invalid thread index "${text}": expected a non-negative integer`);
+  return n;
+});
+const minerArg = arg((text) => {
+  const m = /^[tf]0(\d+)$/.exec(text) ?? /^(\d+)$/.exec(text);
+  if (!m) throw new Error(`invalid miner "${text}": expected t0<id> or the id`);
+  return Number(m[1]);
+});
+
+const out = (text: string): void => {
+  process.stdout.write(text);
+};
+const json = (value: unknown): void => out(`${JSON.stringify(value, null, 2)}\n`);
+const ago = (ms: number): string => formatDuration(Date.now() - ms);
+
+/** Resolves a worker by name (or address) through the manager's ping records, else as an address. */
+async function resolveWorker(home: string, nameOrAddr: string): Promise<WorkerControl> {
+  const found = await managerClient(home).call<{ Name: string; Dest: string } | null>('SealFleet.WorkerFind', [nameOrAddr]);
+  if (found) return new WorkerControl(found.Name, workerControlUrl(found.Dest));
+  let url: string;
+  try {
+    url = workerControlUrl(nameOrAddr);
+  } catch {
+    throw new Error(`no worker named "${nameOrAddr}" has pinged this manager, and "${nameOrAddr}" is not an address`);
+  }
+  return new WorkerControl(nameOrAddr, url);
+}
+
+export function utilCommand(): Command {
+  const util = new Command('util').description('operate the cluster through the manager');
+  const homeOpt = (c: Command): Command => c.option('--home <dir>', 'manager home (default: $SEALFLEET_HOME or ~/.sealfleet)');
+  const homeOf = (o: { home?: string }): string => resolve(o.home ?? defaultHome());
+
+  const worker = util.command('worker').description('workers that ping this manager, and their sealing threads');
+  homeOpt(worker.command('list').description('every worker that pinged, with its thread summary'))
+    .option('--json', 'print JSON')
+    .option('--expire <duration>', 'a ping older than this is marked with (!)', durationArg, 600_000)
+    .action(async (o: { home?: string; json?: boolean; expire: number }) => {
+      const rows = await managerClient(homeOf(o)).call<WorkerRow[]>('SealFleet.WorkerList');
+      if (o.json) return json(rows);
+      out(renderTable(
+        ['Name', 'Dest', 'Threads', 'Empty', 'Paused', 'Errors', 'LastPing(with ! if expired)'],
+        rows.map((w) => [w.Name, w.Dest, w.Summary.Threads, w.Summary.Empty, w.Summary.Paused, w.Summary.Errors, `${ago(w.LastPing)}${Date.now() - w.LastPing > o.expire ? ' (!)' : ''}`]),
+      ));
+    });
+  homeOpt(worker.command('info').description("a worker's sealing threads").argument('<worker>', 'worker name or address'))
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: { home?: string; json?: boolean }) => {
+      const threads = await (await resolveWorker(homeOf(o), name)).list();
+      if (o.json) return json(threads);
+      out(renderTable(
+        ['Index', 'Loc', 'SectorID', 'Paused', 'PausedElapsed', 'State', 'LastErr'],
+        threads.map((t) => {
+          const paused = t.thread_state.state === 'Paused';
+          return [t.index, t.location, t.job_id ?? '-', paused, paused ? formatDuration((t.thread_state.elapsed ?? 0) * 1000) : '-', t.job_state || '-', t.last_error ?? '-'];
+        }),
+      ));
+    });
+  homeOpt(worker.command('pause').description('pause a sealing thread').argument('<worker>', 'worker name or address').argument('<index>', 'thread index', indexArg))
+    .action(async (name: string, index: number, o: { home?: string }) => {
+      const w = await resolveWorker(homeOf(o), name);
+      const done = await w.pause(index);
+      out(`${w.name} #${index}: ${done ? 'pause requested' : 'already paused'}\n`);
+    });
+  homeOpt(
+    worker
+      .command('resume')
+      .description('resume a paused sealing thread, optionally from another state of its plan')
+      .argument('<worker>', 'worker name or address')
+      .argument('<index>', 'thread index', indexArg)
+      .argument('[state]', 'the state to resume in, e.g. TreeDBuilt or Aborted'),
+  ).action(async (name: string, index: number, state: string | undefined, o: { home?: string }) => {
+    const w = await resolveWorker(homeOf(o), name);
+    await w.resume(index, state ?? null);
+    out(`${w.name} #${index}: resumed${state ? ` in state ${state}` : ''}\n`);
+  });
+
+  const sectors = util.command('sealer').description('sector records').command('sectors').description('sectors this manager numbered');
+  homeOpt(sectors.command('list').description('sectors with their latest state'))
+    .option('--state <state>', 'only sectors whose worker last reported this state')
+    .option('--status <status>', 'only sealing, finalized or aborted sectors', (v) => {
+      if (!['sealing', 'finalized', 'aborted'].includes(v)) throw new InvalidArgumentError(`invalid status "${v}": expected sealing, finalized or aborted`);
+      return v;
+    })
+    .option('--miner <miner>', 'only this miner', minerArg)
+    .option('--json', 'print JSON')
+    .action(async (o: { home?: string; state?: string; status?: string; miner?: number; json?: boolean }) => {
+      const filter = { ...(o.state ? { State: o.state } : {}), ...(o.status ? { Status: o.status } : {}), ...(o.miner !== undefined ? { Miner: o.miner } : {}) };
+      const rows = await managerClient(homeOf(o)).call<SectorSummary[]>('SealFleet.SectorsList', [filter]);
+      if (o.json) return json(rows);
+      out(renderTable(
+        ['Sector', 'Status', 'Plan', 'State', 'Worker', 'Updated', 'Note'],
+        rows.map((s) => [s.Sector, s.Status, s.Plan, s.State ?? '-', s.Worker ?? '-', `${ago(s.UpdatedAt)} ago`, s.AbortReason ?? (s.AbortRequested ? `abort requested: ${s.AbortRequested}` : '-')]),
+      ));
+    });
+  homeOpt(sectors.command('state').description("one sector's record").argument('<sector>', 'sector id, e.g. s-t01000-2', sectorArg))
+    .option('--json', 'print JSON')
+    .action(async (id: { Miner: number; Number: number }, o: { home?: string; json?: boolean }) => {
+      const s = await managerClient(homeOf(o)).call<SectorDetail>('SealFleet.SectorState', [id]);
+      if (o.json) return json(s);
+      const lines: [string, unknown][] = [
+        ['Sector', s.Sector], ['Status', s.Status], ['Plan', s.Plan], ['State', s.State ?? '-'], ['Worker', s.Worker ?? '-'],
+        ['Location', s.Location ?? '-'], ['ProofType', s.ProofType], ['Pieces', s.Pieces.length], ['PreCommitMessage', s.PreCommitMessage ?? '-'],
+        ['ProveMessage', s.ProveMessage ?? '-'], ['PersistInstance', s.PersistInstance ?? '-'], ['UpgradeMessage', s.UpgradeMessage ?? '-'],
+        ['AbortReason', s.AbortReason ?? '-'], ['Created', `${ago(s.CreatedAt)} ago`], ['Updated', `${ago(s.UpdatedAt)} ago`],
+      ];
+      out(renderTable(['Field', 'Value'], lines.map(([k, v]) => [k, String(v)])));
+    });
+  homeOpt(sectors.command('log').description("one sector's full event history").argument('<sector>', 'sector id, e.g. s-t01000-2', sectorArg))
+    .option('--json', 'print JSON')
+    .action(async (id: { Miner: number; Number: number }, o: { home?: string; json?: boolean }) => {
+      const events = await managerClient(homeOf(o)).call<SectorEvent[]>('SealFleet.SectorLog', [id]);
+      if (o.json) return json(events);
+      const first = events[0]?.At ?? 0;
+      out(renderTable(
+        ['Time', 'Since start', 'Took', 'Worker', 'From', 'Event', 'To', 'Failure'],
+        events.map((e, i) => [
+          new Date(e.At).toISOString(),
+          formatDuration(e.At - first),
+          i === 0 ? '-' : formatDuration(e.At - (events[i - 1] as SectorEvent).At),
+          e.Worker ?? '-',
+          e.Prev ?? '-',
+          e.Event ?? '-',
+          e.Next ?? '-',
+          e.FailureLevel ? `${e.FailureLevel}: ${e.FailureDesc ?? ''}` : e.FailureDesc ?? '-',
+        ]),
+      ));
+    });
+  homeOpt(sectors.command('abort').description('abort a sector being sealed: its worker drops it at its next report').argument('<sector>', 'sector id', sectorArg))
+    .option('--reason <text>', 'recorded with the sector', 'aborted via CLI')
+    .action(async (id: { Miner: number; Number: number }, o: { home?: string; reason: string }) => {
+      const s = await managerClient(homeOf(o)).call<SectorSummary>('SealFleet.SectorAbort', [id, o.reason]);
+      out(`${s.Sector}: abort requested (${o.reason}); ${s.Worker ? `worker ${s.Worker} drops it at its next report` : 'no worker has reported it yet'}\n`);
+    });
+  homeOpt(sectors.command('rebuild').description('queue a finalized sector for a rebuild worker').argument('<sector>', 'sector id', sectorArg))
+    .action(async (id: { Miner: number; Number: number }, o: { home?: string }) => {
+      const s = await managerClient(homeOf(o)).call<SectorSummary>('SealFleet.SectorRebuild', [id]);
+      out(`${s.Sector}: queued for rebuild\n`);
+    });
+
+  const deals = util.command('deals').description('deal pieces');
+  homeOpt(deals.command('import').description('compute the piece commitment of a file and queue it for sealing').argument('<file>', 'the payload file (readable by the manager daemon)'))
+    .option('--miner <miner>', 'only this miner may seal it', minerArg)
+    .action(async (file: string, o: { home?: string; miner?: number }) => {
+      const r = await managerClient(homeOf(o)).call<{ PieceCID: string; PaddedSize: number; PayloadSize: number }>('SealFleet.DealsImport', [resolve(file), o.miner ?? null]);
+      out(`${r.PieceCID}  padded ${r.PaddedSize} bytes, payload ${r.PayloadSize} bytes, queued\n`);
+    });
+  homeOpt(deals.command('list').description('imported pieces and where they went'))
+    .option('--json', 'print JSON')
+    .action(async (o: { home?: string; json?: boolean }) => {
+      const rows = await managerClient(homeOf(o)).call<{ PieceCID: string; PaddedSize: number; PayloadSize: number; Status: string; Sector: string | null }[]>('SealFleet.PiecesList');
+      if (o.json) return json(rows);
+      out(renderTable(['PieceCID', 'Padded', 'Payload', 'Status', 'Sector'], rows.map((p) => [p.PieceCID, p.PaddedSize, p.PayloadSize, p.Status, p.Sector ?? '-'])));
+    });
+  return util;
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { RpcClient } from '../core/rpc/client.js';
+import { RpcTransportError } from '../core/rpc/errors.js';
+import { WORKER_CONTROL_PORT, WorkerControlMethods, WorkerThreadInfo } from '../core/wire/workerControl.js';
+
+/** `host:port`, a bare host (control port 17890), or a URL, as the URL of a worker's control API. */
+export function workerControlUrl(dest: string): string {
+  if (/^https?:\/\//.test(dest)) return dest;
+  const hasPort = /^(\[[^\]]+\]|[^:]+):\d+$/.test(dest);
+  if (!hasPort && !/^[\w.-]+$/.test(dest)) throw new Error(`unable to parse "${dest}" as a worker address: expected host:port or a host`);
+  return `http://${hasPort ? dest : `${dest}:${WORKER_CONTROL_PORT}`}/`;
+}
+
+/** The `VenusWorker.*` control API of one worker. */
+export class WorkerControl {
+  private readonly rpc: RpcClient;
+
+  constructor(
+    readonly name: string,
+    url: string,
+    token?: string,
+  ) {
+    this.rpc = new RpcClient({ url, ...(token ? { token } : {}), timeoutMs: 15_000 });
+  }
+
+  private async call<T>(method: string, params: unknown[], schema: z.ZodType<T>): Promise<T> {
+    try {
+      return await this.rpc.call(method, params, { schema });
+    } catch (err) {
+      if (err instanceof RpcTransportError) throw new Error(`worker ${this.name} at ${this.rpc.url} is unreachable: ${err.message}`);
+      throw err;
+    }
+  }
+
+  list(): Promise<WorkerThreadInfo[]> {
+    return this.call(WorkerControlMethods.list, [], z.array(WorkerThreadInfo));
+  }
+
+  pause(index: number): Promise<boolean> {
+    return this.call(WorkerControlMethods.pause, [index], z.boolean());
+  }
+
+  resume(index: number, state: string | null): Promise<boolean> {
+    return this.call(WorkerControlMethods.resume, [index, state], z.boolean());
+  }
+}

@@ -1,0 +1,160 @@
+import { isAbsolute } from 'node:path';
+import { z } from 'zod';
+import { RpcError, RPC_CODES } from '../../core/rpc/errors.js';
+import { method, type MethodDef } from '../../core/rpc/server.js';
+import { SectorID } from '../../core/wire/sealer.js';
+import type { PieceQueue } from '../deals/pieces.js';
+import { sectorKey, type SectorEventRow, type SectorRecords, type SectorRow } from '../sectors/records.js';
+import type { WorkerRegistry } from '../workers/registry.js';
+import type { SealerService } from './sealer.js';
+
+/** One sector as the operator's `sectors list` shows it. */
+export interface SectorSummary {
+  Sector: string;
+  Miner: number;
+  Number: number;
+  Status: SectorRow['status'];
+  Plan: SectorRow['plan'];
+  State: string | null;
+  Worker: string | null;
+  Location: string | null;
+  CreatedAt: number;
+  UpdatedAt: number;
+  AbortReason: string | null;
+  AbortRequested: string | null;
+}
+
+export interface SectorDetail extends SectorSummary {
+  ProofType: number;
+  Pieces: unknown[];
+  Ticket: unknown;
+  PreCommit: unknown;
+  PreCommitMessage: string | null;
+  Seed: unknown;
+  ProveMessage: string | null;
+  PersistInstance: string | null;
+  Upgrade: unknown;
+  UpgradeMessage: string | null;
+}
+
+export interface SectorEvent {
+  At: number;
+  Worker: string | null;
+  Location: string | null;
+  Prev: string | null;
+  Next: string | null;
+  Event: string | null;
+  FailureLevel: string | null;
+  FailureDesc: string | null;
+}
+
+const parse = (json: string | null): unknown => (json === null ? null : JSON.parse(json));
+
+function summary(r: SectorRow): SectorSummary {
+  return {
+    Sector: sectorKey({ Miner: Number(r.miner), Number: Number(r.number) }),
+    Miner: Number(r.miner),
+    Number: Number(r.number),
+    Status: r.status,
+    Plan: r.plan,
+    State: r.latest_state,
+    Worker: r.worker_instance,
+    Location: r.worker_location,
+    CreatedAt: Number(r.created_at),
+    UpdatedAt: Number(r.updated_at),
+    AbortReason: r.abort_reason,
+    AbortRequested: r.abort_request,
+  };
+}
+
+const event = (e: SectorEventRow): SectorEvent => ({
+  At: Number(e.at),
+  Worker: e.worker_instance,
+  Location: e.worker_location,
+  Prev: e.prev,
+  Next: e.next,
+  Event: e.event,
+  FailureLevel: e.failure_level,
+  FailureDesc: e.failure_desc,
+});
+
+const ListFilter = z.object({
+  Status: z.enum(['sealing', 'finalized', 'aborted']).optional(),
+  Miner: z.number().int().nonnegative().optional(),
+  State: z.string().optional(),
+});
+
+/** The operator API behind `sealfleet-manager util …` (`SealFleet.*`): reads need `read`, actions `admin`. */
+export function adminMethods(d: { records: SectorRecords; sealer: SealerService; workers: WorkerRegistry; pieces: PieceQueue; messageCid: (id: string | null) => Promise<string | null> }): Record<string, MethodDef> {
+  const table: Record<string, MethodDef> = {
+    SectorsList: method([ListFilter.optional()], async (f) => {
+      const rows = await d.records.list({ ...(f?.Status ? { status: f.Status } : {}), ...(f?.Miner !== undefined ? { miner: f.Miner } : {}), ...(f?.State ? { state: f.State } : {}) });
+      return rows.map(summary);
+    }),
+    SectorState: method([SectorID], async (id): Promise<SectorDetail> => {
+      const r = await d.records.require(id);
+      return {
+        ...summary(r),
+        ProofType: r.proof_type,
+        Pieces: (parse(r.pieces) as unknown[] | null) ?? [],
+        Ticket: parse(r.ticket),
+        PreCommit: parse(r.pre),
+        PreCommitMessage: await d.messageCid(r.pre_message),
+        Seed: parse(r.seed),
+        ProveMessage: await d.messageCid(r.prove_message),
+        PersistInstance: r.persist_instance,
+        Upgrade: parse(r.upgrade),
+        UpgradeMessage: await d.messageCid(r.upgrade_message),
+      };
+    }),
+    SectorLog: method([SectorID], async (id) => {
+      await d.records.require(id);
+      return (await d.records.events(id)).map(event);
+    }),
+    SectorAbort: method(
+      [SectorID, z.string().min(1)],
+      async (id, reason) => {
+        const r = await d.records.require(id);
+        if (r.status !== 'sealing') throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(id)} is ${r.status}; only a sector being sealed can be aborted`);
+        await d.records.update(id, { abort_request: reason });
+        await d.records.note(id, 'AbortRequested', reason);
+        return summary({ ...r, abort_request: reason });
+      },
+      'admin',
+    ),
+    SectorRebuild: method(
+      [SectorID],
+      async (id) => {
+        const r = await d.records.require(id);
+        if (r.status !== 'finalized') throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(id)} is ${r.status}; only a finalized sector can be rebuilt`);
+        await d.records.update(id, { rebuild_requested: 1 });
+        await d.records.note(id, 'RebuildRequested');
+        return summary(r);
+      },
+      'admin',
+    ),
+    WorkerList: method([], async () =>
+      (await d.workers.list()).map((w) => ({ Name: w.name, Dest: w.dest, Version: w.version, Summary: JSON.parse(w.summary) as unknown, LastPing: Number(w.last_ping) })),
+    ),
+    WorkerFind: method([z.string().min(1)], async (nameOrDest) => {
+      const w = await d.workers.find(nameOrDest);
+      return w ? { Name: w.name, Dest: w.dest, LastPing: Number(w.last_ping) } : null;
+    }),
+    DealsImport: method(
+      [z.string().refine(isAbsolute, 'expected an absolute path'), z.number().int().nonnegative().nullable()],
+      async (path, miner) => {
+        try {
+          const p = await d.pieces.import(path, miner);
+          return { PieceCID: p.cid, PaddedSize: Number(p.padded_size), PayloadSize: Number(p.payload_size), Status: p.status };
+        } catch (err) {
+          throw new RpcError(RPC_CODES.Application, (err as Error).message);
+        }
+      },
+      'admin',
+    ),
+    PiecesList: method([], async () =>
+      (await d.pieces.list()).map((p) => ({ PieceCID: p.cid, Miner: p.miner, PaddedSize: Number(p.padded_size), PayloadSize: Number(p.payload_size), Status: p.status, Sector: p.sector_miner === null ? null : sectorKey({ Miner: Number(p.sector_miner), Number: Number(p.sector_number) }) })),
+    ),
+  };
+  return Object.fromEntries(Object.entries(table).map(([name, def]) => [`SealFleet.${name}`, def]));
+}

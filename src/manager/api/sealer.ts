@@ -1,0 +1,407 @@
+import { z } from 'zod';
+import type { Logger } from '../../core/log.js';
+import { cidToCommitment, commitmentToCid, unsealedSectorCommitment } from '../../core/commitment.js';
+import { RpcError, RPC_CODES } from '../../core/rpc/errors.js';
+import { method, type MethodDef } from '../../core/rpc/server.js';
+import {
+  AcquireDealsSpec,
+  AllocateSectorSpec,
+  AllocateSnapUpSpec,
+  AllocatedSector,
+  OnChainState,
+  PreCommitOnChainInfo,
+  ProofOnChainInfo,
+  ReportStateReq,
+  SectorID,
+  SnapUpOnChainInfo,
+  SubmitResult,
+  WorkerInfo,
+  arrayToBytes,
+  bytesToArray,
+  type AllocatedSnapUpSector,
+  type PollStateResp,
+  type SectorPieceV2,
+  type SectorRebuildInfo,
+  type SectorStateResp,
+  type SubmitResp,
+  type Ticket,
+  type WaitSeedResp,
+} from '../../core/wire/sealer.js';
+import { DomainSeparationTag } from '../../chain/randomness.js';
+import type { LotusClient } from '../../chain/client.js';
+import type { ManagerConfig } from '../config.js';
+import type { Committer, UpgradeRecord } from '../chain/committer.js';
+import type { MinerFacts, Miners } from '../chain/miners.js';
+import type { PieceQueue } from '../deals/pieces.js';
+import type { SectorNumbering } from '../sectors/numbering.js';
+import { sectorKey, type SectorRecords, type SectorRow } from '../sectors/records.js';
+import type { PersistStores } from '../stores.js';
+import type { WorkerRegistry } from '../workers/registry.js';
+
+export interface SealerDeps {
+  config: ManagerConfig;
+  lotus: LotusClient;
+  miners: Miners;
+  records: SectorRecords;
+  numbering: SectorNumbering;
+  pieces: PieceQueue;
+  stores: PersistStores;
+  workers: WorkerRegistry;
+  committer: Committer;
+  log: Logger;
+  /** Counts failures workers report (metrics). */
+  onFailure?: (level: string) => void;
+}
+
+const ok = (desc: string | null = null): SubmitResp => ({ Res: SubmitResult.Accepted, Desc: desc });
+const refuse = (res: number, desc: string): SubmitResp => ({ Res: res, Desc: desc });
+const idOf = (row: SectorRow): SectorID => ({ Miner: Number(row.miner), Number: Number(row.number) });
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * The sealer API workers call (`Venus.*`), with damocles' semantics: what each call stores, which calls
+ * are safe to repeat, and which answers make the worker wait, retry, pause or abort.
+ */
+export class SealerService {
+  constructor(private readonly d: SealerDeps) {}
+
+  private candidates(spec: z.infer<typeof AllocateSectorSpec>, gate: (m: MinerFacts) => boolean): MinerFacts[] {
+    return this.d.miners.all().filter(
+      (m) =>
+        gate(m) &&
+        (!spec.AllowedMiners?.length || spec.AllowedMiners.includes(m.config.id)) &&
+        (!spec.AllowedProofTypes?.length || spec.AllowedProofTypes.includes(m.sealProof.id)),
+    );
+  }
+
+  async allocateSector(spec: z.infer<typeof AllocateSectorSpec>): Promise<z.infer<typeof AllocatedSector> | null> {
+    const pool = this.candidates(spec, (m) => m.config.sector.enabled);
+    while (pool.length > 0) {
+      const miner = pool.splice(Math.floor(Math.random() * pool.length), 1)[0] as MinerFacts;
+      const number = await this.d.numbering.next(miner.config);
+      if (number === null) continue;
+      // The number is spent from here on; a sector number the chain already has is skipped, not reused.
+      if (await this.d.lotus.stateMinerSectorAllocated(miner.address, number)) {
+        throw new RpcError(RPC_CODES.Application, `sector allocated. miner: ${miner.config.id}, sectors: (${number})`);
+      }
+      await this.d.records.create({ miner: miner.config.id, number, proof_type: miner.sealProof.id, plan: 'sealer' });
+      this.d.log.info({ sector: sectorKey({ Miner: miner.config.id, Number: number }) }, 'sector allocated');
+      return { ID: { Miner: miner.config.id, Number: number }, ProofType: miner.sealProof.id };
+    }
+    return null;
+  }
+
+  async acquireDeals(id: SectorID, spec: z.infer<typeof AcquireDealsSpec>): Promise<SectorPieceV2[] | null> {
+    const row = await this.d.records.requireSealing(id);
+    if (row.pieces !== null) return JSON.parse(row.pieces) as SectorPieceV2[] | null;
+    const miner = this.d.miners.get(id.Miner);
+    const pieces = miner.config.sector.enable_deals
+      ? await this.d.pieces.acquire(id, miner.sectorSize, {
+          MaxDeals: Math.min(spec.MaxDeals ?? Infinity, miner.config.deals.max_deals),
+          MinUsedSpace: Math.max(spec.MinUsedSpace ?? 0, miner.config.deals.min_used_space),
+        })
+      : null;
+    await this.d.records.update(id, { pieces: JSON.stringify(pieces ?? []) });
+    return pieces;
+  }
+
+  async assignTicket(id: SectorID): Promise<Ticket> {
+    await this.d.records.requireSealing(id);
+    const miner = this.d.miners.get(id.Miner);
+    const head = await this.d.lotus.chainHead();
+    const epoch = Math.max(0, head.Height - this.d.config.chain.seal_randomness_lookback);
+    const rand = await this.d.lotus.stateGetRandomnessFromTickets(DomainSeparationTag.SealRandomness, epoch, miner.entropy, head.Cids);
+    const ticket = { Ticket: b64(rand), Epoch: epoch };
+    await this.d.records.update(id, { ticket: JSON.stringify(ticket) });
+    return ticket;
+  }
+
+  async submitPreCommit(sector: z.infer<typeof AllocatedSector>, info: z.infer<typeof PreCommitOnChainInfo>, reset: boolean): Promise<SubmitResp> {
+    const id = sector.ID;
+    const row = await this.d.records.requireSealing(id);
+    const miner = this.d.miners.get(id.Miner);
+    if (row.pre && !reset) {
+      return sameJson(JSON.parse(row.pre), info) ? ok('already submitted') : refuse(SubmitResult.MismatchedSubmission, 'a different pre-commit was already submitted for this sector');
+    }
+    const pieces = (row.pieces ? JSON.parse(row.pieces) : []) as SectorPieceV2[];
+    if (pieces.length > 0) {
+      const expected = unsealedSectorCommitment(
+        miner.sectorSize,
+        pieces.map((p) => ({ size: p.Piece.Size, commitment: cidToCommitment('unsealed', p.Piece.PieceCID['/']) })),
+      );
+      if (!Buffer.from(expected).equals(arrayToBytes(info.CommD))) {
+        return refuse(SubmitResult.MismatchedSubmission, `CommD ${commitmentToCid('unsealed', arrayToBytes(info.CommD)).toString()} does not match the pieces (expected ${commitmentToCid('unsealed', expected).toString()})`);
+      }
+    }
+    const head = await this.d.lotus.chainHead();
+    const earliest = head.Height - this.d.config.chain.max_pre_commit_randomness_lookback;
+    if (info.Ticket.Epoch < earliest) return refuse(SubmitResult.Rejected, `ticket epoch ${info.Ticket.Epoch} expired: PreCommit needs a ticket after ${earliest}`);
+    const stored = row.ticket ? (JSON.parse(row.ticket) as Ticket) : null;
+    if (!stored || stored.Epoch !== info.Ticket.Epoch || stored.Ticket !== info.Ticket.Ticket) {
+      return refuse(SubmitResult.Rejected, 'the ticket is not the one assigned to this sector');
+    }
+    const onChain = await this.d.lotus.stateSectorPreCommitInfo(miner.address, id.Number);
+    if (onChain) {
+      if (onChain.Info.SealRandEpoch !== info.Ticket.Epoch) return refuse(SubmitResult.Rejected, 'a pre-commit with another ticket is on chain');
+    } else if (await this.d.lotus.stateMinerSectorAllocated(miner.address, id.Number)) {
+      return refuse(SubmitResult.Rejected, `sector number ${id.Number} is already allocated on chain`);
+    }
+    await this.d.records.update(id, { pre: JSON.stringify(info), pre_message: null, queued_at: Date.now() });
+    if (!onChain) this.d.committer.kick();
+    return ok();
+  }
+
+  async pollPreCommitState(id: SectorID): Promise<PollStateResp> {
+    const row = await this.d.records.require(id);
+    const state = await this.d.committer.state(row.pre_message, row.pre !== null);
+    if (state.State !== OnChainState.Landed) return state;
+    const miner = this.d.miners.get(id.Miner);
+    if (await this.d.lotus.stateSectorPreCommitInfo(miner.address, id.Number)) return state;
+    if (await this.d.lotus.stateSectorGetInfo(miner.address, id.Number)) return state;
+    return { State: OnChainState.ShouldAbort, Desc: 'pre-commit info not found on chain' };
+  }
+
+  async submitPersisted(id: SectorID, instance: string, isUpgrade: boolean): Promise<boolean> {
+    await this.d.records.require(id);
+    let check;
+    try {
+      check = await this.d.stores.hasSectorFiles(instance, id, isUpgrade);
+    } catch (err) {
+      throw new RpcError(RPC_CODES.Application, (err as Error).message);
+    }
+    if (!check.ok) {
+      this.d.log.warn({ sector: sectorKey(id), instance, missing: check.missing }, 'persisted files missing');
+      return false;
+    }
+    await this.d.records.update(id, { persist_instance: instance });
+    return true;
+  }
+
+  async waitSeed(id: SectorID): Promise<WaitSeedResp> {
+    await this.d.records.requireSealing(id);
+    const miner = this.d.miners.get(id.Miner);
+    const pre = await this.d.lotus.stateSectorPreCommitInfo(miner.address, id.Number);
+    if (!pre) throw new RpcError(RPC_CODES.Application, 'precommit info not found on chain');
+    const params = this.d.miners.networkParams();
+    const seedEpoch = pre.PreCommitEpoch + params.PreCommitChallengeDelay;
+    const head = await this.d.lotus.chainHead();
+    const ready = seedEpoch + this.d.config.chain.seed_confidence;
+    if (head.Height < ready) return { ShouldWait: true, Delay: Math.max(1, (ready - head.Height) * Math.max(1, params.BlockDelaySecs)), Seed: null };
+    const rand = await this.d.lotus.stateGetRandomnessFromBeacon(DomainSeparationTag.InteractiveSealChallengeSeed, seedEpoch, miner.entropy, head.Cids);
+    const seed = { Seed: b64(rand), Epoch: seedEpoch };
+    await this.d.records.update(id, { seed: JSON.stringify(seed) });
+    return { ShouldWait: false, Delay: 0, Seed: seed };
+  }
+
+  async submitProof(id: SectorID, info: z.infer<typeof ProofOnChainInfo>, reset: boolean): Promise<SubmitResp> {
+    const row = await this.d.records.requireSealing(id);
+    if (!row.pre) return refuse(SubmitResult.Rejected, 'pre-commit info not found');
+    if (row.proof && !reset) {
+      return row.proof === info.Proof ? ok('already submitted') : refuse(SubmitResult.MismatchedSubmission, 'a different proof was already submitted for this sector');
+    }
+    if (!row.seed) return refuse(SubmitResult.Rejected, 'no seed was assigned to this sector');
+    const miner = this.d.miners.get(id.Miner);
+    const pre = await this.d.lotus.stateSectorPreCommitInfo(miner.address, id.Number);
+    if (!pre) return refuse(SubmitResult.Rejected, 'pre-commit info not found on chain');
+    const seed = JSON.parse(row.seed) as { Seed: string; Epoch: number };
+    if (seed.Epoch !== pre.PreCommitEpoch + this.d.miners.networkParams().PreCommitChallengeDelay) {
+      return refuse(SubmitResult.Rejected, `seed epoch ${seed.Epoch} is not the sector's interactive epoch`);
+    }
+    await this.d.records.update(id, { proof: info.Proof, prove_message: null, queued_at: Date.now() });
+    this.d.committer.kick();
+    return ok();
+  }
+
+  async pollProofState(id: SectorID): Promise<PollStateResp> {
+    const row = await this.d.records.require(id);
+    const state = await this.d.committer.state(row.prove_message, row.proof !== null);
+    if (state.State !== OnChainState.Landed) return state;
+    const miner = this.d.miners.get(id.Miner);
+    if (await this.d.lotus.stateSectorGetInfo(miner.address, id.Number)) return state;
+    return { State: OnChainState.ShouldAbort, Desc: 'sector info not found on chain: its proof was not accepted' };
+  }
+
+  async reportState(id: SectorID, req: z.infer<typeof ReportStateReq>): Promise<SectorStateResp> {
+    const row = await this.d.records.require(id);
+    const sealing = row.status === 'sealing';
+    await this.d.records.report(id, req, sealing);
+    if (req.Failure) this.d.onFailure?.(req.Failure.Level);
+    if (sealing && row.abort_request !== null) {
+      // The operator's abort reaches the worker here; the sector is dropped now so a worker that only
+      // cleans up (and never calls ReportAborted) leaves nothing behind.
+      await this.abort(row, row.abort_request);
+      return { Id: id, Finalized: true, AbortReason: row.abort_request };
+    }
+    return { Id: id, Finalized: !sealing, AbortReason: sealing ? null : row.abort_reason };
+  }
+
+  async reportFinalized(id: SectorID): Promise<null> {
+    const row = await this.d.records.require(id);
+    if (row.status === 'aborted') throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(id)} was aborted: ${row.abort_reason ?? ''}`);
+    if (row.status === 'finalized') return null;
+    // A snap-up finishes when its update lands, not when the worker is done with it.
+    if (row.plan === 'snapup') return null;
+    await this.d.records.update(id, { status: 'finalized', rebuild_requested: 0 });
+    await this.d.pieces.sealed(id);
+    await this.d.stores.release(id);
+    await this.d.records.note(id, 'Finalized');
+    return null;
+  }
+
+  async reportAborted(id: SectorID, reason: string): Promise<null> {
+    const row = await this.d.records.require(id);
+    if (row.status === 'aborted') return null;
+    if (row.status === 'finalized') throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(id)} is finalized and cannot be aborted`);
+    await this.abort(row, reason);
+    return null;
+  }
+
+  /** Drops a sector: its pieces go back to the queue, its reservation is freed, the record keeps why. */
+  async abort(row: SectorRow, reason: string): Promise<void> {
+    const id = idOf(row);
+    const released = await this.d.pieces.release(id);
+    await this.d.stores.release(id);
+    if (row.plan === 'snapup') {
+      // A failed upgrade leaves the CC sector as it was.
+      await this.d.records.update(id, { status: 'finalized', plan: 'sealer', pieces: '[]', upgrade: null, upgrade_message: null, abort_request: null });
+    } else {
+      await this.d.records.update(id, { status: 'aborted', abort_reason: reason, abort_request: null });
+    }
+    await this.d.records.note(id, 'Aborted', reason);
+    this.d.log.info({ sector: sectorKey(id), reason, piecesReleased: released }, 'sector aborted');
+  }
+
+  async allocateSnapUp(spec: z.infer<typeof AllocateSnapUpSpec>): Promise<AllocatedSnapUpSector | null> {
+    for (const miner of this.candidates(spec.Sector, (m) => m.config.snapup.enabled)) {
+      const cc = await this.d.records.list({ status: 'finalized', miner: miner.config.id });
+      for (const row of cc) {
+        if (row.plan !== 'sealer' || (row.pieces && row.pieces !== '[]') || row.upgrade !== null || !row.persist_instance) continue;
+        const info = await this.d.lotus.stateSectorGetInfo(miner.address, Number(row.number));
+        if (!info || info.SectorKeyCID !== null || info.DealWeight !== '0' || info.VerifiedDealWeight !== '0') continue;
+        const id = idOf(row);
+        const pieces = await this.d.pieces.acquire(id, miner.sectorSize, { MaxDeals: spec.Deals.MaxDeals ?? null, MinUsedSpace: spec.Deals.MinUsedSpace ?? null });
+        if (!pieces) return null;
+        const upgrade: UpgradeRecord = {
+          public: { CommR: bytesToArray(cidToCommitment('sealed', info.SealedCID['/'])), SealedCID: info.SealedCID, Activation: info.Activation, Expiration: info.Expiration },
+          accessInstance: row.persist_instance,
+        };
+        await this.d.records.update(id, { status: 'sealing', plan: 'snapup', pieces: JSON.stringify(pieces), upgrade: JSON.stringify(upgrade), upgrade_message: null });
+        await this.d.records.note(id, 'SnapUpAllocated', `${pieces.length} piece(s)`);
+        return { Sector: { ID: id, ProofType: Number(row.proof_type) }, Pieces: pieces, Public: upgrade.public, Private: { AccessInstance: upgrade.accessInstance } };
+      }
+    }
+    return null;
+  }
+
+  async submitSnapUpProof(id: SectorID, info: z.infer<typeof SnapUpOnChainInfo>): Promise<SubmitResp> {
+    if (info.Proof === '') return refuse(SubmitResult.Rejected, 'empty proof is invalid');
+    const row = await this.d.records.requireSealing(id);
+    if (row.plan !== 'snapup' || !row.upgrade) return refuse(SubmitResult.Rejected, 'sector is not being upgraded');
+    const upgrade = JSON.parse(row.upgrade) as UpgradeRecord;
+    const pieces = (JSON.parse(row.pieces ?? '[]') as SectorPieceV2[]).map((p) => p.Piece.PieceCID['/']);
+    if (!sameJson(pieces, info.Pieces.map((p) => p['/']))) return refuse(SubmitResult.Rejected, 'pieces differ from the ones allocated to the sector');
+    const submitted = { CommR: info.CommR, CommD: info.CommD, Proof: info.Proof, AccessInstance: info.AccessInstance };
+    if (upgrade.submitted) {
+      return sameJson(upgrade.submitted, submitted) ? ok('already submitted') : refuse(SubmitResult.MismatchedSubmission, 'a different update was already submitted for this sector');
+    }
+    const files = await this.d.stores.hasSectorFiles(info.AccessInstance, id, true).catch((err: Error) => ({ ok: false, missing: [err.message] }));
+    if (!files.ok) return refuse(SubmitResult.FilesMissed, `not all files persisted: ${files.missing.join(', ')}`);
+    await this.d.records.update(id, { upgrade: JSON.stringify({ ...upgrade, submitted }), queued_at: Date.now(), persist_instance: info.AccessInstance });
+    this.d.committer.kick();
+    return ok();
+  }
+
+  async allocateRebuild(spec: z.infer<typeof AllocateSectorSpec>): Promise<SectorRebuildInfo | null> {
+    for (const miner of this.candidates(spec, () => true)) {
+      const row = await this.d.records.list({ miner: miner.config.id }).then((rows) => rows.find((r) => r.rebuild_requested === 1 && r.status !== 'sealing'));
+      if (!row || !row.pre) continue;
+      const pre = JSON.parse(row.pre) as z.infer<typeof PreCommitOnChainInfo>;
+      const pieces = JSON.parse(row.pieces ?? '[]') as SectorPieceV2[];
+      const upgrade = row.upgrade ? (JSON.parse(row.upgrade) as UpgradeRecord) : null;
+      const id = idOf(row);
+      await this.d.records.update(id, { status: 'sealing', plan: 'rebuild', rebuild_requested: 0 });
+      await this.d.records.note(id, 'RebuildAllocated');
+      return {
+        Sector: { ID: id, ProofType: Number(row.proof_type) },
+        Ticket: pre.Ticket,
+        Pieces: null,
+        PiecesV2: upgrade ? [] : pieces,
+        IsSnapUp: upgrade !== null,
+        UpgradePublic: upgrade ? upgrade.public : null,
+      };
+    }
+    return null;
+  }
+
+  async reserveSpace(id: SectorID, size: number, candidates: string[]) {
+    await this.d.records.requireSealing(id);
+    return this.d.stores.reserve(id, size, candidates);
+  }
+
+  storeInfo(name: string) {
+    return this.d.stores.basicInfo(name);
+  }
+
+  /**
+   * Follows the replica-update messages of snap-ups (their workers are done once the update is
+   * submitted): landed finalizes the upgraded sector, a retriable failure sends it again, a permanent one
+   * returns the sector to CC and its pieces to the queue.
+   */
+  async watchUpgrades(): Promise<void> {
+    const rows = (await this.d.records.list({ status: 'sealing' })).filter((r) => r.plan === 'snapup' && r.upgrade_message !== null);
+    for (const row of rows) {
+      const id = idOf(row);
+      const state = await this.d.committer.state(row.upgrade_message, true);
+      if (state.State === OnChainState.Landed) {
+        const miner = this.d.miners.get(id.Miner);
+        const info = await this.d.lotus.stateSectorGetInfo(miner.address, id.Number);
+        const upgrade = JSON.parse(row.upgrade as string) as UpgradeRecord;
+        const expected = commitmentToCid('sealed', arrayToBytes(upgrade.submitted?.CommR ?? [])).toString();
+        if (info?.SealedCID['/'] !== expected) {
+          await this.abort(row, 'replica update landed but the chain did not take it (invalid proof?)');
+          continue;
+        }
+        await this.d.records.update(id, { status: 'finalized', upgrade: JSON.stringify({ ...upgrade, landedAt: info.PowerBaseEpoch }) });
+        await this.d.pieces.sealed(id);
+        await this.d.stores.release(id);
+        await this.d.records.note(id, 'UpgradeLanded', `new CommR ${expected}`);
+      } else if (state.State === OnChainState.Failed) {
+        await this.d.records.update(id, { upgrade_message: null, queued_at: Date.now() });
+        await this.d.records.note(id, 'UpgradeResend', state.Desc);
+      } else if (state.State === OnChainState.PermFailed) {
+        await this.abort(row, state.Desc ?? 'replica update failed');
+      }
+    }
+  }
+}
+
+/** The `Venus.*` method table (write permission: only workers and operators call it). */
+export function sealerMethods(s: SealerService, workers: WorkerRegistry): Record<string, MethodDef> {
+  const w = 'write' as const;
+  const snapAlloc = method([AllocateSnapUpSpec], (spec) => s.allocateSnapUp(spec), w);
+  const table: Record<string, MethodDef> = {
+    AllocateSector: method([AllocateSectorSpec], (spec) => s.allocateSector(spec), w),
+    AcquireDeals: method([SectorID, AcquireDealsSpec], (id, spec) => s.acquireDeals(id, spec), w),
+    AssignTicket: method([SectorID], (id) => s.assignTicket(id), w),
+    SubmitPreCommit: method([AllocatedSector, PreCommitOnChainInfo, z.boolean()], (sector, info, reset) => s.submitPreCommit(sector, info, reset), w),
+    PollPreCommitState: method([SectorID], (id) => s.pollPreCommitState(id), w),
+    SubmitPersisted: method([SectorID, z.string().min(1)], (id, instance) => s.submitPersisted(id, instance, false), w),
+    SubmitPersistedEx: method([SectorID, z.string().min(1), z.boolean()], (id, instance, up) => s.submitPersisted(id, instance, up), w),
+    WaitSeed: method([SectorID, z.number().int().optional()], (id) => s.waitSeed(id), w),
+    SubmitProof: method([SectorID, ProofOnChainInfo, z.boolean()], (id, info, reset) => s.submitProof(id, info, reset), w),
+    PollProofState: method([SectorID], (id) => s.pollProofState(id), w),
+    ReportState: method([SectorID, ReportStateReq], (id, req) => s.reportState(id, req), w),
+    ReportFinalized: method([SectorID], (id) => s.reportFinalized(id), w),
+    ReportAborted: method([SectorID, z.string()], (id, reason) => s.reportAborted(id, reason), w),
+    AllocateSnapUpSector: snapAlloc,
+    AllocateSanpUpSector: snapAlloc,
+    SubmitSnapUpProof: method([SectorID, SnapUpOnChainInfo], (id, info) => s.submitSnapUpProof(id, info), w),
+    AllocateRebuildSector: method([AllocateSectorSpec], (spec) => s.allocateRebuild(spec), w),
+    WorkerPing: method([WorkerInfo], (info) => workers.ping(info).then(() => null), w),
+    StoreReserveSpace: method([SectorID, z.number().int().positive(), z.array(z.string()).nullable()], (id, size, candidates) =>
+      s.reserveSpace(id, size, candidates ?? []), w),
+    StoreBasicInfo: method([z.string()], (name) => s.storeInfo(name), w),
+  };
+  return Object.fromEntries(Object.entries(table).map(([name, def]) => [`Venus.${name}`, def]));
+}

@@ -1,0 +1,153 @@
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Selectable } from 'kysely';
+import { CID } from 'multiformats/cid';
+import { isCommitmentCid } from '../../core/commitment.js';
+import { pieceCommitment } from '../../core/piece.js';
+import { idAddress } from '../../chain/address.js';
+import type { AcquireDealsSpec, SectorID, SectorPieceV2 } from '../../core/wire/sealer.js';
+import type { ManagerDb } from '../db/open.js';
+import type { PiecesTable } from '../db/schema.js';
+
+export type PieceRow = Selectable<PiecesTable>;
+
+/**
+ * Deal pieces: imported files with their piece commitment, kept in `<home>/pieces/<piece CID>`, queued
+ * until a sector takes them. A piece is in at most one live sector; an aborted sector gives its pieces
+ * back to the queue.
+ */
+export class PieceQueue {
+  readonly dir: string;
+
+  constructor(
+    private readonly db: ManagerDb,
+    home: string,
+  ) {
+    this.dir = join(home, 'pieces');
+  }
+
+  /** Computes the commitment of `file`, copies it into the piece store and queues it (for `miner`, or any). */
+  async import(file: string, miner: number | null): Promise<PieceRow> {
+    const info = await stat(file).catch(() => {
+      throw new Error(`cannot import ${file}: no such file`);
+    });
+    if (!info.isFile()) throw new Error(`cannot import ${file}: not a regular file`);
+    if (info.size === 0) throw new Error(`cannot import ${file}: the file is empty`);
+    const digest = await pieceCommitment(createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }));
+    const existing = await this.get(digest.pieceCid);
+    if (existing) return existing;
+    await mkdir(this.dir, { recursive: true });
+    const target = this.path(digest.pieceCid);
+    const partial = `${target}.partial`;
+    await copyFile(file, partial);
+    await rename(partial, target);
+    const row: PieceRow = {
+      cid: digest.pieceCid,
+      miner,
+      padded_size: digest.paddedSize,
+      payload_size: digest.payloadSize,
+      status: 'queued',
+      sector_miner: null,
+      sector_number: null,
+      imported_at: Date.now(),
+    };
+    await this.db.insertInto('pieces').values(row).execute();
+    return row;
+  }
+
+  path(cid: string): string {
+    return join(this.dir, CID.parse(cid).toString());
+  }
+
+  get(cid: string): Promise<PieceRow | undefined> {
+    return this.db.selectFrom('pieces').selectAll().where('cid', '=', cid).executeTakeFirst();
+  }
+
+  list(): Promise<PieceRow[]> {
+    return this.db.selectFrom('pieces').selectAll().orderBy('imported_at').execute();
+  }
+
+  /**
+   * Gives the sector queued pieces, oldest first, that fit in it (each piece aligned to its own size),
+   * at most `MaxDeals`; fewer padded bytes than `MinUsedSpace` gives none. Returns null for a CC sector.
+   */
+  async acquire(sector: SectorID, sectorSize: number, spec: AcquireDealsSpec): Promise<SectorPieceV2[] | null> {
+    return this.db.transaction().execute(async (trx) => {
+      const queued = await trx
+        .selectFrom('pieces')
+        .selectAll()
+        .where('status', '=', 'queued')
+        .where((eb) => eb.or([eb('miner', 'is', null), eb('miner', '=', sector.Miner)]))
+        .orderBy('imported_at')
+        .limit(1000)
+        .execute();
+      const chosen: PieceRow[] = [];
+      let offset = 0;
+      for (const p of queued) {
+        if (spec.MaxDeals && chosen.length >= spec.MaxDeals) break;
+        const size = Number(p.padded_size);
+        const start = Math.ceil(offset / size) * size;
+        if (start + size > sectorSize) continue;
+        chosen.push(p);
+        offset = start + size;
+      }
+      if (chosen.length === 0 || offset < (spec.MinUsedSpace ?? 0)) return null;
+      await trx
+        .updateTable('pieces')
+        .set({ status: 'assigned', sector_miner: sector.Miner, sector_number: sector.Number })
+        .where('cid', 'in', chosen.map((p) => p.cid))
+        .execute();
+      let at = 0;
+      return chosen.map((p) => {
+        const size = Number(p.padded_size);
+        at = Math.ceil(at / size) * size;
+        const piece = toSectorPiece(p, sector, at);
+        at += size;
+        return piece;
+      });
+    });
+  }
+
+  /** Puts a sector's pieces back in the queue (the sector was aborted). */
+  async release(sector: SectorID): Promise<number> {
+    const res = await this.db
+      .updateTable('pieces')
+      .set({ status: 'queued', sector_miner: null, sector_number: null })
+      .where('sector_miner', '=', sector.Miner)
+      .where('sector_number', '=', sector.Number)
+      .where('status', '=', 'assigned')
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows);
+  }
+
+  /** Marks a finished sector's pieces as sealed: they stay out of the queue for good. */
+  async sealed(sector: SectorID): Promise<void> {
+    await this.db.updateTable('pieces').set({ status: 'sealed' }).where('sector_miner', '=', sector.Miner).where('sector_number', '=', sector.Number).execute();
+  }
+}
+
+export function toSectorPiece(p: PieceRow, sector: SectorID, offset: number): SectorPieceV2 {
+  const cid = CID.parse(p.cid);
+  if (!isCommitmentCid('unsealed', cid)) throw new Error(`piece ${p.cid} is not a piece commitment CID`);
+  const provider = idAddress(sector.Miner);
+  return {
+    Piece: { Size: Number(p.padded_size), PieceCID: { '/': p.cid } },
+    DealInfo: {
+      DealID: 0,
+      PublishCid: null,
+      AllocationID: 0,
+      PieceCID: { '/': p.cid },
+      PieceSize: Number(p.padded_size),
+      Client: provider,
+      Provider: provider,
+      Offset: offset,
+      Length: Number(p.padded_size),
+      PayloadSize: Number(p.payload_size),
+      StartEpoch: 0,
+      EndEpoch: 0,
+      IsBuiltinMarket: false,
+      IsCompatible: true,
+    },
+  };
+}
