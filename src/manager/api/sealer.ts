@@ -94,7 +94,10 @@ export class SealerService {
 
   async acquireDeals(id: SectorID, spec: z.infer<typeof AcquireDealsSpec>): Promise<SectorPieceV2[] | null> {
     const row = await this.d.records.requireSealing(id);
-    if (row.pieces !== null) return JSON.parse(row.pieces) as SectorPieceV2[] | null;
+    if (row.pieces !== null) {
+      const stored = JSON.parse(row.pieces) as SectorPieceV2[];
+      return stored.length > 0 ? stored : null;
+    }
     const miner = this.d.miners.get(id.Miner);
     const pieces = miner.config.sector.enable_deals
       ? await this.d.pieces.acquire(id, miner.sectorSize, {

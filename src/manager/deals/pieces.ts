@@ -70,9 +70,10 @@ export class PieceQueue {
 
   /**
    * Gives the sector queued pieces, oldest first, that fit in it (each piece aligned to its own size),
-   * at most `MaxDeals`; fewer padded bytes than `MinUsedSpace` gives none. Returns null for a CC sector.
+   * at most `MaxDeals` (0: none); fewer padded bytes than `MinUsedSpace` gives none. Returns null for a CC sector.
    */
   async acquire(sector: SectorID, sectorSize: number, spec: AcquireDealsSpec): Promise<SectorPieceV2[] | null> {
+    if (spec.MaxDeals === 0) return null;
     return this.db.transaction().execute(async (trx) => {
       const queued = await trx
         .selectFrom('pieces')
@@ -85,7 +86,7 @@ export class PieceQueue {
       const chosen: PieceRow[] = [];
       let offset = 0;
       for (const p of queued) {
-        if (spec.MaxDeals && chosen.length >= spec.MaxDeals) break;
+        if (spec.MaxDeals !== null && spec.MaxDeals !== undefined && chosen.length >= spec.MaxDeals) break;
         const size = Number(p.padded_size);
         const start = Math.ceil(offset / size) * size;
         if (start + size > sectorSize) continue;

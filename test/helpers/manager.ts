@@ -1,0 +1,49 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RpcClient } from '../../src/core/rpc/client.js';
+import { MANAGER_BIN, spawnCli, type Spawned } from './processes.js';
+
+/** A devnet quick enough for a whole sector in a few seconds. */
+export const FAST_DEVNET_TOML = `
+[chain]
+block_time = "100ms"
+pre_commit_challenge_delay = 2
+`;
+
+export interface TestManager {
+  home: string;
+  url: string;
+  rpc: RpcClient;
+  daemon: Spawned;
+  /** Calls a method with the admin token. */
+  call<T>(method: string, params?: unknown[]): Promise<T>;
+}
+
+/** Starts `sealfleet-manager daemon --devnet` as a child process on a free port. */
+export async function startTestManager(home: string, opts: { managerToml?: string; listen?: string } = {}): Promise<TestManager> {
+  mkdirSync(join(home, 'devnet'), { recursive: true });
+  if (!existsSync(join(home, 'devnet', 'devnet.toml'))) writeFileSync(join(home, 'devnet', 'devnet.toml'), FAST_DEVNET_TOML);
+  if (opts.managerToml !== undefined) writeFileSync(join(home, 'manager.toml'), opts.managerToml);
+  const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', opts.listen ?? '127.0.0.1:0']);
+  const line = await daemon.waitFor(/"manager up"/, 20_000);
+  const url = (JSON.parse(line) as { url: string }).url;
+  const token = readFileSync(join(home, 'token'), 'utf8').trim();
+  const rpc = new RpcClient({ url: `${url}/rpc/v0`, token, timeoutMs: 20_000 });
+  return { home, url, rpc, daemon, call: (m, p = []) => rpc.call(m, p) };
+}
+
+/** Polls `fn` until it returns a value that is not undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
