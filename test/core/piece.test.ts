@@ -138,7 +138,11 @@ describe('fr32', () => {
       for (let i = 31; i < padded.length; i += 32) assert.equal(padded[i]! & 0xc0, 0, `top bits of byte ${i}`);
       assert.equal(hex(fr32Unpad(padded)), hex(input));
     }
-    // Unpadding drops the two spare bits of every chunk: padding back gives the input with them cleared.
+    // Unpadding drops the two spare bits of every chunk (the top bits of bytes 31, 63, 95, 127): a block with
+    // only those set unpads to zeros, and padding back gives any input with them cleared.
+    const spare = new Uint8Array(128);
+    for (const i of [31, 63, 95, 127]) spare[i] = 0xc0;
+    assert.equal(hex(fr32Unpad(spare)), hex(new Uint8Array(127)));
     const noisy = new Uint8Array(randomBytes(128 * 5));
     const cleared = noisy.slice();
     for (let i = 31; i < cleared.length; i += 32) cleared[i]! &= 0x3f;
@@ -296,13 +300,23 @@ describe('piece commitment', () => {
   });
 
   it('refuses payloads larger than a 32 GiB piece, naming the size', async () => {
-    // The size check runs before any byte is read, so a length-only stand-in exercises it without 32 GiB.
-    const huge = { length: MAX_PIECE_PAYLOAD + 1 } as Uint8Array;
-    assert.throws(() => new PieceHasher().update(huge), /payload of 34091302913 bytes exceeds the largest piece payload of 34091302912 bytes/);
+    // The size check runs before any byte is read, so a stand-in with only a length exercises it without
+    // 32 GiB of data; reading anything else from it throws, so a missing check fails fast instead of hashing.
+    const lengthOnly = (length: number): Uint8Array =>
+      new Proxy({}, {
+        get: (_target, prop) => {
+          if (prop === 'length') return length;
+          if (prop === 'then') return undefined; // looked up when an async generator yields it
+          throw new Error(`read ${String(prop)} of an oversized stand-in`);
+        },
+      }) as Uint8Array;
+    assert.throws(
+      () => new PieceHasher().update(lengthOnly(MAX_PIECE_PAYLOAD + 1)),
+      /payload of 34091302913 bytes exceeds the largest piece payload of 34091302912 bytes/,
+    );
     const hasher = new PieceHasher();
     hasher.update(new Uint8Array(10));
-    const rest = { length: MAX_PIECE_PAYLOAD - 9 } as Uint8Array;
-    assert.throws(() => hasher.update(rest), /payload of 34091302913 bytes exceeds/);
-    await assert.rejects(pieceCommitment(asAsync([new Uint8Array(1), { length: MAX_PIECE_PAYLOAD } as Uint8Array])), /34091302913 bytes/);
+    assert.throws(() => hasher.update(lengthOnly(MAX_PIECE_PAYLOAD - 9)), /payload of 34091302913 bytes exceeds/);
+    await assert.rejects(pieceCommitment(asAsync([new Uint8Array(1), lengthOnly(MAX_PIECE_PAYLOAD)])), /34091302913 bytes/);
   });
 });
