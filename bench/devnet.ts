@@ -8,7 +8,7 @@ import { fmt, load, median, percentile, timeUntilReady } from './lib.js';
 const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.meta.url));
 
 /** A bare node:http server that answers every POST with a fixed JSON-RPC result: the floor for any RPC server. */
-const ECHO_SERVER = `
+export const ECHO_SERVER = `
 const http = require('node:http');
 const s = http.createServer((req, res) => {
   const chunks = [];

@@ -1,0 +1,49 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RpcClient } from '../src/core/rpc/client.js';
+import type { AllocatedSector } from '../src/core/wire/sealer.js';
+import { ECHO_SERVER } from './devnet.js';
+import { fmt, load, percentile, timeUntilReady } from './lib.js';
+
+const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.meta.url));
+
+/**
+ * Sealer-API throughput and p99 of a ReportState-heavy mix (8 ReportState : 1 WorkerPing : 1 AcquireDeals,
+ * 16 callers), every write durable before the answer, against a bare node:http JSON echo server driven
+ * by the same client in the same run. Target: ratio ≥ 0.4.
+ */
+export async function benchManager(calls = 6000): Promise<void> {
+  const home = mkdtempSync(join(tmpdir(), 'sealfleet-bench-manager-'));
+  mkdirSync(join(home, 'devnet'));
+  writeFileSync(join(home, 'devnet', 'devnet.toml'), '[chain]\nblock_time = "1s"\n');
+  const manager = await timeUntilReady([MANAGER_BIN, 'daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0'], /"manager up"/);
+  const echo = await timeUntilReady(['-e', ECHO_SERVER], /url/);
+  try {
+    const rpc = new RpcClient({ url: `${(JSON.parse(manager.line) as { url: string }).url}/rpc/v0`, token: readFileSync(join(home, 'token'), 'utf8').trim() });
+    const echoRpc = new RpcClient({ url: (JSON.parse(echo.line) as { url: string }).url });
+    const sectors: AllocatedSector[] = [];
+    for (let i = 0; i < 32; i++) sectors.push(await rpc.call<AllocatedSector>('Venus.AllocateSector', [{ AllowedMiners: null, AllowedProofTypes: null }]));
+    let n = 0;
+    const mix = (): Promise<unknown> => {
+      const i = n++;
+      const sector = sectors[i % sectors.length] as AllocatedSector;
+      if (i % 10 === 8) return rpc.call('Venus.WorkerPing', [{ Name: `w${i % 4}`, Dest: '127.0.0.1:17890', Version: 'bench', Summary: { Threads: 8, Empty: 0, Paused: 0, Running: 8, Waiting: 0, Errors: 0 } }]);
+      if (i % 10 === 9) return rpc.call('Venus.AcquireDeals', [sector.ID, { MaxDeals: null, MinUsedSpace: null }]);
+      return rpc.call('Venus.ReportState', [sector.ID, { Worker: { Instance: 'bench', Location: '/bench' }, StateChange: { Prev: 'PC1Done', Next: 'PC2Done', Event: 'PC2' }, Failure: null }]);
+    };
+    const echoCall = (): Promise<unknown> => echoRpc.call('Venus.ReportState', [{ Miner: 1000, Number: 1 }, { Worker: { Instance: 'bench', Location: '/bench' }, StateChange: { Prev: 'PC1Done', Next: 'PC2Done', Event: 'PC2' }, Failure: null }]);
+    await load(500, 16, mix);
+    await load(500, 16, echoCall);
+    const mv = await load(calls, 16, mix);
+    const ev = await load(calls, 16, echoCall);
+    console.log(
+      `manager sealer API (80% ReportState): ${fmt(mv.perSecond, 0)} calls/s, p99 ${fmt(percentile(mv.latencies, 99), 2)} ms vs echo ${fmt(ev.perSecond, 0)} calls/s, p99 ${fmt(percentile(ev.latencies, 99), 2)} ms → throughput ratio ${fmt(mv.perSecond / ev.perSecond, 2)} (target ≥ 0.4)`,
+    );
+  } finally {
+    manager.kill();
+    echo.kill();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
