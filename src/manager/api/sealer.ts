@@ -30,8 +30,8 @@ import {
 import { DomainSeparationTag } from '../../chain/randomness.js';
 import type { LotusClient } from '../../chain/client.js';
 import type { ManagerConfig } from '../config.js';
-import type { Committer, UpgradeRecord } from '../chain/committer.js';
-import type { MinerFacts, Miners } from '../chain/miners.js';
+import type { Committer, UpgradeRecord } from '../commitment/committer.js';
+import type { MinerFacts, Miners } from '../commitment/miners.js';
 import type { PieceQueue } from '../deals/pieces.js';
 import type { SectorNumbering } from '../sectors/numbering.js';
 import { sectorKey, type SectorRecords, type SectorRow } from '../sectors/records.js';
