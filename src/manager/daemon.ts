@@ -98,7 +98,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     const messageCid = async (id: string | null): Promise<string | null> =>
       id === null ? null : ((await db.selectFrom('messages').select('cid').where('id', '=', id).executeTakeFirst())?.cid ?? null);
     rpc.register(sealerMethods(sealer, workers));
-    rpc.register(adminMethods({ records, sealer, workers, pieces, messageCid }));
+    rpc.register(adminMethods({ records, workers, pieces, miners, messageCid }));
 
     const pieceRoute = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const header = req.headers.authorization;

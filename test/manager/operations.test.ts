@@ -9,7 +9,7 @@ import { method, RpcServer, serveHttp } from '../../src/core/rpc/server.js';
 import { SubmitResult, type AllocatedSector } from '../../src/core/wire/sealer.js';
 import type { WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
 import { startTestManager } from '../helpers/manager.js';
-import { MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
+import { MANAGER_BIN, ROOT, runCli, tempDir } from '../helpers/processes.js';
 import { FakeSealer } from '../helpers/sealing.js';
 
 const SPEC = [{ AllowedMiners: null, AllowedProofTypes: null }];
@@ -174,6 +174,9 @@ describe('manager operations', () => {
       const noFile = await util(m.home, 'deals', 'import', join(m.home, 'nope.bin'));
       assert.equal(noFile.code, 1);
       assert.match(noFile.stderr, /cannot import .*nope\.bin: no such file/);
+      const tooBig = await util(m.home, 'deals', 'import', join(ROOT, 'README.md'));
+      assert.equal(tooBig.code, 1);
+      assert.match(tooBig.stderr, /README\.md: its \d+KiB piece does not fit in 2KiB sectors\n$/);
       assert.ok(readFileSync(join(m.home, 'api'), 'utf8').startsWith('http://127.0.0.1:'));
     } finally {
       await http.close();

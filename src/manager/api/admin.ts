@@ -6,7 +6,7 @@ import { SectorID } from '../../core/wire/sealer.js';
 import type { PieceQueue } from '../deals/pieces.js';
 import { sectorKey, type SectorEventRow, type SectorRecords, type SectorRow } from '../sectors/records.js';
 import type { WorkerRegistry } from '../workers/registry.js';
-import type { SealerService } from './sealer.js';
+import type { Miners } from '../commitment/miners.js';
 
 /** One sector as the operator's `sectors list` shows it. */
 export interface SectorSummary {
@@ -85,7 +85,13 @@ const ListFilter = z.object({
 });
 
 /** The operator API behind `sealfleet-manager util …` (`SealFleet.*`): reads need `read`, actions `admin`. */
-export function adminMethods(d: { records: SectorRecords; sealer: SealerService; workers: WorkerRegistry; pieces: PieceQueue; messageCid: (id: string | null) => Promise<string | null> }): Record<string, MethodDef> {
+export function adminMethods(d: {
+  records: SectorRecords;
+  workers: WorkerRegistry;
+  pieces: PieceQueue;
+  miners: Miners;
+  messageCid: (id: string | null) => Promise<string | null>;
+}): Record<string, MethodDef> {
   const table: Record<string, MethodDef> = {
     SectorsList: method([ListFilter.optional()], async (f) => {
       const rows = await d.records.list({ ...(f?.Status ? { status: f.Status } : {}), ...(f?.Miner !== undefined ? { miner: f.Miner } : {}), ...(f?.State ? { state: f.State } : {}) });
@@ -144,7 +150,9 @@ export function adminMethods(d: { records: SectorRecords; sealer: SealerService;
       [z.string().refine(isAbsolute, 'expected an absolute path'), z.number().int().nonnegative().nullable()],
       async (path, miner) => {
         try {
-          const p = await d.pieces.import(path, miner);
+          const sizes = (miner === null ? d.miners.all() : [d.miners.get(miner)]).map((m) => m.sectorSize);
+          if (sizes.length === 0) throw new Error('no miner is configured to seal pieces');
+          const p = await d.pieces.import(path, miner, Math.max(...sizes));
           return { PieceCID: p.cid, PaddedSize: Number(p.padded_size), PayloadSize: Number(p.payload_size), Status: p.status };
         } catch (err) {
           throw new RpcError(RPC_CODES.Application, (err as Error).message);

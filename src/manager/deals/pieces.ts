@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Selectable } from 'kysely';
 import { CID } from 'multiformats/cid';
 import { isCommitmentCid } from '../../core/commitment.js';
-import { pieceCommitment } from '../../core/piece.js';
+import { paddedPieceSize, pieceCommitment } from '../../core/piece.js';
+import { formatSize } from '../../core/units.js';
 import { idAddress } from '../../chain/address.js';
 import type { AcquireDealsSpec, SectorID, SectorPieceV2 } from '../../core/wire/sealer.js';
 import type { ManagerDb } from '../db/open.js';
@@ -27,13 +28,20 @@ export class PieceQueue {
     this.dir = join(home, 'pieces');
   }
 
-  /** Computes the commitment of `file`, copies it into the piece store and queues it (for `miner`, or any). */
-  async import(file: string, miner: number | null): Promise<PieceRow> {
+  /**
+   * Computes the commitment of `file`, copies it into the piece store and queues it (for `miner`, or any).
+   * A piece that cannot fit in a `sectorSize` sector is refused before any hashing.
+   */
+  async import(file: string, miner: number | null, sectorSize: number): Promise<PieceRow> {
     const info = await stat(file).catch(() => {
       throw new Error(`cannot import ${file}: no such file`);
     });
     if (!info.isFile()) throw new Error(`cannot import ${file}: not a regular file`);
     if (info.size === 0) throw new Error(`cannot import ${file}: the file is empty`);
+    const padded = paddedPieceSize(info.size);
+    if (padded > sectorSize) {
+      throw new Error(`cannot import ${file}: its ${formatSize(padded)} piece does not fit in ${formatSize(sectorSize)} sectors`);
+    }
     const digest = await pieceCommitment(createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }));
     const existing = await this.get(digest.pieceCid);
     if (existing) return existing;
