@@ -11,6 +11,7 @@
  */
 import * as dagCbor from '@ipld/dag-cbor';
 import { CID } from 'multiformats/cid';
+import type { SectorPreCommitInfo as LotusSectorPreCommitInfo } from './types.js';
 
 export const MinerMethod = { PreCommitSectorBatch2: 28, ProveCommitSectors3: 34, ProveReplicaUpdates3: 35 } as const;
 
@@ -362,4 +363,17 @@ export function encodeBatchReturn(ret: BatchReturn): Uint8Array {
 
 export function decodeBatchReturn(data: Uint8Array): BatchReturn {
   return decodeWith(BatchReturnCodec, 'BatchReturn', data);
+}
+
+/** The Lotus JSON form of a pre-commit (as `StateSectorPreCommitInfo` and deposit estimates use it). */
+export function toLotusPreCommitInfo(s: SectorPreCommitInfo): LotusSectorPreCommitInfo {
+  return {
+    SealProof: s.sealProof,
+    SectorNumber: s.sectorNumber,
+    SealedCID: { '/': s.sealedCid.toString() },
+    SealRandEpoch: s.sealRandEpoch,
+    DealIDs: s.dealIds.length > 0 ? s.dealIds : null,
+    Expiration: s.expiration,
+    UnsealedCid: s.unsealedCid ? { '/': s.unsealedCid.toString() } : null,
+  };
 }

@@ -8,6 +8,7 @@ import {
   decodeProveReplicaUpdates3,
   encodeBatchReturn,
   MinerMethod,
+  toLotusPreCommitInfo,
   type BatchReturn,
   type PieceActivationManifest,
   type PreCommitSectorBatchParams2,
@@ -153,16 +154,7 @@ function preCommitBatch(ctx: ActorContext, call: MinerCall, { sectors }: PreComm
   if (taken.length > 0) fail(ExitCode.ErrIllegalArgument, `sector numbers ${taken.join(',')} already allocated`);
   for (const s of sectors) {
     store.allocate(miner.id, s.sectorNumber, epoch);
-    const info: SectorPreCommitInfo = {
-      SealProof: s.sealProof,
-      SectorNumber: s.sectorNumber,
-      SealedCID: { '/': s.sealedCid.toString() },
-      SealRandEpoch: s.sealRandEpoch,
-      DealIDs: null,
-      Expiration: s.expiration,
-      UnsealedCid: s.unsealedCid ? { '/': s.unsealedCid.toString() } : null,
-    };
-    store.insertPreCommit({ miner: miner.id, number: s.sectorNumber, info: JSON.stringify(info), deposit: preCommitDeposit(miner.sectorSize), epoch }, epoch);
+    store.insertPreCommit({ miner: miner.id, number: s.sectorNumber, info: JSON.stringify(toLotusPreCommitInfo(s)), deposit: preCommitDeposit(miner.sectorSize), epoch }, epoch);
   }
 }
 

@@ -252,6 +252,13 @@ describe('devnet chain API (real process, real HTTP)', () => {
       /not enough funds/,
     );
     await assert.rejects(net.lotus.stateSearchMsg({ '/': 'bafy2bzacedeeblnjg6pq2htp5yyblbytljhuzutqyb62h2y4jkf5vkogo4y22' }), /failed to load message/);
+    // A push repeated with the same MsgUuid is the same message, not a second one.
+    const msg = { To: 't0101', From: WORKER, Value: '5', Method: 0, Params: null };
+    const first = await net.lotus.mpoolPushMessage(msg, { MsgUuid: 'push-once' });
+    const again = await net.lotus.mpoolPushMessage(msg, { MsgUuid: 'push-once' });
+    assert.deepEqual(again.CID, first.CID);
+    const other = await net.lotus.mpoolPushMessage(msg, { MsgUuid: 'push-twice' });
+    assert.notDeepEqual(other.CID, first.CID);
     assert.ok((await net.lotus.chainHead()).Height > 0);
   });
 });

@@ -67,6 +67,10 @@ describe('manager sealer API (real daemon, in-process devnet, real HTTP)', () =>
     const other = { ...s.preCommitInfo(), CommR: Array(32).fill(9) };
     assert.equal((await m.call<SubmitResp>('Venus.SubmitPreCommit', [s.sector, other, false])).Res, SubmitResult.MismatchedSubmission);
     await s.waitLanded('Venus.PollPreCommitState');
+    // Re-submitting with reset once the pre-commit is on chain must not send a second message.
+    assert.equal((await s.submitPreCommit(true)).Res, SubmitResult.Accepted);
+    assert.equal((await m.call<{ PreCommitMessage: string | null }>('SealFleet.SectorState', [s.id])).PreCommitMessage, null);
+    await s.waitLanded('Venus.PollPreCommitState');
     s.persistFiles(store);
     assert.equal(await m.call('Venus.SubmitPersistedEx', [s.id, 'local', true]), false, 'no update files in the store');
     await assert.rejects(m.call('Venus.SubmitPersistedEx', [s.id, 'nowhere', false]), /persist store "nowhere" is not configured/);

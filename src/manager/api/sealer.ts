@@ -30,7 +30,7 @@ import {
 import { DomainSeparationTag } from '../../chain/randomness.js';
 import type { LotusClient } from '../../chain/client.js';
 import type { ManagerConfig } from '../config.js';
-import type { Committer, UpgradeRecord } from '../commitment/committer.js';
+import { ALREADY_ON_CHAIN, type Committer, type UpgradeRecord } from '../commitment/committer.js';
 import type { MinerFacts, Miners } from '../commitment/miners.js';
 import type { PieceQueue } from '../deals/pieces.js';
 import type { SectorNumbering } from '../sectors/numbering.js';
@@ -150,7 +150,8 @@ export class SealerService {
     } else if (await this.d.lotus.stateMinerSectorAllocated(miner.address, id.Number)) {
       return refuse(SubmitResult.Rejected, `sector number ${id.Number} is already allocated on chain`);
     }
-    await this.d.records.update(id, { pre: JSON.stringify(info), pre_message: null, queued_at: Date.now() });
+    // A pre-commit the chain already has (its message was sent before a crash, say) must not be sent again.
+    await this.d.records.update(id, { pre: JSON.stringify(info), pre_message: onChain ? ALREADY_ON_CHAIN : null, queued_at: Date.now() });
     if (!onChain) this.d.committer.kick();
     return ok();
   }

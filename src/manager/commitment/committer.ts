@@ -10,6 +10,7 @@ import {
   encodeProveCommitSectors3,
   encodeProveReplicaUpdates3,
   MinerMethod,
+  toLotusPreCommitInfo,
   type PieceActivationManifest,
 } from '../../chain/minerParams.js';
 import type { ManagerConfig } from '../config.js';
@@ -29,6 +30,9 @@ export interface UpgradeRecord {
 }
 
 const EPOCHS_PER_DAY = 2880;
+
+/** Stands in for a message id when the chain already had the sector's data before we sent anything. */
+export const ALREADY_ON_CHAIN = 'already-on-chain';
 
 /** Which record columns a kind of message reads and writes. */
 const COLUMN: Record<Kind, 'pre_message' | 'prove_message' | 'upgrade_message'> = {
@@ -155,15 +159,7 @@ export class Committer {
       });
       let value = 0n;
       for (const s of sectors) {
-        value += await this.lotus.stateMinerPreCommitDepositForPower(miner.address, {
-          SealProof: s.sealProof,
-          SectorNumber: s.sectorNumber,
-          SealedCID: { '/': s.sealedCid.toString() },
-          SealRandEpoch: s.sealRandEpoch,
-          DealIDs: null,
-          Expiration: s.expiration,
-          UnsealedCid: s.unsealedCid ? { '/': s.unsealedCid.toString() } : null,
-        });
+        value += await this.lotus.stateMinerPreCommitDepositForPower(miner.address, toLotusPreCommitInfo(s));
       }
       return { method: MinerMethod.PreCommitSectorBatch2, params: encodePreCommitSectorBatch2({ sectors }), value };
     }
@@ -237,6 +233,7 @@ export class Committer {
    * message that failed for lack of funds or gas reads `Failed`, so the worker resubmits with reset.
    */
   async state(messageId: string | null, queued: boolean): Promise<PollStateResp> {
+    if (messageId === ALREADY_ON_CHAIN) return { State: OnChainState.Landed, Desc: 'already on chain' };
     if (!messageId) return queued ? { State: OnChainState.Pending, Desc: 'waiting for its batch' } : { State: OnChainState.Failed, Desc: 'no message was sent for this sector' };
     const m = await this.db.selectFrom('messages').selectAll().where('id', '=', messageId).executeTakeFirst();
     if (!m) return { State: OnChainState.Failed, Desc: `message ${messageId} is unknown` };
