@@ -43,4 +43,9 @@ export class WorkerControl {
   resume(index: number, state: string | null): Promise<boolean> {
     return this.call(WorkerControlMethods.resume, [index, state], z.boolean());
   }
+
+  /** How many threads will finish their current sector and take no new one; null = all of them. */
+  drain(index: number | null): Promise<number> {
+    return this.call(WorkerControlMethods.drain, [index], z.number().int());
+  }
 }

@@ -73,6 +73,15 @@ const ConfigSchema = z.strictObject({
   miners: z.array(MinerSchema).default([]),
   persist_stores: z.array(StoreSchema).default([]),
   workers: z.strictObject({ ping_expiry: duration.default(600_000) }).prefault({}),
+  sectors: z
+    .strictObject({
+      /**
+       * A sector handed out by AllocateSector that no worker has reported on for this long is handed out
+       * again: its first worker died before it could record the number, and a number is never wasted.
+       */
+      orphan_after: duration.default(600_000),
+    })
+    .prefault({}),
 });
 
 export type ManagerConfig = z.output<typeof ConfigSchema>;

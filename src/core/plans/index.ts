@@ -24,7 +24,7 @@ export const TERMINAL_STATES: readonly State[] = ['Finished', 'Aborted'];
 /** The states a sector of this plan can be in, in table order, ending with the two terminal states. */
 export function planStates(plan: Plan): State[] {
   const seen = new Set<State>();
-  for (const t of plan.transitions) {
+  for (const t of [...plan.transitions, ...plan.rollbacks]) {
     seen.add(t.from);
     seen.add(t.to);
   }
@@ -42,7 +42,7 @@ export function isPlanState(plan: Plan, state: string): state is State {
  */
 export function nextState(plan: Plan, from: State, event: EventName): State {
   if (event === 'Abort' && !TERMINAL_STATES.includes(from)) return 'Aborted';
-  const row = plan.transitions.find((t) => t.from === from && t.event === event);
+  const row = [...plan.transitions, ...plan.rollbacks].find((t) => t.from === from && t.event === event);
   if (!row) throw critical(`event ${event} is not allowed in state ${from} of the ${plan.name} plan`);
   return row.to;
 }

@@ -18,6 +18,7 @@ export const rebuildPlan: Plan = {
     { from: 'SnapDone', event: 'Persist', to: 'Persisted' },
     { from: 'Persisted', event: 'SubmitPersistance', to: 'Finished' },
   ],
+  rollbacks: [],
   stages: {
     Empty: 'AllocateRebuild',
     Allocated: 'AddPieces',

@@ -23,6 +23,7 @@ export const sealerPlan: Plan = {
     { from: 'ProofSubmitted', event: 'ReSubmitProof', to: 'C2Done' },
     { from: 'ProofSubmitted', event: 'Finish', to: 'Finished' },
   ],
+  rollbacks: [{ from: 'PC2Done', event: 'TicketExpired', to: 'TreeDBuilt' }],
   stages: {
     Empty: 'Allocate',
     Allocated: 'AcquireDeals',

@@ -13,6 +13,7 @@ export const snapupPlan: Plan = {
     { from: 'Persisted', event: 'RePersist', to: 'SnapProved' },
     { from: 'Persisted', event: 'Finish', to: 'Finished' },
   ],
+  rollbacks: [],
   stages: {
     Empty: 'AllocateSnapUp',
     Allocated: 'AddPieces',

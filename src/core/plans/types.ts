@@ -60,6 +60,7 @@ export const EVENTS = [
   'CheckSealed',
   'SkipSnap',
   'Abort',
+  'TicketExpired',
 ] as const;
 export type EventName = (typeof EVENTS)[number];
 
@@ -75,7 +76,10 @@ export interface Transition {
 
 export interface Plan {
   name: PlanName;
+  /** The task-state-flow document's table, unchanged. */
   transitions: readonly Transition[];
+  /** Our additions: roll-backs a step may take on its own (an expired ticket sends PC2Done back to TreeDBuilt). */
+  rollbacks: readonly Transition[];
   /** The step each non-terminal state is waiting to run, as shown in the `stage` column of `worker list`. */
   stages: Partial<Record<State, string>>;
 }

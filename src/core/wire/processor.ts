@@ -145,6 +145,9 @@ export interface VerifySnapTask {
   comm_r_new: Bytes32;
   comm_d_new: Bytes32;
   proof: number[];
+  /** Not needed by the proofs library; the mock proof is bound to the sector. */
+  sector_id: number;
+  miner_id: number;
 }
 
 export interface PieceCommitmentTask {

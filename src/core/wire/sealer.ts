@@ -8,6 +8,12 @@ import { FAILURE_LEVELS } from '../errors.js';
 export const SubmitResult = { Unknown: 0, Accepted: 1, DuplicateSubmit: 2, MismatchedSubmission: 3, Rejected: 4, FilesMissed: 5 } as const;
 export const OnChainState = { Unknown: 0, Pending: 1, Packed: 2, Landed: 3, NotFound: 4, Failed: 5, PermFailed: 6, ShouldAbort: 7 } as const;
 
+/**
+ * How our manager starts the description of a PreCommit it rejects for an expired ticket, so our worker
+ * can roll the sector back to TreeDBuilt for a fresh ticket instead of dropping it.
+ */
+export const TICKET_EXPIRED = 'ticket expired';
+
 /** The error code damocles uses for "sector state not found": workers abort the sector on it. */
 export const SECTOR_STATE_NOT_FOUND = 11001;
 

@@ -27,5 +27,6 @@ export const WorkerControlMethods = {
   list: 'VenusWorker.WorkerList',
   pause: 'VenusWorker.WorkerPause',
   resume: 'VenusWorker.WorkerResume',
+  drain: 'VenusWorker.WorkerDrain',
   version: 'VenusWorker.WorkerVersion',
 } as const;

@@ -15,6 +15,7 @@ import {
   SectorID,
   SnapUpOnChainInfo,
   SubmitResult,
+  TICKET_EXPIRED,
   WorkerInfo,
   arrayToBytes,
   bytesToArray,
@@ -77,6 +78,12 @@ export class SealerService {
 
   async allocateSector(spec: z.infer<typeof AllocateSectorSpec>): Promise<z.infer<typeof AllocatedSector> | null> {
     const pool = this.candidates(spec, (m) => m.config.sector.enabled);
+    const orphan = await this.d.records.claimOrphan(pool.map((m) => m.config.id), Date.now() - this.d.config.sectors.orphan_after);
+    if (orphan) {
+      this.d.log.warn({ sector: sectorKey(idOf(orphan)) }, 'handing out again a sector no worker reported on');
+      await this.d.records.note(idOf(orphan), 'Reallocated', 'no worker reported on it after allocation');
+      return { ID: idOf(orphan), ProofType: Number(orphan.proof_type) };
+    }
     while (pool.length > 0) {
       const miner = pool.splice(Math.floor(Math.random() * pool.length), 1)[0] as MinerFacts;
       const number = await this.d.numbering.next(miner.config);
@@ -139,7 +146,7 @@ export class SealerService {
     }
     const head = await this.d.lotus.chainHead();
     const earliest = head.Height - this.d.config.chain.max_pre_commit_randomness_lookback;
-    if (info.Ticket.Epoch < earliest) return refuse(SubmitResult.Rejected, `ticket epoch ${info.Ticket.Epoch} expired: PreCommit needs a ticket after ${earliest}`);
+    if (info.Ticket.Epoch < earliest) return refuse(SubmitResult.Rejected, `${TICKET_EXPIRED}: epoch ${info.Ticket.Epoch} is before ${earliest}, the oldest a PreCommit may use now`);
     const stored = row.ticket ? (JSON.parse(row.ticket) as Ticket) : null;
     if (!stored || stored.Epoch !== info.Ticket.Epoch || stored.Ticket !== info.Ticket.Ticket) {
       return refuse(SubmitResult.Rejected, 'the ticket is not the one assigned to this sector');
@@ -246,7 +253,9 @@ export class SealerService {
     if (row.status === 'finalized') return null;
     // A snap-up finishes when its update lands, not when the worker is done with it.
     if (row.plan === 'snapup') return null;
-    await this.d.records.update(id, { status: 'finalized', rebuild_requested: 0 });
+    // A rebuilt sector is again what it was: a sealed sector, or an upgraded one.
+    const plan = row.plan === 'rebuild' && row.upgrade ? 'snapup' : 'sealer';
+    await this.d.records.update(id, { status: 'finalized', plan, rebuild_requested: 0 });
     await this.d.pieces.sealed(id);
     await this.d.stores.release(id);
     await this.d.records.note(id, 'Finalized');
@@ -264,11 +273,14 @@ export class SealerService {
   /** Drops a sector: its pieces go back to the queue, its reservation is freed, the record keeps why. */
   async abort(row: SectorRow, reason: string): Promise<void> {
     const id = idOf(row);
-    const released = await this.d.pieces.release(id);
+    const released = row.plan === 'rebuild' ? 0 : await this.d.pieces.release(id);
     await this.d.stores.release(id);
     if (row.plan === 'snapup') {
       // A failed upgrade leaves the CC sector as it was.
       await this.d.records.update(id, { status: 'finalized', plan: 'sealer', pieces: '[]', upgrade: null, upgrade_message: null, abort_request: null });
+    } else if (row.plan === 'rebuild') {
+      // A failed rebuild leaves the sector on chain as it was; it can be queued again.
+      await this.d.records.update(id, { status: 'finalized', plan: row.upgrade ? 'snapup' : 'sealer', abort_request: null });
     } else {
       await this.d.records.update(id, { status: 'aborted', abort_reason: reason, abort_request: null });
     }
@@ -330,7 +342,7 @@ export class SealerService {
         Sector: { ID: id, ProofType: Number(row.proof_type) },
         Ticket: pre.Ticket,
         Pieces: null,
-        PiecesV2: upgrade ? [] : pieces,
+        PiecesV2: pieces,
         IsSnapUp: upgrade !== null,
         UpgradePublic: upgrade ? upgrade.public : null,
       };

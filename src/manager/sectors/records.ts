@@ -65,6 +65,38 @@ export class SectorRecords {
       .execute();
   }
 
+  /**
+   * Takes one sealer sector of these miners that nobody has touched since `before` and no worker ever
+   * reported on (its worker died between allocation and recording it); the claim touches it, so it is
+   * handed out once.
+   */
+  async claimOrphan(miners: number[], before: number): Promise<SectorRow | undefined> {
+    if (miners.length === 0) return undefined;
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('sectors')
+        .selectAll()
+        .where('status', '=', 'sealing')
+        .where('plan', '=', 'sealer')
+        .where('latest_state', 'is', null)
+        .where('abort_request', 'is', null)
+        .where('miner', 'in', miners)
+        .where('updated_at', '<', before)
+        .orderBy('updated_at')
+        .limit(1)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const claimed = await trx
+        .updateTable('sectors')
+        .set({ updated_at: Date.now() })
+        .where('miner', '=', row.miner)
+        .where('number', '=', row.number)
+        .where('updated_at', '=', row.updated_at)
+        .executeTakeFirst();
+      return Number(claimed.numUpdatedRows) === 1 ? row : undefined;
+    });
+  }
+
   async update(id: SectorID, patch: SectorPatch): Promise<void> {
     await this.db
       .updateTable('sectors')

@@ -1,0 +1,122 @@
+import { Command } from 'commander';
+import { getPlan, isPlanName, isPlanState, planStates } from '../core/plans/index.js';
+import { formatDuration } from '../core/units.js';
+import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
+import { loadWorkerConfig, type WorkerConfig } from '../worker/config.js';
+import { arg, die, untilSignal } from './options.js';
+import { renderTable } from './table.js';
+import { WorkerControl } from './workerClient.js';
+
+const indexArg = arg((text) => {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new Error(`invalid thread index "${text}": expected a non-negative integer`);
+  return n;
+});
+
+const out = (text: string): void => {
+  process.stdout.write(text);
+};
+
+/** The control API of the daemon this config describes; a wildcard listen address is reached on loopback. */
+function controlOf(config: WorkerConfig): WorkerControl {
+  const { host, port, token } = config.worker.rpc_server;
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const shown = reachable.includes(':') ? `[${reachable}]` : reachable;
+  return new WorkerControl(config.worker.name, `http://${shown}:${port}/rpc/v0`, token ?? undefined);
+}
+
+const HEAD = ['#', 'Location', 'Plan', 'SectorID', 'Paused', 'PausedElapsed', 'State', 'Stage', 'LastErr'];
+
+function threadRow(t: WorkerThreadInfo): (string | number | boolean)[] {
+  const paused = t.thread_state.state === 'Paused';
+  return [
+    t.index,
+    t.location,
+    t.plan,
+    t.job_id ?? '-',
+    paused,
+    paused && t.thread_state.elapsed !== undefined ? formatDuration(t.thread_state.elapsed * 1000) : '-',
+    t.job_state || '-',
+    t.job_stage ?? '-',
+    // One row per thread: a multi-line error would break the table, so newlines show escaped, as damocles does.
+    t.last_error?.replace(/\r?\n/g, '\\n') ?? '-',
+  ];
+}
+
+/**
+ * Refuses a resume state that is not a state of the thread's plan before anything is sent. A plan we do
+ * not know (a damocles worker's `wdpost`, say) is left to the worker to judge.
+ */
+async function checkResumeState(control: WorkerControl, index: number, state: string): Promise<void> {
+  const thread = (await control.list()).find((t) => t.index === index);
+  if (!thread) throw new Error(`worker #${index} not found`);
+  if (!isPlanName(thread.plan)) return;
+  const plan = getPlan(thread.plan);
+  if (!isPlanState(plan, state)) {
+    throw new Error(`invalid state "${state}" for thread #${index} (plan ${plan.name}): expected one of ${planStates(plan).join(', ')}`);
+  }
+}
+
+const program = new Command('sealfleet-worker')
+  .description('sealfleet worker: sealing threads that each drive one sector at a time')
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('daemon')
+  .description('run the worker: one sealing thread per [[sealing_thread]], the control API, pings to the manager')
+  .requiredOption('-c, --config <file>', 'worker config (TOML)')
+  .action(async (o: { config: string }) => {
+    const config = loadWorkerConfig(o.config);
+    // Loaded only here: the control commands must not pay for (or depend on) the daemon's whole module graph.
+    const { startWorker } = await import('../worker/daemon.js');
+    const worker = await startWorker(config);
+    untilSignal(() => worker.close());
+  });
+
+const worker = program
+  .command('worker')
+  .description("operate the sealing threads of the worker daemon running with this config")
+  .requiredOption('-c, --config <file>', 'worker config (TOML): where its control API listens, and its token');
+const configOf = (cmd: Command): WorkerConfig => loadWorkerConfig((cmd.optsWithGlobals() as { config: string }).config);
+
+worker
+  .command('list')
+  .description('every sealing thread with its sector, state and last error')
+  .option('--json', 'print JSON')
+  .action(async (o: { json?: boolean }, cmd: Command) => {
+    const threads = await controlOf(configOf(cmd)).list();
+    if (o.json) return out(`${JSON.stringify(threads, null, 2)}\n`);
+    out(renderTable(HEAD, threads.map(threadRow)));
+  });
+
+worker
+  .command('pause')
+  .description('pause a sealing thread; a running step finishes and is persisted first')
+  .requiredOption('-i, --index <i>', 'thread index, as in list', indexArg)
+  .action(async (o: { index: number }, cmd: Command) => {
+    const done = await controlOf(configOf(cmd)).pause(o.index);
+    out(`#${o.index}: ${done ? 'pause requested' : 'already paused'}\n`);
+  });
+
+worker
+  .command('resume')
+  .description('resume a paused sealing thread, optionally in another state of its plan')
+  .option('-s, --state <state>', 'the state to resume in, e.g. TreeDBuilt or Aborted')
+  .requiredOption('-i, --index <i>', 'thread index, as in list', indexArg)
+  .action(async (o: { index: number; state?: string }, cmd: Command) => {
+    const control = controlOf(configOf(cmd));
+    if (o.state !== undefined) await checkResumeState(control, o.index, o.state);
+    if (!(await control.resume(o.index, o.state ?? null))) throw new Error(`worker #${o.index} was not resumed: it is not paused`);
+    out(`#${o.index}: resumed${o.state === undefined ? '' : ` in state ${o.state}`}\n`);
+  });
+
+worker
+  .command('drain')
+  .description('finish the current sector and take no new one: one thread, or every thread')
+  .option('-i, --index <i>', 'thread index, as in list (default: all threads)', indexArg)
+  .action(async (o: { index?: number }, cmd: Command) => {
+    const count = await controlOf(configOf(cmd)).drain(o.index ?? null);
+    out(`draining ${count} thread${count === 1 ? '' : 's'}: each finishes its current sector and takes no new one\n`);
+  });
+
+program.parseAsync().catch(die);

@@ -1,0 +1,90 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLogger } from '../core/log.js';
+import { acquireHomeLock } from '../core/homeLock.js';
+import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
+import type { WorkerConfig } from './config.js';
+import { startControlServer } from './controlServer.js';
+import type { ThreadController } from './controller.js';
+import { ManagerClient } from './managerClient.js';
+import { startPing } from './ping.js';
+import { createProcessors } from './processors/index.js';
+import { SealingThread } from './thread.js';
+
+export const WORKER_VERSION = 'sealfleet-worker 0.1.0';
+
+/** The threads as the control API sees them: bad indexes and invalid moves are refused with a reason. */
+class Controller implements ThreadController {
+  constructor(private readonly threads: SealingThread[]) {}
+
+  private get(index: number): SealingThread {
+    const t = this.threads[index];
+    if (!t) throw new RangeError(`worker #${index} not found (threads 0–${this.threads.length - 1})`);
+    return t;
+  }
+
+  list(): WorkerThreadInfo[] {
+    return this.threads.map((t) => t.info());
+  }
+
+  pause(index: number): boolean {
+    return this.get(index).pause();
+  }
+
+  resume(index: number, state: string | null): boolean {
+    this.get(index).resume(state);
+    return true;
+  }
+
+  drain(index: number | null): number {
+    const targets = index === null ? this.threads : [this.get(index)];
+    for (const t of targets) t.drain();
+    return targets.length;
+  }
+}
+
+/**
+ * Starts the worker: one sealing thread per `[[sealing_thread]]`, the control API, and the ping to the
+ * manager. Attached persist stores must be known to the manager, or the worker refuses to start.
+ */
+export async function startWorker(config: WorkerConfig): Promise<{ close(): Promise<void>; controlUrl: string }> {
+  const log = createLogger('worker', { instance: config.worker.name });
+  const releases = config.threads.map((t) => {
+    mkdirSync(t.location, { recursive: true });
+    return acquireHomeLock(join(t.location, 'worker.lock'), `a worker thread at ${t.location}`);
+  });
+  const manager = new ManagerClient(config.sector_manager.url, config.sector_manager.token);
+  const processors = await createProcessors(config.processors, log.child({ part: 'processors' }));
+  let threads: SealingThread[] = [];
+  try {
+    for (const a of config.attached) {
+      const info = await manager.storeInfo(a.name);
+      if (!info) throw new Error(`attached store "${a.name}" is not a persist store of the manager at ${config.sector_manager.url}`);
+    }
+    threads = config.threads.map((t) => new SealingThread(t, { manager, processors, instance: config.worker.name, attached: config.attached.map((a) => a.name), log }));
+    const controller = new Controller(threads);
+    const control = await startControlServer(config.worker.rpc_server, controller, WORKER_VERSION, log.child({ part: 'control' }));
+    for (const t of threads) t.start();
+    const dest = `${config.worker.rpc_server.host}:${new URL(control.url).port}`;
+    const stopPing = startPing(manager, () => ({ Name: config.worker.name, Dest: dest, Version: WORKER_VERSION, threads: controller.list() }), config.worker.ping_interval, log);
+    log.info(
+      { control: control.url, manager: config.sector_manager.url, threads: threads.map((t) => `${t.index}:${t.plan.name}@${t.config.location}`), processors: processors.describe('pc1') },
+      'worker up',
+    );
+    return {
+      controlUrl: control.url,
+      close: async () => {
+        stopPing();
+        await control.close();
+        await Promise.all(threads.map((t) => t.stop()));
+        await processors.close();
+        for (const r of releases) r();
+      },
+    };
+  } catch (err) {
+    await Promise.all(threads.map((t) => t.stop()));
+    await processors.close();
+    for (const r of releases) r();
+    throw err;
+  }
+}

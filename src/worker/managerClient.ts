@@ -1,0 +1,75 @@
+import { abort, temporary } from '../core/errors.js';
+import { RpcClient } from '../core/rpc/client.js';
+import { RpcError } from '../core/rpc/errors.js';
+
+import {
+  SECTOR_STATE_NOT_FOUND,
+  type AllocatedSector,
+  type AllocatedSnapUpSector,
+  type PollStateResp,
+  type SectorID,
+  type SectorPieceV2,
+  type SectorRebuildInfo,
+  type SectorStateResp,
+  type StoreBasicInfo,
+  type SubmitResp,
+  type Ticket,
+  type WaitSeedResp,
+  type WorkerInfo,
+} from '../core/wire/sealer.js';
+
+export interface AllocationSpec {
+  AllowedMiners: number[] | null;
+  AllowedProofTypes: number[] | null;
+}
+
+/**
+ * The sealer API as the worker calls it. Errors come back as sealing errors of the level damocles gives
+ * them: "sector state not found" means the manager dropped the sector (abort); anything else may pass
+ * (temporary).
+ */
+export class ManagerClient {
+  readonly rpc: RpcClient;
+
+  constructor(
+    readonly url: string,
+    readonly token: string,
+  ) {
+    this.rpc = new RpcClient({ url, token, timeoutMs: 60_000 });
+  }
+
+  private async call<T>(method: string, params: unknown[]): Promise<T> {
+    try {
+      return await this.rpc.call<T>(`Venus.${method}`, params);
+    } catch (err) {
+      if (err instanceof RpcError && err.code === SECTOR_STATE_NOT_FOUND) throw abort(`manager: ${err.message}`, err);
+      throw temporary(`manager ${method}: ${(err as Error).message}`, err);
+    }
+  }
+
+  /** Base URL of the manager (for the piece store). */
+  get base(): string {
+    return this.url.replace(/\/rpc\/v0\/?$/, '');
+  }
+
+  allocateSector = (spec: AllocationSpec) => this.call<AllocatedSector | null>('AllocateSector', [spec]);
+  acquireDeals = (id: SectorID, spec: { MaxDeals: number | null; MinUsedSpace: number | null }) => this.call<SectorPieceV2[] | null>('AcquireDeals', [id, spec]);
+  assignTicket = (id: SectorID) => this.call<Ticket>('AssignTicket', [id]);
+  submitPreCommit = (sector: AllocatedSector, info: { CommR: number[]; CommD: number[]; Ticket: Ticket }, reset: boolean) => this.call<SubmitResp>('SubmitPreCommit', [sector, info, reset]);
+  pollPreCommitState = (id: SectorID) => this.call<PollStateResp>('PollPreCommitState', [id]);
+  submitPersistedEx = (id: SectorID, instance: string, isUpgrade: boolean) => this.call<boolean>('SubmitPersistedEx', [id, instance, isUpgrade]);
+  waitSeed = (id: SectorID, proofType: number) => this.call<WaitSeedResp>('WaitSeed', [id, proofType]);
+  submitProof = (id: SectorID, proof: string, reset: boolean) => this.call<SubmitResp>('SubmitProof', [id, { Proof: proof }, reset]);
+  pollProofState = (id: SectorID) => this.call<PollStateResp>('PollProofState', [id]);
+  reportState = (id: SectorID, req: { Worker: { Instance: string; Location: string }; StateChange: { Prev: string; Next: string; Event: string }; Failure: { Level: string; Desc: string } | null }) =>
+    this.call<SectorStateResp>('ReportState', [id, req]);
+  reportFinalized = (id: SectorID) => this.call<null>('ReportFinalized', [id]);
+  reportAborted = (id: SectorID, reason: string) => this.call<null>('ReportAborted', [id, reason]);
+  allocateSnapUp = (spec: AllocationSpec, deals: { MaxDeals: number | null; MinUsedSpace: number | null }) => this.call<AllocatedSnapUpSector | null>('AllocateSanpUpSector', [{ Sector: spec, Deals: deals }]);
+  submitSnapUpProof = (id: SectorID, info: { CommR: number[]; CommD: number[]; AccessInstance: string; Pieces: { '/': string }[]; Proof: string }) => this.call<SubmitResp>('SubmitSnapUpProof', [id, info]);
+  allocateRebuild = (spec: AllocationSpec) => this.call<SectorRebuildInfo | null>('AllocateRebuildSector', [spec]);
+  reserveSpace = (id: SectorID, size: number, candidates: string[]) => this.call<StoreBasicInfo | null>('StoreReserveSpace', [id, size, candidates]);
+  storeInfo = (name: string) => this.call<StoreBasicInfo | null>('StoreBasicInfo', [name]);
+  ping = (info: WorkerInfo) => this.call<null>('WorkerPing', [info]);
+}
+

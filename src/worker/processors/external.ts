@@ -1,0 +1,268 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { basename } from 'node:path';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+import { permanent, temporary } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { readyLine, type OutputOf, type Stage, type TaskOf } from '../../core/wire/processor.js';
+import { OUTPUT_SCHEMAS } from './outputs.js';
+import type { ExternalProcessorConfig } from './types.js';
+
+/**
+ * External processors: child processes speaking the damocles processor protocol on stdio (one JSON object
+ * per line; reference/proofs-and-chain.md §B). Unlike damocles, a task can time out, and a child that dies is
+ * restarted with a growing delay instead of a fixed one.
+ */
+
+const RESTART_DELAY_FIRST_MS = 1000;
+const RESTART_DELAY_MAX_MS = 30_000;
+/** After stdin is closed, how long a child may take to finish before it is killed. */
+const CLOSE_GRACE_MS = 5000;
+/** Characters of a stray stdout line kept in the log (a line may be a whole c1out). */
+const LOGGED_STDOUT_CHARS = 100;
+const LOGGED_STDERR_CHARS = 2000;
+
+const ResponseLine = z.object({ id: z.number().int(), err_msg: z.string().nullish(), output: z.unknown() });
+
+interface Pending {
+  id: number;
+  /** The request line, serialised when the task is submitted so a task that cannot be sent fails its caller alone. */
+  line: string;
+  resolve(output: unknown): void;
+  reject(err: Error): void;
+  timer?: NodeJS.Timeout;
+}
+
+const truncate = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text);
+
+/** One `[[processors.<stage>]]` entry: one child, restarted when it dies, running at most `concurrent` tasks at once. */
+export class ExternalProcessor {
+  private child: ChildProcess | undefined;
+  /** The current child has printed its ready line: tasks may be sent. */
+  private ready = false;
+  private closed = false;
+  private readonly queue: Pending[] = [];
+  private readonly running = new Map<number, Pending>();
+  private nextId = 1;
+  private restartDelay = RESTART_DELAY_FIRST_MS;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    readonly stage: Stage,
+    readonly config: ExternalProcessorConfig,
+    index: number,
+    log: Logger,
+  ) {
+    this.log = log.child({ stage, processor: index, bin: basename(config.bin) });
+  }
+
+  /** Tasks sent and not answered, plus tasks waiting for a slot. */
+  get load(): number {
+    return this.running.size + this.queue.length;
+  }
+
+  /** Spawns the child; resolves once it has printed its ready line, rejects (with the child killed) otherwise. */
+  start(): Promise<void> {
+    return this.launch();
+  }
+
+  run(task: unknown): Promise<unknown> {
+    if (this.closed) return Promise.reject(temporary(`${this.stage} processor is closed`));
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      let line: string;
+      try {
+        line = `${JSON.stringify({ id, task })}\n`;
+      } catch (err) {
+        reject(new Error(`${this.stage} task cannot be encoded as JSON: ${(err as Error).message}`));
+        return;
+      }
+      this.queue.push({ id, line, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Ends the child's stdin (its signal to finish) and kills it if it is still there after a grace period. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    this.failQueued(temporary(`${this.stage} processor is closed`));
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    child.stdin?.end();
+    const kill = setTimeout(() => child.kill('SIGKILL'), CLOSE_GRACE_MS);
+    await exited;
+    clearTimeout(kill);
+  }
+
+  private launch(): Promise<void> {
+    const { bin, args, envs, stable_wait } = this.config;
+    const expected = readyLine(this.stage);
+    const child = spawn(bin, args, { env: { ...process.env, ...envs }, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    this.ready = false;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (why: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        reject(new Error(`${this.stage} processor ${bin} ${why}`));
+      };
+      // stable_wait 0: no limit, as damocles does when it is unset.
+      const timer = stable_wait > 0 ? setTimeout(() => fail(`did not print "${expected}" within ${stable_wait}ms`), stable_wait) : undefined;
+
+      createInterface({ input: child.stdout!, crlfDelay: Infinity }).on('line', (line) => {
+        if (this.child !== child) return;
+        if (this.ready) {
+          this.onResponse(line);
+        } else if (line.trim() !== expected) {
+          fail(`printed ${JSON.stringify(truncate(line, LOGGED_STDOUT_CHARS))} instead of "${expected}"`);
+        } else if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+          this.ready = true;
+          this.log.info({ pid: child.pid }, 'processor ready');
+          resolve();
+          this.pump();
+        }
+      });
+      createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', (line) => {
+        this.log.info({ pid: child.pid, stderr: truncate(line, LOGGED_STDERR_CHARS) }, 'processor stderr');
+      });
+      // Writing to a child that just died fails with EPIPE; its 'close' fails the tasks sent to it.
+      child.stdin!.on('error', (err) => this.log.debug({ err: err.message }, 'processor stdin'));
+      child.on('error', (err) => fail(`could not be started: ${err.message}`));
+      child.on('close', (code, signal) => {
+        const how = signal ? `signal ${signal}` : `code ${code}`;
+        if (settled && this.child === child && this.ready) this.onExit(how);
+        else fail(`exited (${how}) before printing "${expected}"`);
+      });
+    });
+  }
+
+  private pump(): void {
+    const child = this.child;
+    while (child && this.ready && this.running.size < this.config.concurrent) {
+      const task = this.queue.shift();
+      if (!task) return;
+      this.running.set(task.id, task);
+      const { timeout } = this.config;
+      if (timeout > 0) task.timer = setTimeout(() => this.onTimeout(task, timeout), timeout);
+      child.stdin!.write(task.line);
+    }
+  }
+
+  private onResponse(line: string): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      this.log.warn({ line: truncate(line, LOGGED_STDOUT_CHARS) }, 'processor printed a line that is not JSON; skipped');
+      return;
+    }
+    const response = ResponseLine.safeParse(message);
+    if (!response.success) {
+      this.log.warn({ line: truncate(line, LOGGED_STDOUT_CHARS) }, 'processor printed JSON that is not a response; skipped');
+      return;
+    }
+    // An answer proves the child works: the next crash starts the restart delays over.
+    this.restartDelay = RESTART_DELAY_FIRST_MS;
+    const { id, err_msg: error, output } = response.data;
+    const task = this.running.get(id);
+    if (!task) {
+      this.log.warn({ id }, 'answer to a task that is not running (timed out?); ignored');
+      return;
+    }
+    this.running.delete(id);
+    clearTimeout(task.timer);
+    if (error !== null && error !== undefined) task.reject(new Error(error));
+    else if (output === null || output === undefined) task.reject(new Error('output field lost'));
+    else task.resolve(output);
+    this.pump();
+  }
+
+  /** The slot is freed: a hung task must not block the child's other work for ever. A late answer is ignored. */
+  private onTimeout(task: Pending, timeout: number): void {
+    if (!this.running.delete(task.id)) return;
+    this.log.warn({ id: task.id, timeout }, 'task timed out');
+    task.reject(temporary(`${this.stage} task ${task.id} got no answer within ${timeout}ms`));
+    this.pump();
+  }
+
+  private onExit(how: string): void {
+    this.child = undefined;
+    this.ready = false;
+    const failed = this.running.size;
+    for (const task of this.running.values()) {
+      clearTimeout(task.timer);
+      task.reject(temporary(`child process exited: ${this.stage}`));
+    }
+    this.running.clear();
+    if (this.closed) return;
+    this.log.warn({ exit: how, failed, restart_in_ms: this.restartDelay }, 'processor exited');
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(delay * 2, RESTART_DELAY_MAX_MS);
+    this.restartTimer = setTimeout(() => {
+      this.launch().then(
+        () => this.log.info('processor restarted'),
+        (err: Error) => {
+          if (this.closed) return;
+          this.log.error({ err: err.message, restart_in_ms: this.restartDelay }, 'processor restart failed');
+          // Tasks waiting for the child get a temporary error now rather than waiting through every retry.
+          this.failQueued(temporary(`${this.stage} processor is restarting: ${err.message}`));
+          this.scheduleRestart();
+        },
+      );
+    }, delay);
+  }
+
+  private failQueued(err: Error): void {
+    for (const task of this.queue.splice(0)) task.reject(err);
+  }
+}
+
+/** All the children of one stage; a task goes to the one with the least work. */
+export class ExternalStage<S extends Stage> {
+  private constructor(
+    readonly stage: S,
+    private readonly processors: ExternalProcessor[],
+  ) {}
+
+  /** Starts every child of the stage; if one fails its handshake, the others are closed again. */
+  static async start<S extends Stage>(stage: S, configs: ExternalProcessorConfig[], log: Logger): Promise<ExternalStage<S>> {
+    const processors = configs.map((config, i) => new ExternalProcessor(stage, config, i, log));
+    const started = await Promise.allSettled(processors.map((p) => p.start()));
+    const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) {
+      await Promise.all(processors.map((p) => p.close()));
+      throw failure.reason;
+    }
+    return new ExternalStage(stage, processors);
+  }
+
+  /** `external(<bin>)`, with each distinct executable named once. */
+  describe(): string {
+    return `external(${[...new Set(this.processors.map((p) => basename(p.config.bin)))].join(',')})`;
+  }
+
+  async run(task: TaskOf<S>): Promise<OutputOf<S>> {
+    const target = this.processors.reduce((best, p) => (p.load < best.load ? p : best));
+    const output = await target.run(task);
+    const parsed = OUTPUT_SCHEMAS[this.stage].safeParse(output);
+    if (!parsed.success) throw permanent(`${this.stage} processor answered with an invalid output: ${z.prettifyError(parsed.error)}`);
+    return parsed.data;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.processors.map((p) => p.close()));
+  }
+}

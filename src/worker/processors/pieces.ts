@@ -1,0 +1,110 @@
+import { createReadStream } from 'node:fs';
+import { unsealedSectorCommitment, zeroCommitment, type PieceCommitment } from '../../core/commitment.js';
+import { pieceCommitment, PieceHasher } from '../../core/piece.js';
+import type { AddPiecesTask, PieceCommitmentOutput, PieceCommitmentTask, PieceFile, PieceInfo } from '../../core/wire/processor.js';
+
+/**
+ * What the `mock` and `builtin` processors share about pieces: sizes, reading a piece's payload from a local
+ * file or a URL, its commitment once zero-padded to the piece size, and the piece_commitment stage.
+ */
+
+export type PieceSpec = AddPiecesTask['pieces'][number];
+
+/** Padded size of an unpadded piece size (127·2^k → 128·2^k); refuses anything else. */
+export function paddedOf(unpadded: number): number {
+  const padded = (unpadded / 127) * 128;
+  if (!Number.isSafeInteger(padded) || padded < 128 || !Number.isInteger(Math.log2(padded))) {
+    throw new Error(`piece size ${unpadded} is not an unpadded piece size (127·2^k bytes, at least 127)`);
+  }
+  return padded;
+}
+
+/** Checks a piece's sizes and returns its padded size. */
+export function checkPiece(piece: PieceSpec): number {
+  let padded: number;
+  try {
+    padded = paddedOf(piece.piece_size);
+  } catch (err) {
+    throw new Error(`piece ${describePieceFile(piece.piece_file)}: ${(err as Error).message}`);
+  }
+  if (!Number.isSafeInteger(piece.payload_size) || piece.payload_size < 0 || piece.payload_size > piece.piece_size) {
+    throw new Error(
+      `piece ${describePieceFile(piece.piece_file)}: payload_size ${piece.payload_size} must be between 0 and piece_size ${piece.piece_size}`,
+    );
+  }
+  return padded;
+}
+
+export function describePieceFile(file: PieceFile): string {
+  if (file === 'pledge') return 'pledge';
+  return 'url' in file ? file.url : file.local;
+}
+
+/** The padded pieces of a sector, ready for `unsealedSectorCommitment`. */
+export function pieceCommitments(infos: readonly PieceInfo[]): PieceCommitment[] {
+  return infos.map((info) => ({ size: paddedOf(info.size), commitment: Uint8Array.from(info.commitment) }));
+}
+
+/** CommD of a sector from the piece infos add_pieces returned. */
+export const sectorCommD = (sectorSize: number, infos: readonly PieceInfo[]): Uint8Array =>
+  unsealedSectorCommitment(sectorSize, pieceCommitments(infos));
+
+/** The piece infos of a CC sector: one zero piece filling it. */
+export const ccPieceInfos = (sectorSize: number): PieceInfo[] => [
+  { commitment: Array.from(zeroCommitment(sectorSize)), size: (sectorSize / 128) * 127 },
+];
+
+/** Checks that the pieces, each aligned to its padded size, fit in the sector. */
+export function checkFits(sectorSize: number, pieces: readonly PieceSpec[]): void {
+  let offset = 0;
+  for (const piece of pieces) {
+    const padded = checkPiece(piece);
+    offset = Math.ceil(offset / padded) * padded + padded;
+  }
+  if (offset > sectorSize) {
+    throw new Error(`pieces need ${offset} bytes with alignment, more than the ${sectorSize}-byte sector`);
+  }
+}
+
+/**
+ * The first `payloadSize` bytes of a piece, as add_pieces reads them. A URL is fetched exactly as given: the
+ * manager's piece store URLs carry their own token. A source shorter than `payloadSize` is an error: padding it
+ * silently would seal a piece whose commitment differs from the deal's.
+ */
+export async function* pieceData(file: Exclude<PieceFile, 'pledge'>, payloadSize: number): AsyncGenerator<Uint8Array> {
+  if (payloadSize === 0) return;
+  const name = describePieceFile(file);
+  let source: AsyncIterable<Uint8Array>;
+  if ('url' in file) {
+    const response = await fetch(file.url);
+    if (!response.ok || !response.body) throw new Error(`GET ${file.url}: HTTP ${response.status} ${response.statusText}`);
+    source = response.body;
+  } else {
+    source = createReadStream(file.local, { start: 0, end: payloadSize - 1 });
+  }
+  let taken = 0;
+  for await (const chunk of source) {
+    const part = chunk.subarray(0, payloadSize - taken);
+    taken += part.length;
+    yield part;
+    if (taken === payloadSize) return;
+  }
+  throw new Error(`piece ${name} has ${taken} bytes, but its payload_size is ${payloadSize}`);
+}
+
+/**
+ * Commitment of a payload zero-padded to a piece of `padded` bytes. The hasher stops at the payload's own
+ * power-of-two size; the zeros above it only add zero subtrees on the right, which is what
+ * `unsealedSectorCommitment` folds in.
+ */
+export function paddedPieceCommitment(hasher: PieceHasher, padded: number): Uint8Array {
+  if (hasher.payloadSize === 0) return zeroCommitment(padded);
+  const digest = hasher.digest();
+  return unsealedSectorCommitment(padded, [{ size: digest.paddedSize, commitment: digest.commP }]);
+}
+
+/** The piece_commitment stage: CommP of a whole file, padded to its natural piece size. */
+export async function filePieceCommitment(task: PieceCommitmentTask): Promise<PieceCommitmentOutput> {
+  const digest = await pieceCommitment(createReadStream(task.piece_file));
+  return { commitment: Array.from(digest.commP), padded_size: digest.paddedSize, payload_size: digest.payloadSize };
+}

@@ -1,0 +1,82 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { EventName, State } from '../core/plans/index.js';
+import type { FailureLevel } from '../core/errors.js';
+import type { SectorTask } from './task.js';
+
+export interface ThreadFlags {
+  paused: boolean;
+  pausedAt: number | null;
+  lastError: string | null;
+  draining: boolean;
+}
+
+export interface TaskEvent {
+  at: number;
+  sector: string | null;
+  from: State;
+  event: EventName | 'SetState' | 'Retry';
+  to: State;
+  level: FailureLevel | null;
+  error: string | null;
+}
+
+/**
+ * The sealing thread's own database, `<location>/meta/sealfleet.db`: the current sector task, the thread's
+ * pause flags, and an append-only event log. A transition and its log row are one transaction.
+ */
+export class LocationStore {
+  private readonly db: Database.Database;
+
+  constructor(location: string) {
+    mkdirSync(join(location, 'meta'), { recursive: true });
+    this.db = new Database(join(location, 'meta', 'sealfleet.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`
+      create table if not exists task (id integer primary key check (id = 1), body text not null);
+      create table if not exists flags (id integer primary key check (id = 1), body text not null);
+      create table if not exists events (
+        id integer primary key autoincrement, at integer not null, sector text, from_state text not null,
+        event text not null, to_state text not null, level text, error text);
+    `);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  loadTask(): SectorTask | null {
+    const row = this.db.prepare('select body from task where id = 1').get() as { body: string } | undefined;
+    return row ? (JSON.parse(row.body) as SectorTask) : null;
+  }
+
+  loadFlags(): ThreadFlags {
+    const row = this.db.prepare('select body from flags where id = 1').get() as { body: string } | undefined;
+    return row ? (JSON.parse(row.body) as ThreadFlags) : { paused: false, pausedAt: null, lastError: null, draining: false };
+  }
+
+  saveFlags(flags: ThreadFlags): void {
+    this.db.prepare('insert into flags (id, body) values (1, ?) on conflict (id) do update set body = excluded.body').run(JSON.stringify(flags));
+  }
+
+  /** Writes the task (and the event that produced it, if any) in one transaction. */
+  save(task: SectorTask, event?: TaskEvent): void {
+    this.db.transaction(() => {
+      this.db.prepare('insert into task (id, body) values (1, ?) on conflict (id) do update set body = excluded.body').run(JSON.stringify(task));
+      if (event) this.append(event);
+    })();
+  }
+
+  append(e: TaskEvent): void {
+    this.db
+      .prepare('insert into events (at, sector, from_state, event, to_state, level, error) values (?, ?, ?, ?, ?, ?, ?)')
+      .run(e.at, e.sector, e.from, e.event, e.to, e.level, e.error);
+  }
+
+  events(limit = 1000): TaskEvent[] {
+    const rows = this.db.prepare('select * from events order by id desc limit ?').all(limit) as { at: number; sector: string | null; from_state: State; event: TaskEvent['event']; to_state: State; level: FailureLevel | null; error: string | null }[];
+    return rows.reverse().map((r) => ({ at: r.at, sector: r.sector, from: r.from_state, event: r.event, to: r.to_state, level: r.level, error: r.error }));
+  }
+}

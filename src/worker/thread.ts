@@ -1,0 +1,317 @@
+import { rm } from 'node:fs/promises';
+import type { Logger } from '../core/log.js';
+import { describeError, failureLevelOf, SealingError, type FailureLevel } from '../core/errors.js';
+import { getPlan, isPlanState, nextState, planStates, stageOf, type EventName, type Plan, type State } from '../core/plans/index.js';
+import { formatSectorId } from '../core/sectorId.js';
+import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
+import type { ThreadConfig } from './config.js';
+import { HANDLERS } from './handlers.js';
+import type { ManagerClient } from './managerClient.js';
+import { sectorPaths } from './paths.js';
+import type { Processors } from './processors/types.js';
+import type { StepContext, StepResult } from './steps/context.js';
+import { LocationStore, type ThreadFlags } from './store.js';
+import { emptyTask, type SectorTask } from './task.js';
+
+/** Thrown out of a wait when the thread is asked to pause or stop: not a failure. */
+class Interrupted extends Error {}
+
+const BACKOFF_CAP_MS = 30 * 60_000;
+
+/** States that come before PreCommit submission in the sealer plan: resuming into one re-submits with reset. */
+const BEFORE_PRECOMMIT: readonly State[] = ['Allocated', 'DealsAcquired', 'PieceAdded', 'TreeDBuilt', 'TicketAssigned', 'PC1Done', 'PC2Done'];
+
+export interface ThreadDeps {
+  manager: ManagerClient;
+  processors: Processors;
+  instance: string;
+  attached: string[];
+  log: Logger;
+}
+
+/**
+ * One sealing thread: drives one sector at a time through its plan. Each step's result is persisted (with
+ * an event row) before the next step starts and reported to the manager after; a restarted daemon picks
+ * the thread up in its persisted state and re-runs that state's step, which is safe to run twice.
+ */
+export class SealingThread {
+  readonly plan: Plan;
+  private task: SectorTask;
+  private flags: ThreadFlags;
+  private readonly store: LocationStore;
+  private retries = 0;
+  private activity: { state: 'Running' | 'Waiting' | 'Idle'; since: number; what: string | null } = { state: 'Idle', since: Date.now(), what: null };
+  private pauseRequested = false;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private readonly log: Logger;
+
+  constructor(
+    readonly config: ThreadConfig,
+    private readonly deps: ThreadDeps,
+  ) {
+    this.plan = getPlan(config.plan);
+    this.store = new LocationStore(config.location);
+    const stored = this.store.loadTask();
+    this.task = stored && stored.plan === config.plan ? stored : emptyTask(config.plan);
+    if (stored && stored.plan !== config.plan && stored.state !== 'Empty') {
+      throw new Error(`thread #${config.index} at ${config.location} holds a ${stored.plan} sector in state ${stored.state}, but is configured with plan ${config.plan}`);
+    }
+    this.flags = this.store.loadFlags();
+    this.log = deps.log.child({ thread: config.index });
+  }
+
+  get index(): number {
+    return this.config.index;
+  }
+
+  start(): void {
+    this.loop = this.run().catch((err: unknown) => {
+      this.log.error({ err }, 'sealing thread crashed');
+    });
+  }
+
+  /**
+   * Stops taking new steps. A step still running after `graceMs` is left to die with the process: its
+   * state was persisted before it began, so the restarted daemon runs it again.
+   */
+  async stop(graceMs = 3000): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    const finished = await Promise.race([this.loop?.then(() => true) ?? true, new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())]);
+    if (finished) this.store.close();
+  }
+
+  private get sectorName(): string | null {
+    return this.task.sector ? formatSectorId(this.task.sector) : null;
+  }
+
+  info(): WorkerThreadInfo {
+    const elapsed = (since: number) => Math.floor((Date.now() - since) / 1000);
+    const thread_state = this.flags.paused
+      ? { state: 'Paused' as const, elapsed: elapsed(this.flags.pausedAt ?? Date.now()) }
+      : this.activity.state === 'Idle'
+        ? { state: 'Idle' as const }
+        : { state: this.activity.state, elapsed: elapsed(this.activity.since), proc: this.activity.what };
+    return {
+      location: this.config.location,
+      plan: this.plan.name,
+      job_id: this.sectorName,
+      index: this.index,
+      thread_state,
+      job_state: this.task.state === 'Empty' && !this.task.sector ? '' : this.task.state,
+      job_stage: this.task.state === 'Empty' && this.flags.draining ? 'Drained' : stageOf(this.plan, this.task.state),
+      last_error: this.flags.lastError,
+      draining: this.flags.draining,
+    };
+  }
+
+  isPaused(): boolean {
+    return this.flags.paused;
+  }
+
+  pause(): boolean {
+    if (this.flags.paused) return false;
+    this.pauseRequested = true;
+    this.wake?.();
+    return true;
+  }
+
+  /** Resumes a paused thread, optionally moving its sector to `state` first (validated against the plan). */
+  resume(state: string | null): void {
+    if (!this.flags.paused) throw new Error(`thread #${this.index} is not paused: only a paused thread can be resumed`);
+    if (state !== null) {
+      if (!isPlanState(this.plan, state)) {
+        throw new Error(`"${state}" is not a state of the ${this.plan.name} plan; valid states: ${planStates(this.plan).join(', ')}`);
+      }
+      if (!this.task.sector && state !== 'Empty') throw new Error(`thread #${this.index} has no sector to move to ${state}`);
+      this.setState(state);
+    }
+    this.flags = { ...this.flags, paused: false, pausedAt: null, lastError: null };
+    this.store.saveFlags(this.flags);
+    this.retries = 0;
+    this.wake?.();
+  }
+
+  drain(): void {
+    this.flags = { ...this.flags, draining: true };
+    this.store.saveFlags(this.flags);
+    if (this.task.state === 'Empty') this.wake?.();
+  }
+
+  /** The operator's move (resume --state): recorded as a `SetState` event. */
+  private setState(state: State): void {
+    const from = this.task.state;
+    const patch: Partial<SectorTask> = { state };
+    if (state === 'Aborted') patch.abortReason = 'aborted by the operator (resume --state Aborted)';
+    if (this.plan.name === 'sealer' && BEFORE_PRECOMMIT.includes(state) && this.task.commR !== null) patch.preResubmit = true;
+    this.task = { ...this.task, ...patch };
+    this.store.save(this.task, { at: Date.now(), sector: this.sectorName, from, event: 'SetState', to: state, level: null, error: null });
+    this.log.info({ sector: this.sectorName, from, to: state }, 'state set by the operator');
+  }
+
+  private setActivity(state: 'Running' | 'Waiting' | 'Idle', what: string | null): void {
+    this.activity = { state, since: Date.now(), what };
+  }
+
+  /** Sleeps up to `ms`; returns early (throwing Interrupted) when a pause or stop arrives. */
+  private async sleep(ms: number, interruptible = true): Promise<void> {
+    const interrupted = () => this.stopped || (interruptible && (this.pauseRequested || (this.flags.draining && this.task.state === 'Empty' && this.activity.what !== 'drained')));
+    if (interrupted()) throw new Interrupted();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+    this.wake = null;
+    if (interrupted()) throw new Interrupted();
+  }
+
+  private enterPause(error: string | null): void {
+    this.pauseRequested = false;
+    this.flags = { ...this.flags, paused: true, pausedAt: Date.now(), lastError: error };
+    this.store.saveFlags(this.flags);
+    this.setActivity('Idle', null);
+    this.log.warn({ sector: this.sectorName, state: this.task.state, error }, 'thread paused');
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (this.pauseRequested && !this.flags.paused) this.enterPause(null);
+      if (this.flags.paused) {
+        await this.sleep(60_000, false).catch(() => undefined);
+        continue;
+      }
+      try {
+        if (this.task.state === 'Finished' || this.task.state === 'Aborted') {
+          await this.finish();
+          continue;
+        }
+        if (this.task.state === 'Empty' && this.flags.draining) {
+          this.setActivity('Idle', 'drained');
+          await this.sleep(60_000);
+          continue;
+        }
+        await this.step();
+      } catch (err) {
+        if (err instanceof Interrupted) continue;
+        await this.fail(err);
+      }
+    }
+  }
+
+  private context(): StepContext {
+    return {
+      task: this.task,
+      plan: this.plan,
+      sealing: this.config.sealing,
+      location: this.config.location,
+      instance: this.deps.instance,
+      manager: this.deps.manager,
+      processors: this.deps.processors,
+      attached: this.deps.attached,
+      log: this.log.child({ sector: this.sectorName }),
+      wait: async (ms, why) => {
+        this.setActivity('Waiting', why);
+        await this.sleep(ms);
+        this.setActivity('Running', null);
+      },
+      running: (stage) => this.setActivity('Running', this.deps.processors.describe(stage as never)),
+    };
+  }
+
+  private async step(): Promise<void> {
+    const handler = HANDLERS[this.plan.name][this.task.state];
+    if (!handler) throw new SealingError('Abort', `unexpected state ${this.task.state} in the ${this.plan.name} plan`);
+    this.setActivity('Running', null);
+    const result: StepResult = await handler(this.context());
+    const from = this.task.state;
+    this.apply(result.event, result.patch ?? {});
+    this.retries = 0;
+    await this.report(from, this.task.state, result.event, null);
+  }
+
+  /** Applies a step's event: the new state and the step's outputs are written in one transaction. */
+  private apply(event: EventName, patch: Partial<SectorTask>): void {
+    const from = this.task.state;
+    const to = nextState(this.plan, from, event);
+    this.task = { ...this.task, ...patch, state: to };
+    this.store.save(this.task, { at: Date.now(), sector: this.sectorName, from, event, to, level: null, error: null });
+    this.log.info({ sector: this.sectorName, from, event, to }, 'transition');
+  }
+
+  /** Tells the manager; its answer may be that the sector was dropped there (operator abort). */
+  private async report(prev: State, next: State, event: string, failure: { Level: FailureLevel; Desc: string } | null): Promise<void> {
+    if (!this.task.sector) return;
+    try {
+      const resp = await this.deps.manager.reportState(
+        { Miner: this.task.sector.miner, Number: this.task.sector.number },
+        { Worker: { Instance: this.deps.instance, Location: this.config.location }, StateChange: { Prev: prev, Next: next, Event: event }, Failure: failure },
+      );
+      if (resp.Finalized && this.task.state !== 'Aborted' && this.task.state !== 'Finished') {
+        this.abortTask(resp.AbortReason || 'finalized by the manager');
+      }
+    } catch (err) {
+      const level = failureLevelOf(err);
+      if (level === 'Abort' && this.task.state !== 'Aborted' && this.task.state !== 'Finished') this.abortTask(describeError(err));
+      else this.log.warn({ err: describeError(err) }, 'ReportState failed');
+    }
+  }
+
+  private abortTask(reason: string): void {
+    const from = this.task.state;
+    this.task = { ...this.task, state: 'Aborted', abortReason: reason };
+    this.store.save(this.task, { at: Date.now(), sector: this.sectorName, from, event: 'Abort', to: 'Aborted', level: 'Abort', error: reason });
+    this.log.warn({ sector: this.sectorName, from, reason }, 'sector aborted');
+  }
+
+  private async fail(err: unknown): Promise<void> {
+    const level = failureLevelOf(err);
+    const desc = describeError(err);
+    const state = this.task.state;
+    this.store.append({ at: Date.now(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
+    await this.report(state, state, 'Failure', { Level: level, Desc: desc });
+    if (this.task.state === 'Aborted') return;
+    if (level === 'Abort') {
+      this.abortTask(desc);
+      return;
+    }
+    if (level === 'Temporary' && this.retries < this.config.sealing.max_retries) {
+      const delay = Math.min(BACKOFF_CAP_MS, this.config.sealing.recover_interval * 2 ** this.retries) * (0.8 + Math.random() * 0.4);
+      this.retries++;
+      this.log.warn({ sector: this.sectorName, state, retry: this.retries, delayMs: Math.round(delay), err: desc }, 'temporary failure; retrying');
+      this.setActivity('Waiting', `retry ${this.retries}/${this.config.sealing.max_retries}`);
+      await this.sleep(delay).catch((e: unknown) => {
+        if (!(e instanceof Interrupted)) throw e;
+      });
+      return;
+    }
+    this.enterPause(level === 'Temporary' ? `permanent: ${desc} (after ${this.retries} retries)` : `${level.toLowerCase()}: ${desc}`);
+  }
+
+  /** Finished or Aborted: tell the manager, remove the sector's local files, take the next sector. */
+  private async finish(): Promise<void> {
+    const sector = this.task.sector;
+    if (sector) {
+      const id = { Miner: sector.miner, Number: sector.number };
+      this.setActivity('Running', 'finalize');
+      try {
+        if (this.task.state === 'Finished') await this.deps.manager.reportFinalized(id);
+        else await this.deps.manager.reportAborted(id, this.task.abortReason ?? 'aborted');
+      } catch (err) {
+        // An aborted sector the manager no longer knows is gone either way.
+        if (!(this.task.state === 'Aborted' && failureLevelOf(err) === 'Abort')) throw err;
+      }
+      await rm(sectorPaths(this.config.location, sector).data, { recursive: true, force: true });
+    }
+    const done = this.task.state;
+    this.task = emptyTask(this.plan.name);
+    this.store.save(this.task);
+    this.log.info({ sector: sector ? formatSectorId(sector) : null, outcome: done }, 'sector done; next task');
+    if (done === 'Aborted') await this.sleep(this.config.sealing.seal_interval).catch(() => undefined);
+  }
+}

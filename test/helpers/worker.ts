@@ -1,0 +1,67 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RpcClient } from '../../src/core/rpc/client.js';
+import type { WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
+import type { TestManager } from './manager.js';
+import { ROOT, spawnCli, type Spawned } from './processes.js';
+
+export const WORKER_BIN = join(ROOT, 'bin', 'sealfleet-worker.js');
+
+export interface WorkerOptions {
+  threads?: { plan: string }[];
+  mock?: string;
+  sealing?: string;
+  port?: number;
+}
+
+/** A worker config against `m` with quick timings; threads live under `<dir>/thread-<i>`. */
+export function writeWorkerConfig(dir: string, m: TestManager, opts: WorkerOptions = {}): string {
+  mkdirSync(dir, { recursive: true });
+  const threads = (opts.threads ?? [{ plan: 'sealer' }, { plan: 'sealer' }])
+    .map((t, i) => `[[sealing_thread]]\nlocation = "thread-${i}"\nplan = "${t.plan}"\n`)
+    .join('\n');
+  const path = join(dir, 'worker.toml');
+  writeFileSync(path, `
+[worker]
+name = "test-worker"
+ping_interval = "500ms"
+rpc_server.port = ${opts.port ?? 0}
+
+[sector_manager]
+rpc_client.addr = "${m.url}"
+token = "${readFileSync(join(m.home, 'token'), 'utf8').trim()}"
+
+[sealing]
+seal_interval = "300ms"
+recover_interval = "200ms"
+rpc_polling_interval = "200ms"
+max_retries = 3
+${opts.sealing ?? ''}
+
+${threads}
+[[attached]]
+name = "local"
+location = "${join(m.home, 'persist')}"
+
+[processors]
+default = "mock"
+
+[processors.mock]
+stage_time = "20ms"
+${opts.mock ?? ''}
+`);
+  return path;
+}
+
+export interface TestWorker {
+  daemon: Spawned;
+  control: RpcClient;
+  list(): Promise<WorkerThreadInfo[]>;
+}
+
+export async function startTestWorker(configPath: string): Promise<TestWorker> {
+  const daemon = spawnCli(WORKER_BIN, ['daemon', '-c', configPath]);
+  const line = await daemon.waitFor(/"worker up"/, 20_000);
+  const control = new RpcClient({ url: (JSON.parse(line) as { control: string }).control, timeoutMs: 10_000 });
+  return { daemon, control, list: () => control.call<WorkerThreadInfo[]>('VenusWorker.WorkerList') };
+}

@@ -1,0 +1,290 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { DEFAULT_WORKER_TOML, loadWorkerConfig, managerRpcUrl, type SealingConfig } from '../../src/worker/config.js';
+import { tempDir } from '../helpers/processes.js';
+
+const MANAGER = `
+[sector_manager]
+rpc_client.addr = "/ip4/127.0.0.1/tcp/1789"
+token = "write-token"
+`;
+const THREAD = `
+[[sealing_thread]]
+location = "store1"
+`;
+
+/** Writes `text` as a worker config in a fresh directory and returns its path. */
+function configFile(text: string): string {
+  const path = join(tempDir('worker-config'), 'worker.toml');
+  writeFileSync(path, text);
+  return path;
+}
+
+/** Loads a config that must be refused, and returns the one-line reason. */
+function refusal(text: string): string {
+  const path = configFile(text);
+  try {
+    loadWorkerConfig(path);
+  } catch (err) {
+    const message = (err as Error).message;
+    assert.ok(message.startsWith(`invalid worker config ${path}: `), message);
+    assert.ok(!message.includes('\n'), message);
+    return message.slice(`invalid worker config ${path}: `.length);
+  }
+  assert.fail('the config was accepted');
+}
+
+const FULL = `
+[worker]
+name = "worker-01"
+ping_interval = "10s"
+rpc_server.host = "0.0.0.0"
+rpc_server.port = 17999
+rpc_server.token = "control-secret"
+
+[sector_manager]
+rpc_client.addr = "/dns/manager.lan/tcp/1789/https"
+token = "write-token"
+
+[sealing]
+allowed_miners = [1000, 1001]
+allowed_sizes = ["2KiB", "32GiB"]
+enable_deals = true
+max_deals = 4
+min_deal_space = "1KiB"
+max_retries = 3
+seal_interval = "1min"
+recover_interval = "15s"
+rpc_polling_interval = "1m30s"
+ticket_expiry_check = false
+
+[[sealing_thread]]
+location = "store1"
+
+[[sealing_thread]]
+location = "/mnt/nvme2/store"
+plan = "snapup"
+sealing.max_deals = 1
+sealing.seal_interval = "5s"
+sealing.ticket_expiry_check = true
+
+[[attached]]
+name = "persist-1"
+location = "persist"
+readonly = true
+
+[[attached]]
+location = "/mnt/persist2"
+
+[processors]
+default = "builtin"
+
+[processors.kinds]
+tree_d = "mock"
+
+[processors.limitation.concurrent]
+pc1 = 4
+c2 = 1
+
+[processors.mock]
+stage_time = "10ms"
+stage_times.pc1 = "2s"
+fail.c2 = 0.25
+
+[[processors.pc2]]
+bin = "./bin/sealfleet-proofs"
+args = ["processor", "pc2"]
+envs = { CUDA_VISIBLE_DEVICES = "0" }
+concurrent = 2
+timeout = "1h"
+
+[[processors.pc2]]
+bin = "sealfleet-proofs"
+stable_wait = "30s"
+`;
+
+describe('worker config', () => {
+  it('reads a full example, merging each thread over [sealing] and resolving paths against the file', () => {
+    const path = configFile(FULL);
+    const dir = join(path, '..');
+    const cfg = loadWorkerConfig(path);
+    const sealing: SealingConfig = {
+      allowed_miners: [1000, 1001],
+      allowed_sizes: [2048, 32 * 1024 ** 3],
+      enable_deals: true,
+      max_deals: 4,
+      min_deal_space: 1024,
+      max_retries: 3,
+      seal_interval: 60_000,
+      recover_interval: 15_000,
+      rpc_polling_interval: 90_000,
+      ticket_expiry_check: false,
+    };
+    assert.deepEqual(cfg, {
+      path,
+      worker: { name: 'worker-01', rpc_server: { host: '0.0.0.0', port: 17999, token: 'control-secret' }, ping_interval: 10_000 },
+      sector_manager: { url: 'https://manager.lan:1789/rpc/v0', token: 'write-token' },
+      sealing,
+      threads: [
+        { index: 0, location: join(dir, 'store1'), plan: 'sealer', sealing },
+        {
+          index: 1,
+          location: '/mnt/nvme2/store',
+          plan: 'snapup',
+          sealing: { ...sealing, max_deals: 1, seal_interval: 5000, ticket_expiry_check: true },
+        },
+      ],
+      attached: [
+        { name: 'persist-1', location: join(dir, 'persist'), read_only: true },
+        { name: '/mnt/persist2', location: '/mnt/persist2', read_only: false },
+      ],
+      processors: {
+        default: 'builtin',
+        kinds: { tree_d: 'mock', pc2: 'external' },
+        limitation: { concurrent: { pc1: 4, c2: 1 } },
+        mock: { stage_time: 10, stage_times: { pc1: 2000 }, fail: { c2: 0.25 } },
+        external: {
+          pc2: [
+            {
+              bin: join(dir, 'bin', 'sealfleet-proofs'),
+              args: ['processor', 'pc2'],
+              envs: { CUDA_VISIBLE_DEVICES: '0' },
+              concurrent: 2,
+              timeout: 3_600_000,
+              stable_wait: 5000,
+            },
+            { bin: 'sealfleet-proofs', args: [], envs: {}, concurrent: 1, timeout: 0, stable_wait: 30_000 },
+          ],
+        },
+      },
+    });
+  });
+
+  it('fills in the defaults', () => {
+    const path = configFile(MANAGER + THREAD);
+    const cfg = loadWorkerConfig(path);
+    assert.deepEqual(cfg.worker, { name: hostname(), rpc_server: { host: '127.0.0.1', port: 17890, token: null }, ping_interval: 30_000 });
+    assert.deepEqual(cfg.sealing, {
+      allowed_miners: null,
+      allowed_sizes: null,
+      enable_deals: false,
+      max_deals: null,
+      min_deal_space: null,
+      max_retries: 5,
+      seal_interval: 30_000,
+      recover_interval: 60_000,
+      rpc_polling_interval: 180_000,
+      ticket_expiry_check: true,
+    });
+    assert.deepEqual(cfg.threads, [{ index: 0, location: join(path, '..', 'store1'), plan: 'sealer', sealing: cfg.sealing }]);
+    assert.deepEqual(cfg.attached, []);
+    assert.deepEqual(cfg.processors, {
+      default: 'mock',
+      kinds: {},
+      limitation: { concurrent: {} },
+      mock: { stage_time: 50, stage_times: {}, fail: {} },
+      external: {},
+    });
+  });
+
+  it('normalizes the manager address, multiaddr or URL, to its /rpc/v0 endpoint', () => {
+    const cases: [string, string][] = [
+      ['/ip4/127.0.0.1/tcp/1789', 'http://127.0.0.1:1789/rpc/v0'],
+      ['/ip4/10.0.0.2/tcp/1789/http', 'http://10.0.0.2:1789/rpc/v0'],
+      ['/ip6/::1/tcp/1789', 'http://[::1]:1789/rpc/v0'],
+      ['/dns4/manager.lan/tcp/443/https', 'https://manager.lan:443/rpc/v0'],
+      ['/dns/manager/tcp/1789/', 'http://manager:1789/rpc/v0'],
+      ['http://127.0.0.1:1789', 'http://127.0.0.1:1789/rpc/v0'],
+      ['http://127.0.0.1:1789/rpc/v1?x=1', 'http://127.0.0.1:1789/rpc/v0'],
+      ['https://manager.example.com/', 'https://manager.example.com/rpc/v0'],
+    ];
+    for (const [addr, url] of cases) assert.equal(managerRpcUrl(addr), url, addr);
+    for (const bad of ['127.0.0.1:1789', '/ip4/::1/tcp/1789', '/ip4/127.0.0.1/udp/1789', '/ip4/127.0.0.1/tcp/0', 'ftp://manager/', '']) {
+      assert.throws(() => managerRpcUrl(bad), /invalid manager address .*expected a multiaddr like \/ip4\/127.0.0.1\/tcp\/1789 or an http\(s\) URL/, bad);
+    }
+    const reason = refusal(`[sector_manager]\nrpc_client.addr = "localhost:1789"\ntoken = "t"\n${THREAD}`);
+    assert.match(reason, /^sector_manager\.rpc_client\.addr: invalid manager address "localhost:1789": expected a multiaddr like \/ip4\/127\.0\.0\.1\/tcp\/1789 or an http\(s\) URL like http:\/\/127\.0\.0\.1:1789$/);
+  });
+
+  it('names an unknown key with its dotted path', () => {
+    assert.equal(refusal(`${MANAGER}${THREAD}[sealing]\nmax_retry = 3\n`), 'unknown key sealing.max_retry');
+    assert.equal(refusal(`${MANAGER}${THREAD}sealing.allowed_size = ["2KiB"]\n`), 'unknown key sealing_thread.0.sealing.allowed_size');
+    assert.equal(refusal(`${MANAGER}${THREAD}[worker]\nrpc_server.hots = "127.0.0.1"\n`), 'unknown key worker.rpc_server.hots');
+    assert.equal(refusal(`${MANAGER}${THREAD}[attached_selection]\nenable_space_weighted = true\n`), 'unknown key attached_selection');
+    assert.equal(refusal(`${MANAGER}${THREAD}[[processors.pc1]]\nbin = "p"\nnuma_preferred = 0\n`), 'unknown key processors.pc1.0.numa_preferred');
+  });
+
+  it('names the key and what was expected for a bad value', () => {
+    assert.match(refusal(`${MANAGER}${THREAD}[sealing]\nseal_interval = "30 seconds"\n`), /^sealing\.seal_interval: invalid duration "30 seconds": expected e\.g\. 30s, 1min/);
+    assert.match(refusal(`${MANAGER}${THREAD}sealing.recover_interval = 60\n`), /^sealing_thread\.0\.sealing\.recover_interval: .*expected string/);
+    assert.match(refusal(`${MANAGER}${THREAD}[sealing]\nallowed_sizes = ["2KB"]\n`), /^sealing\.allowed_sizes\.0: invalid sector size "2KB": expected one of 2KiB, 8MiB, 512MiB, 32GiB, 64GiB/);
+    assert.match(refusal(`${MANAGER}${THREAD}[sealing]\nmin_deal_space = "lots"\n`), /^sealing\.min_deal_space: invalid size "lots": expected a byte count or a value like 2KiB/);
+    assert.match(refusal(`${MANAGER}${THREAD}plan = "wdpost"\n`), /^sealing_thread\.0\.plan: unknown plan "wdpost": expected one of sealer, snapup, rebuild$/);
+    assert.match(refusal(`${MANAGER}${THREAD}[processors.mock]\nfail.pc1 = 1.5\n`), /^processors\.mock\.fail\.pc1: .*<=1/);
+    assert.match(refusal(`${MANAGER}${THREAD}[processors]\ndefault = "gpu"\n`), /^processors\.default: .*"mock"\|"builtin"\|"external"/);
+  });
+
+  it('refuses an unknown stage anywhere, naming it and listing the stages', () => {
+    const stages = /one of add_pieces, tree_d, pc1, pc2, c1, c2, .*transfer/;
+    for (const [toml, key] of [
+      ['[processors.kinds]\npc3 = "mock"', 'processors.kinds.pc3'],
+      ['[processors.limitation.concurrent]\nwindow_post = 1', 'processors.limitation.concurrent.window_post'],
+      ['[processors.mock]\nstage_times.PC1 = "1s"', 'processors.mock.stage_times.PC1'],
+      ['[processors.mock]\nfail.unseal = 0.5', 'processors.mock.fail.unseal'],
+    ] as const) {
+      const reason = refusal(`${MANAGER}${THREAD}${toml}\n`);
+      assert.ok(reason.startsWith(`${key}: unknown stage "${key.split('.').pop()}": `), reason);
+      assert.match(reason, stages);
+    }
+    const reason = refusal(`${MANAGER}${THREAD}[[processors.sealing_daemons]]\nbin = "x"\n`);
+    assert.match(reason, /^processors\.sealing_daemons: unknown key: expected default, kinds, limitation, mock or a \[\[processors\.<stage>\]\] section/);
+    assert.match(reason, stages);
+  });
+
+  it('checks the rules across keys', () => {
+    assert.equal(refusal(MANAGER), 'sealing_thread: expected at least one [[sealing_thread]]');
+    assert.equal(
+      refusal(`${MANAGER}${THREAD}[[sealing_thread]]\nlocation = "./store1/"\nplan = "snapup"\n`).replace(/\/\S*\/store1/, '<dir>/store1'),
+      'sealing_thread.1.location <dir>/store1 is already the location of sealing_thread.0',
+    );
+    assert.equal(
+      refusal(`${MANAGER}${THREAD}[worker]\nrpc_server.host = "0.0.0.0"\n`),
+      'worker.rpc_server.host "0.0.0.0" lets other machines reach the control API, so worker.rpc_server.token is required',
+    );
+    assert.match(refusal(`${MANAGER}${THREAD}[worker]\nrpc_server.host = "192.168.1.5"\n`), /worker\.rpc_server\.token is required/);
+    for (const host of ['localhost', '127.0.0.2', '::1']) {
+      assert.equal(loadWorkerConfig(configFile(`${MANAGER}${THREAD}[worker]\nrpc_server.host = "${host}"\n`)).worker.rpc_server.host, host);
+    }
+    assert.equal(
+      refusal(`${MANAGER}${THREAD}[[processors.pc1]]\nargs = ["processor", "pc1"]\n`),
+      'processors.pc1.0.bin: missing: expected the processor executable (a path, or a name looked up on PATH)',
+    );
+    assert.equal(
+      refusal(`${MANAGER}${THREAD}[processors.kinds]\npc1 = "mock"\n[[processors.pc1]]\nbin = "p"\n`),
+      'processors.kinds.pc1 is "mock", but [[processors.pc1]] configures an external processor',
+    );
+    assert.equal(
+      refusal(`${MANAGER}${THREAD}[[attached]]\nname = "p"\nlocation = "a"\n[[attached]]\nname = "p"\nlocation = "b"\n`),
+      'attached.1: the store name "p" is used twice',
+    );
+    assert.equal(refusal(THREAD), 'sector_manager: missing: expected rpc_client.addr and token of the manager');
+    assert.equal(refusal(`[sector_manager]\nrpc_client.addr = "/ip4/127.0.0.1/tcp/1789"\n${THREAD}`), 'sector_manager.token: missing: expected a manager API token with write permission');
+  });
+
+  it('reports a file that is not TOML, with the line', () => {
+    assert.throws(() => loadWorkerConfig(configFile('[worker\n')), /^Error: cannot read worker config \S*worker\.toml \(line 1, column \d+\): /);
+  });
+
+  it('writes a default config that loads', () => {
+    const path = configFile(DEFAULT_WORKER_TOML('/ip4/127.0.0.1/tcp/1789', 'tok"en', ['/tmp/a', 'relative/b']));
+    const cfg = loadWorkerConfig(path);
+    assert.equal(cfg.sector_manager.url, 'http://127.0.0.1:1789/rpc/v0');
+    assert.equal(cfg.sector_manager.token, 'tok"en');
+    assert.deepEqual(cfg.threads.map((t) => [t.location, t.plan]), [['/tmp/a', 'sealer'], [join(path, '..', 'relative', 'b'), 'sealer']]);
+    assert.deepEqual(cfg.worker.rpc_server, { host: '127.0.0.1', port: 17890, token: null });
+    assert.equal(cfg.processors.default, 'mock');
+  });
+});

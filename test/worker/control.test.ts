@@ -1,0 +1,228 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { WorkerControl } from '../../src/cli/workerClient.js';
+import { RpcClient } from '../../src/core/rpc/client.js';
+import { RPC_CODES, RpcError } from '../../src/core/rpc/errors.js';
+import type { WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
+import type { ThreadController } from '../../src/worker/controller.js';
+import { startControlServer } from '../../src/worker/controlServer.js';
+import { ROOT, runCli, tempDir } from '../helpers/processes.js';
+
+const WORKER_BIN = join(ROOT, 'bin', 'sealfleet-worker.js');
+const silent = pino({ level: 'silent' });
+
+const THREADS: WorkerThreadInfo[] = [
+  {
+    location: '/mnt/store1',
+    plan: 'sealer',
+    job_id: 's-t01000-2',
+    index: 0,
+    thread_state: { state: 'Paused', elapsed: 822 },
+    job_state: 'C1Done',
+    job_stage: 'C2',
+    last_error: 'permanent: no cached parameters\nfor c2',
+  },
+  { location: '/mnt/store2', plan: 'snapup', job_id: null, index: 1, thread_state: { state: 'Idle' }, job_state: '', job_stage: null, last_error: null },
+  {
+    location: '/mnt/store3',
+    plan: 'sealer',
+    job_id: 's-t01000-3',
+    index: 2,
+    thread_state: { state: 'Running', elapsed: 17, proc: 'ext(pid: 4242)' },
+    job_state: 'PC1Done',
+    job_stage: 'PC2',
+    last_error: null,
+  },
+];
+
+/** Records every call; refuses what the real controller refuses, with its kind of message. */
+class FakeController implements ThreadController {
+  calls: string[] = [];
+
+  list(): WorkerThreadInfo[] {
+    this.calls.push('list');
+    return THREADS;
+  }
+
+  pause(index: number): boolean {
+    this.calls.push(`pause ${index}`);
+    return THREADS[index]?.thread_state.state !== 'Paused';
+  }
+
+  resume(index: number, state: string | null): boolean {
+    this.calls.push(`resume ${index} ${state}`);
+    if (THREADS[index]?.thread_state.state !== 'Paused') throw new Error(`thread #${index} is not paused`);
+    return true;
+  }
+
+  drain(index: number | null): number {
+    this.calls.push(`drain ${index}`);
+    return index === null ? THREADS.length : 1;
+  }
+}
+
+const codeOf = (code: number) => (err: unknown) => err instanceof RpcError && err.code === code;
+
+describe('worker control server', () => {
+  const controller = new FakeController();
+  let server: { url: string; close(): Promise<void> };
+  let rpc: RpcClient;
+
+  before(async () => {
+    server = await startControlServer({ host: '127.0.0.1', port: 0, token: null }, controller, 'v0.1.0-test', silent);
+    rpc = new RpcClient({ url: `${server.url}/rpc/v0` });
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    controller.calls = [];
+  });
+
+  it('lists the threads at / and at /rpc/v0, and tells its version', async () => {
+    assert.deepEqual(await rpc.call('VenusWorker.WorkerList'), THREADS);
+    assert.deepEqual(await new RpcClient({ url: `${server.url}/` }).call('VenusWorker.WorkerList', []), THREADS);
+    assert.equal(await rpc.call('VenusWorker.WorkerVersion'), 'v0.1.0-test');
+  });
+
+  it('pauses, resumes in a state, and drains', async () => {
+    const control = new WorkerControl('w', server.url);
+    assert.equal(await control.pause(2), true);
+    assert.equal(await control.pause(0), false);
+    assert.equal(await control.resume(0, 'TreeDBuilt'), true);
+    assert.equal(await rpc.call('VenusWorker.WorkerResume', [0]), true);
+    assert.equal(await control.drain(null), 3);
+    assert.equal(await control.drain(1), 1);
+    assert.deepEqual(
+      controller.calls.filter((c) => c !== 'list'),
+      ['pause 2', 'pause 0', 'resume 0 TreeDBuilt', 'resume 0 null', 'drain null', 'drain 1'],
+    );
+  });
+
+  it('answers a bad index with InvalidParams, before the controller sees it', async () => {
+    for (const [method, params] of [
+      ['VenusWorker.WorkerPause', [3]],
+      ['VenusWorker.WorkerResume', [3, null]],
+      ['VenusWorker.WorkerDrain', [3]],
+    ] as const) {
+      await assert.rejects(rpc.call(method, [...params]), (e: RpcError) => e.code === RPC_CODES.InvalidParams && e.message === 'worker #3 not found');
+    }
+    await assert.rejects(rpc.call('VenusWorker.WorkerPause', [-1]), (e: RpcError) => e.message === 'worker #-1 not found');
+    await assert.rejects(rpc.call('VenusWorker.WorkerPause', ['0']), codeOf(RPC_CODES.InvalidParams));
+    await assert.rejects(rpc.call('VenusWorker.WorkerResume', [0, 5]), codeOf(RPC_CODES.InvalidParams));
+    assert.deepEqual(controller.calls.filter((c) => c !== 'list'), []);
+  });
+
+  it("turns the controller's refusal into an application error with its message", async () => {
+    await assert.rejects(rpc.call('VenusWorker.WorkerResume', [1, null]), (e: RpcError) => e.code === RPC_CODES.Application && e.message === 'thread #1 is not paused');
+  });
+});
+
+describe('worker control server with a token', () => {
+  let server: { url: string; close(): Promise<void> };
+
+  before(async () => {
+    server = await startControlServer({ host: '127.0.0.1', port: 0, token: 'control-secret' }, new FakeController(), 'v', silent);
+  });
+  after(() => server.close());
+
+  it('requires exactly the configured token', async () => {
+    const call = (token?: string) => new RpcClient({ url: `${server.url}/rpc/v0`, ...(token ? { token } : {}) }).call('VenusWorker.WorkerList');
+    await assert.rejects(call(), (e: RpcError) => e.code === RPC_CODES.Unauthorized && /requires its rpc_server\.token/.test(e.message));
+    await assert.rejects(call('control-secre'), (e: RpcError) => e.code === RPC_CODES.Unauthorized && /wrong token/.test(e.message));
+    await assert.rejects(call('control-secret-and-more'), codeOf(RPC_CODES.Unauthorized));
+    assert.deepEqual(await call('control-secret'), THREADS);
+  });
+});
+
+describe('sealfleet-worker worker …', () => {
+  const controller = new FakeController();
+  let server: { url: string; close(): Promise<void> };
+  let config: string;
+  const worker = (...args: string[]) => runCli(WORKER_BIN, ['worker', '-c', config, ...args]);
+
+  /** A worker config whose control API is the in-test server (with a token, so the CLI must send it). */
+  const writeConfig = (dir: string, port: number): string => {
+    const path = join(dir, 'worker.toml');
+    writeFileSync(
+      path,
+      `[worker]\nname = "cli-test"\nrpc_server.port = ${port}\nrpc_server.token = "cli-secret"\n\n` +
+        `[sector_manager]\nrpc_client.addr = "/ip4/127.0.0.1/tcp/1789"\ntoken = "t"\n\n[[sealing_thread]]\nlocation = "store"\n`,
+    );
+    return path;
+  };
+
+  before(async () => {
+    server = await startControlServer({ host: '127.0.0.1', port: 0, token: 'cli-secret' }, controller, 'v', silent);
+    config = writeConfig(tempDir('worker-cli'), Number(new URL(server.url).port));
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    controller.calls = [];
+  });
+
+  it('lists the threads as a table, and as JSON', async () => {
+    const table = await worker('list');
+    assert.equal(table.code, 0, table.stderr);
+    assert.equal(
+      table.stdout,
+      [
+        '#  Location     Plan    SectorID    Paused  PausedElapsed  State    Stage  LastErr',
+        '0  /mnt/store1  sealer  s-t01000-2  true    13m42s         C1Done   C2     permanent: no cached parameters\\nfor c2',
+        '1  /mnt/store2  snapup  -           false   -              -        -      -',
+        '2  /mnt/store3  sealer  s-t01000-3  false   -              PC1Done  PC2    -',
+        '',
+      ].join('\n'),
+    );
+    const json = await worker('list', '--json');
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), THREADS);
+  });
+
+  it('refuses a resume state outside the thread plan without sending the resume', async () => {
+    const r = await worker('resume', '--state', 'SnapEncoded', '--index', '0');
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^error: invalid state "SnapEncoded" for thread #0 \(plan sealer\): expected one of Empty, Allocated, .*TreeDBuilt, .*ProofSubmitted, Finished, Aborted\n$/);
+    assert.deepEqual(controller.calls, ['list']);
+  });
+
+  it('resumes in a state of the plan, pauses and drains', async () => {
+    const resumed = await worker('resume', '--state', 'TreeDBuilt', '--index', '0');
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(resumed.stdout, '#0: resumed in state TreeDBuilt\n');
+    const paused = await worker('pause', '--index', '2');
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.equal(paused.stdout, '#2: pause requested\n');
+    const drained = await worker('drain');
+    assert.equal(drained.stdout, 'draining 3 threads: each finishes its current sector and takes no new one\n');
+    assert.deepEqual(controller.calls.filter((c) => c !== 'list'), ['resume 0 TreeDBuilt', 'pause 2', 'drain null']);
+  });
+
+  it('reports every failure in one line on stderr with a non-zero exit', async () => {
+    const dir = tempDir('worker-cli-bad');
+    const failures: [string[], RegExp][] = [
+      [['pause', '--index', '7'], /^error: worker #7 not found\n$/],
+      [['resume', '--index', '1'], /^error: thread #1 is not paused\n$/],
+      [['resume', '--state', 'PC1Done', '--index', '9'], /^error: worker #9 not found\n$/],
+      [['pause', '--index', 'x'], /^error: option '-i, --index <i>' argument 'x' is invalid\. invalid thread index "x": expected a non-negative integer\n$/],
+      [['pause'], /^error: required option '-i, --index <i>' not specified\n$/],
+    ];
+    for (const [args, stderr] of failures) {
+      const r = await worker(...args);
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, stderr, args.join(' '));
+    }
+    writeFileSync(join(dir, 'bad.toml'), '[worker]\nrpc_server.prot = 1\n');
+    const badConfig = await runCli(WORKER_BIN, ['worker', '-c', join(dir, 'bad.toml'), 'list']);
+    assert.equal(badConfig.code, 1);
+    assert.match(badConfig.stderr, /^error: invalid worker config \S+bad\.toml: unknown key worker\.rpc_server\.prot; .*\n$/);
+
+    const unused = await startControlServer({ host: '127.0.0.1', port: 0, token: null }, controller, 'v', silent);
+    await unused.close();
+    const down = await runCli(WORKER_BIN, ['worker', '-c', writeConfig(dir, Number(new URL(unused.url).port)), 'list']);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /^error: worker cli-test at http:\/\/127\.0\.0\.1:\d+\/rpc\/v0 is unreachable: .*ECONNREFUSED.*\n$/);
+  });
+});

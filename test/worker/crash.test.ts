@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SectorSummary } from '../../src/manager/api/admin.js';
+import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
+import { runCli, tempDir } from '../helpers/processes.js';
+import { startTestWorker, WORKER_BIN, writeWorkerConfig } from '../helpers/worker.js';
+
+const MANAGER_TOML = `
+[chain]
+seal_randomness_lookback = 5
+seed_confidence = 1
+message_confidence = 1
+poll_interval = "300ms"
+
+[[miners]]
+id = 1000
+sender = "t0100"
+
+[sectors]
+orphan_after = "3s"
+
+[[persist_stores]]
+name = "local"
+path = "PERSIST"
+`;
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const all = (m: TestManager) => m.call<SectorSummary[]>('SealFleet.SectorsList', [{}]);
+
+describe('crash safety (real processes, SIGKILL)', () => {
+  it('every sector finishes, no number lost or duplicated, through 10 worker kills and a manager kill', async () => {
+    const home = tempDir('crash');
+    const listen = `127.0.0.1:${await freePort()}`;
+    const start = () => startTestManager(home, { listen, managerToml: MANAGER_TOML.replace('PERSIST', `${home}/persist`) });
+    let m = await start();
+    const dir = tempDir('crash-worker');
+    const cfg = writeWorkerConfig(dir, m, { threads: [{ plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }], mock: 'stage_time = "30ms"' });
+    let w = await startTestWorker(cfg);
+    try {
+      for (let i = 0; i < 10; i++) {
+        await sleep(300 + Math.floor(Math.random() * 1200));
+        await w.daemon.kill('SIGKILL');
+        w = await startTestWorker(cfg);
+        if (i === 5) {
+          // The manager dies too; the worker keeps its threads and retries until it is back.
+          await m.daemon.kill('SIGKILL');
+          await sleep(500);
+          m = await start();
+        }
+      }
+      const drained = await runCli(WORKER_BIN, ['worker', '-c', cfg, 'drain']);
+      assert.equal(drained.code, 0, drained.stderr);
+      const rows = await eventually('every allocated sector finished', async () => {
+        const s = await all(m);
+        return s.length > 0 && s.every((x) => x.Status !== 'sealing') ? s : undefined;
+      }, 120_000);
+      const numbers = rows.map((s) => s.Number).sort((a, b) => a - b);
+      assert.deepEqual(numbers, numbers.map((_, i) => i + 1), 'numbers 1..n, none lost, none twice');
+      const aborted = rows.filter((s) => s.Status !== 'finalized');
+      assert.deepEqual(aborted, [], 'no sector was aborted');
+      const threads = await w.list();
+      assert.ok(threads.every((t) => t.thread_state.state !== 'Paused'), JSON.stringify(threads));
+    } finally {
+      await w.daemon.kill();
+      await m.daemon.kill();
+    }
+  });
+});
