@@ -68,6 +68,7 @@ seal_interval = "2s"
 recover_interval = "2s"
 rpc_polling_interval = "1s"
 max_retries = 5
+enable_deals = true
 
 ${sealingThreads}
 [[attached]]

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,4 +81,13 @@ export function runCli(bin: string, args: string[], env: Record<string, string> 
     proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     proc.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A TCP port free right now on loopback (for daemons whose address a config or a restart must know). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import type { WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
 import type { TestManager } from './manager.js';
-import { ROOT, spawnCli, type Spawned } from './processes.js';
+import { freePort, ROOT, spawnCli, type Spawned } from './processes.js';
 
 export const WORKER_BIN = join(ROOT, 'bin', 'sealfleet-worker.js');
 
@@ -15,7 +15,7 @@ export interface WorkerOptions {
 }
 
 /** A worker config against `m` with quick timings; threads live under `<dir>/thread-<i>`. */
-export function writeWorkerConfig(dir: string, m: TestManager, opts: WorkerOptions = {}): string {
+export async function writeWorkerConfig(dir: string, m: TestManager, opts: WorkerOptions = {}): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const threads = (opts.threads ?? [{ plan: 'sealer' }, { plan: 'sealer' }])
     .map((t, i) => `[[sealing_thread]]\nlocation = "thread-${i}"\nplan = "${t.plan}"\n`)
@@ -25,7 +25,7 @@ export function writeWorkerConfig(dir: string, m: TestManager, opts: WorkerOptio
 [worker]
 name = "test-worker"
 ping_interval = "500ms"
-rpc_server.port = ${opts.port ?? 0}
+rpc_server.port = ${opts.port ?? (await freePort())}
 
 [sector_manager]
 rpc_client.addr = "${m.url}"
@@ -36,6 +36,7 @@ seal_interval = "300ms"
 recover_interval = "200ms"
 rpc_polling_interval = "200ms"
 max_retries = 3
+enable_deals = true
 ${opts.sealing ?? ''}
 
 ${threads}

@@ -20,7 +20,7 @@ describe('worker and manager on the devnet (real processes)', () => {
     writeFileSync(payload, randomBytes(1500));
     const imported = await runCli(MANAGER_BIN, ['util', 'deals', 'import', payload, '--home', m.home]);
     assert.equal(imported.code, 0, imported.stderr);
-    const w = await startTestWorker(writeWorkerConfig(dir, m));
+    const w = await startTestWorker(await writeWorkerConfig(dir, m));
     try {
       const done = await eventually('three sealed sectors', async () => {
         const rows = await sectors(m, 'finalized');
@@ -47,7 +47,7 @@ describe('worker and manager on the devnet (real processes)', () => {
     assert.equal((await runCli(MANAGER_BIN, ['util', 'deals', 'import', payload, '--home', m.home])).code, 0);
     assert.equal((await runCli(MANAGER_BIN, ['util', 'sealer', 'sectors', 'rebuild', rebuildTarget.Sector, '--home', m.home])).code, 0);
     const dir2 = tempDir('cluster-worker2');
-    const w2 = await startTestWorker(writeWorkerConfig(dir2, m, { threads: [{ plan: 'snapup' }, { plan: 'rebuild' }] }));
+    const w2 = await startTestWorker(await writeWorkerConfig(dir2, m, { threads: [{ plan: 'snapup' }, { plan: 'rebuild' }] }));
     try {
       const snapped = await eventually('snap-up landed', async () => {
         const rows = await sectors(m, 'finalized');
@@ -70,7 +70,7 @@ describe('worker and manager on the devnet (real processes)', () => {
     const m = await startTestManager(tempDir('control'));
     const dir = tempDir('control-worker');
     // pc2 always fails (mock failure injection): processor errors are permanent, so the thread pauses.
-    const cfg = writeWorkerConfig(dir, m, { threads: [{ plan: 'sealer' }], mock: 'fail.pc2 = 1.0' });
+    const cfg = await writeWorkerConfig(dir, m, { threads: [{ plan: 'sealer' }], mock: 'fail.pc2 = 1.0' });
     const w = await startTestWorker(cfg);
     const cli = (...args: string[]) => runCli(WORKER_BIN, ['worker', '-c', cfg, ...args]);
     try {

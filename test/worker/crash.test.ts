@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SectorSummary } from '../../src/manager/api/admin.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
-import { runCli, tempDir } from '../helpers/processes.js';
+import { freePort, runCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, WORKER_BIN, writeWorkerConfig } from '../helpers/worker.js';
 
 const MANAGER_TOML = `
@@ -26,14 +25,6 @@ name = "local"
 path = "PERSIST"
 `;
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 const all = (m: TestManager) => m.call<SectorSummary[]>('SealFleet.SectorsList', [{}]);
 
 describe('crash safety (real processes, SIGKILL)', () => {
@@ -43,7 +34,7 @@ describe('crash safety (real processes, SIGKILL)', () => {
     const start = () => startTestManager(home, { listen, managerToml: MANAGER_TOML.replace('PERSIST', `${home}/persist`) });
     let m = await start();
     const dir = tempDir('crash-worker');
-    const cfg = writeWorkerConfig(dir, m, { threads: [{ plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }], mock: 'stage_time = "30ms"' });
+    const cfg = await writeWorkerConfig(dir, m, { threads: [{ plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }], mock: 'stage_time = "30ms"' });
     let w = await startTestWorker(cfg);
     try {
       for (let i = 0; i < 10; i++) {
