@@ -34,7 +34,7 @@ describe('crash safety (real processes, SIGKILL)', () => {
     const start = () => startTestManager(home, { listen, managerToml: MANAGER_TOML.replace('PERSIST', `${home}/persist`) });
     let m = await start();
     const dir = tempDir('crash-worker');
-    const cfg = await writeWorkerConfig(dir, m, { threads: [{ plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }], mock: 'stage_time = "30ms"' });
+    const cfg = await writeWorkerConfig(dir, m, { threads: [{ plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }] });
     let w = await startTestWorker(cfg);
     try {
       for (let i = 0; i < 10; i++) {
