@@ -149,6 +149,7 @@ export class SealingThread {
     this.task = { ...this.task, ...patch };
     this.store.save(this.task, { at: Date.now(), sector: this.sectorName, from, event: 'SetState', to: state, level: null, error: null });
     this.log.info({ sector: this.sectorName, from, to: state }, 'state set by the operator');
+    void this.report(from, state, 'SetState', null);
   }
 
   private setActivity(state: 'Running' | 'Waiting' | 'Idle', what: string | null): void {
