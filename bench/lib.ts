@@ -16,7 +16,7 @@ export function percentile(samples: number[], p: number): number {
  * Spawns `node <args>` and resolves with the child and the milliseconds until a stdout line matches
  * `ready`; the caller kills the child.
  */
-export function timeUntilReady(args: string[], ready: RegExp): Promise<{ ms: number; line: string; kill: () => void }> {
+export function timeUntilReady(args: string[], ready: RegExp): Promise<{ ms: number; line: string; pid: number; kill: () => void }> {
   const start = process.hrtime.bigint();
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SEALFLEET_LOG: 'info' } });
   return new Promise((resolve, reject) => {
@@ -25,7 +25,7 @@ export function timeUntilReady(args: string[], ready: RegExp): Promise<{ ms: num
       buf += chunk.toString();
       const line = buf.split('\n').find((l) => ready.test(l));
       if (line) {
-        resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, line, kill: () => child.kill('SIGKILL') });
+        resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, line, pid: child.pid as number, kill: () => child.kill('SIGKILL') });
       }
     });
     child.on('exit', (code) => reject(new Error(`exited ${code} before ready`)));

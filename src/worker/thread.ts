@@ -188,6 +188,7 @@ export class SealingThread {
         continue;
       }
       try {
+        this.applyDrop();
         if (this.task.state === 'Finished' || this.task.state === 'Aborted') {
           await this.finish();
           continue;
@@ -233,7 +234,7 @@ export class SealingThread {
     const from = this.task.state;
     this.apply(result.event, result.patch ?? {});
     this.retries = 0;
-    await this.report(from, this.task.state, result.event, null);
+    void this.report(from, this.task.state, result.event, null);
   }
 
   /** Applies a step's event: the new state and the step's outputs are written in one transaction. */
@@ -245,22 +246,40 @@ export class SealingThread {
     this.log.info({ sector: this.sectorName, from, event, to }, 'transition');
   }
 
-  /** Tells the manager; its answer may be that the sector was dropped there (operator abort). */
-  private async report(prev: State, next: State, event: string, failure: { Level: FailureLevel; Desc: string } | null): Promise<void> {
-    if (!this.task.sector) return;
-    try {
-      const resp = await this.deps.manager.reportState(
-        { Miner: this.task.sector.miner, Number: this.task.sector.number },
-        { Worker: { Instance: this.deps.instance, Location: this.config.location }, StateChange: { Prev: prev, Next: next, Event: event }, Failure: failure },
-      );
-      if (resp.Finalized && this.task.state !== 'Aborted' && this.task.state !== 'Finished') {
-        this.abortTask(resp.AbortReason || 'finalized by the manager');
+  /**
+   * Tells the manager, in order but without holding up the next step: a transition costs its step and
+   * its durable write, not a round trip. An answer that the sector was dropped there (operator abort) is
+   * acted on before the next step.
+   */
+  private report(prev: State, next: State, event: string, failure: { Level: FailureLevel; Desc: string } | null): Promise<void> {
+    const sector = this.task.sector;
+    if (!sector) return this.reports;
+    const name = formatSectorId(sector);
+    const send = async (): Promise<void> => {
+      try {
+        const resp = await this.deps.manager.reportState(
+          { Miner: sector.miner, Number: sector.number },
+          { Worker: { Instance: this.deps.instance, Location: this.config.location }, StateChange: { Prev: prev, Next: next, Event: event }, Failure: failure },
+        );
+        if (resp.Finalized) this.dropped = { sector: name, reason: resp.AbortReason || 'finalized by the manager' };
+      } catch (err) {
+        if (failureLevelOf(err) === 'Abort') this.dropped = { sector: name, reason: describeError(err) };
+        else this.log.warn({ err: describeError(err) }, 'ReportState failed');
       }
-    } catch (err) {
-      const level = failureLevelOf(err);
-      if (level === 'Abort' && this.task.state !== 'Aborted' && this.task.state !== 'Finished') this.abortTask(describeError(err));
-      else this.log.warn({ err: describeError(err) }, 'ReportState failed');
-    }
+    };
+    this.reports = this.reports.then(send);
+    return this.reports;
+  }
+
+  private reports: Promise<void> = Promise.resolve();
+  /** Set by a ReportState answer: the manager no longer wants this sector sealed. */
+  private dropped: { sector: string; reason: string } | null = null;
+
+  /** Applies a drop the manager asked for, if it is about the current sector and it is still live. */
+  private applyDrop(): void {
+    const drop = this.dropped;
+    this.dropped = null;
+    if (drop && drop.sector === this.sectorName && this.task.state !== 'Aborted' && this.task.state !== 'Finished') this.abortTask(drop.reason);
   }
 
   private abortTask(reason: string): void {
@@ -276,6 +295,7 @@ export class SealingThread {
     const state = this.task.state;
     this.store.append({ at: Date.now(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
     await this.report(state, state, 'Failure', { Level: level, Desc: desc });
+    this.applyDrop();
     if (this.task.state === 'Aborted') return;
     if (level === 'Abort') {
       this.abortTask(desc);
@@ -297,6 +317,7 @@ export class SealingThread {
   /** Finished or Aborted: tell the manager, remove the sector's local files, take the next sector. */
   private async finish(): Promise<void> {
     const sector = this.task.sector;
+    await this.reports;
     if (sector) {
       const id = { Miner: sector.miner, Number: sector.number };
       this.setActivity('Running', 'finalize');

@@ -1,0 +1,103 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { RpcClient } from '../src/core/rpc/client.js';
+import type { SectorSummary } from '../src/manager/api/admin.js';
+import { fmt, median, percentile, timeUntilReady } from './lib.js';
+
+const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.meta.url));
+const WORKER_BIN = fileURLToPath(new URL('../bin/sealfleet-worker.js', import.meta.url));
+
+/** Steps that end a wait for the chain (the seed epoch, a message landing): not orchestration overhead. */
+const CHAIN_WAITS = new Set(['CheckPC', 'AssignSeed', 'Finish']);
+
+function managerHome(sealing: boolean): string {
+  const home = mkdtempSync(join(tmpdir(), 'sealfleet-bench-worker-'));
+  mkdirSync(join(home, 'devnet'));
+  writeFileSync(join(home, 'devnet', 'devnet.toml'), '[chain]\nblock_time = "100ms"\npre_commit_challenge_delay = 1\n');
+  writeFileSync(join(home, 'manager.toml'), `[chain]\nseal_randomness_lookback = 5\nseed_confidence = 0\nmessage_confidence = 0\npoll_interval = "50ms"\n\n[[miners]]\nid = 1000\nsender = "t0100"\n[miners.sector]\nenabled = ${sealing}\n\n[[persist_stores]]\nname = "local"\npath = "${home}/persist"\n`);
+  return home;
+}
+
+function workerConfig(home: string, url: string, threads: number, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'worker.toml');
+  const t = Array.from({ length: threads }, (_, i) => `[[sealing_thread]]\nlocation = "t${i}"\n`).join('\n');
+  writeFileSync(path, `[worker]\nname = "bench"\nping_interval = "5s"\nrpc_server.port = 0\n\n[sector_manager]\nrpc_client.addr = "${url}"\ntoken = "${readFileSync(join(home, 'token'), 'utf8').trim()}"\n\n[sealing]\nseal_interval = "200ms"\nrecover_interval = "100ms"\nrpc_polling_interval = "20ms"\n\n${t}\n[[attached]]\nname = "local"\nlocation = "${home}/persist"\n\n[processors]\ndefault = "mock"\n[processors.mock]\nstage_time = "0ms"\n`);
+  return path;
+}
+
+const rssKiB = (pid: number): number => Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)]).toString().trim());
+
+/**
+ * The zero-delay mock pipeline (8 sealer threads, mock processors taking no time, a 20 ms devnet):
+ * sectors per second, and the cost of one transition — the step, its durable write and its ReportState —
+ * from the threads' own event logs, leaving out the steps that end a wait for the chain. Baseline: the
+ * processor time, which is zero here, so all of it is orchestration. Target: < 2 ms per transition.
+ */
+export async function benchWorkerPipeline(sectorsWanted = 40, threads = 8): Promise<void> {
+  const home = managerHome(true);
+  const manager = await timeUntilReady([MANAGER_BIN, 'daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0'], /"manager up"/);
+  const url = (JSON.parse(manager.line) as { url: string }).url;
+  const dir = join(home, 'worker');
+  const worker = await timeUntilReady([WORKER_BIN, 'daemon', '-c', workerConfig(home, url, threads, dir)], /"worker up"/);
+  const rpc = new RpcClient({ url: `${url}/rpc/v0`, token: readFileSync(join(home, 'token'), 'utf8').trim() });
+  try {
+    const start = performance.now();
+    for (;;) {
+      const done = (await rpc.call<SectorSummary[]>('SealFleet.SectorsList', [{ Status: 'finalized' }])).length;
+      if (done >= sectorsWanted) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const seconds = (performance.now() - start) / 1000;
+    const steps: number[] = [];
+    const byEvent = new Map<string, number[]>();
+    for (let i = 0; i < threads; i++) {
+      const db = new Database(join(dir, `t${i}`, 'meta', 'sealfleet.db'), { readonly: true });
+      const events = db.prepare('select at, sector, event from events order by id').all() as { at: number; sector: string; event: string }[];
+      db.close();
+      for (let k = 1; k < events.length; k++) {
+        const [prev, cur] = [events[k - 1], events[k]] as [(typeof events)[number], (typeof events)[number]];
+        if (cur.sector === prev.sector && !CHAIN_WAITS.has(cur.event) && cur.event !== 'Retry' && prev.event !== 'Retry') {
+          steps.push(cur.at - prev.at);
+          byEvent.set(cur.event, [...(byEvent.get(cur.event) ?? []), cur.at - prev.at]);
+        }
+      }
+    }
+    if (process.env.BENCH_DETAIL) for (const [e, v] of byEvent) console.log(`  ${e}: median ${median(v)} ms`);
+    console.log(
+      `worker pipeline (zero-delay mock, ${threads} threads): ${fmt(sectorsWanted / seconds, 2)} sectors/s; per transition median ${fmt(median(steps), 2)} ms, p99 ${fmt(percentile(steps, 99), 2)} ms over ${steps.length} transitions vs processor time 0 ms → ${fmt(median(steps) / 2, 2)} of the 2 ms target`,
+    );
+  } finally {
+    worker.kill();
+    manager.kill();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** Resident memory per sealing thread: idle threads (the manager hands out no sectors) at 1, 100 and 1000. */
+export async function benchWorkerMemory(): Promise<void> {
+  const home = managerHome(false);
+  const manager = await timeUntilReady([MANAGER_BIN, 'daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0'], /"manager up"/);
+  const url = (JSON.parse(manager.line) as { url: string }).url;
+  try {
+    const rss: Record<number, number> = {};
+    for (const n of [1, 100, 1000]) {
+      const worker = await timeUntilReady([WORKER_BIN, 'daemon', '-c', workerConfig(home, url, n, join(home, `w${n}`))], /"worker up"/);
+      await new Promise((r) => setTimeout(r, 2000));
+      rss[n] = rssKiB(worker.pid);
+      worker.kill();
+    }
+    const per100 = ((rss[100] as number) - (rss[1] as number)) / 99 / 1024;
+    const per1000 = ((rss[1000] as number) - (rss[1] as number)) / 999 / 1024;
+    console.log(
+      `worker memory: RSS ${fmt((rss[1] as number) / 1024, 1)} MiB at 1 thread, ${fmt((rss[100] as number) / 1024, 1)} MiB at 100, ${fmt((rss[1000] as number) / 1024, 1)} MiB at 1000 → ${fmt(per100, 3)} MiB per thread (100), ${fmt(per1000, 3)} MiB per thread (1000) (target < 1 MiB)`,
+    );
+  } finally {
+    manager.kill();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
