@@ -1,12 +1,12 @@
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
+import { RpcClient } from '../core/rpc/client.js';
 import { formatSectorId } from '../core/sectorId.js';
 import type { SectorSummary } from '../manager/api/admin.js';
 import { startManager } from '../manager/daemon.js';
 import { loadWorkerConfig } from '../worker/config.js';
 import { startWorker } from '../worker/daemon.js';
-import { RpcClient } from '../core/rpc/client.js';
 import { die, listenArg, untilSignal } from './options.js';
 
 /**
@@ -41,7 +41,7 @@ const program = new Command('sealfleet-quickstart')
           if (seen.get(s.Sector) === now) continue;
           seen.set(s.Sector, now);
           const id = formatSectorId({ miner: s.Miner, number: s.Number });
-          process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${id.padEnd(14)} ${(s.State ?? 'Allocated').padEnd(22)} ${s.Status === 'sealing' ? '' : s.Status}\n`);
+          process.stdout.write(`${`${new Date().toISOString().slice(11, 19)}  ${id.padEnd(14)} ${(s.State ?? 'Allocated').padEnd(22)} ${s.Status === 'sealing' ? '' : s.Status}`.trimEnd()}\n`);
         }
       }, () => undefined);
     }, 1000);

@@ -69,6 +69,9 @@ describe('worker and manager on the devnet (real processes)', () => {
   it('pauses on a permanent error, refuses bad control input, and aborts on resume --state Aborted', async () => {
     const m = await startTestManager(tempDir('control'));
     const dir = tempDir('control-worker');
+    const payload = join(dir, 'deal.bin');
+    writeFileSync(payload, randomBytes(700));
+    assert.equal((await runCli(MANAGER_BIN, ['util', 'deals', 'import', payload, '--home', m.home])).code, 0);
     // pc2 always fails (mock failure injection): processor errors are permanent, so the thread pauses.
     const cfg = await writeWorkerConfig(dir, m, { threads: [{ plan: 'sealer' }], mock: 'fail.pc2 = 1.0' });
     const w = await startTestWorker(cfg);
@@ -92,6 +95,9 @@ describe('worker and manager on the devnet (real processes)', () => {
       assert.equal((await cli('resume', '--state', 'Aborted', '--index', '0')).code, 0);
       const id = paused.job_id ?? '';
       await eventually('sector aborted at the manager', async () => ((await sectors(m, 'aborted')).some((s) => s.Sector === id) ? true : undefined));
+      const pieces = await m.call<{ Status: string; Sector: string | null }[]>('SealFleet.PiecesList');
+      assert.ok(pieces.some((p) => p.Status !== 'sealed'), 'the deal piece is back in the queue (or in the next sector), not lost');
+      assert.ok(!pieces.some((p) => p.Sector === id), 'no piece stays with the aborted sector');
       const notPaused = await cli('resume', '--index', '0');
       assert.equal(notPaused.code, 1);
       assert.match(notPaused.stderr, /not paused/);
