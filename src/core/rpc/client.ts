@@ -1,3 +1,5 @@
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { z } from 'zod';
 import { RpcError, RpcTransportError } from './errors.js';
 import { formatDuration } from '../units.js';
@@ -13,17 +15,55 @@ export interface RpcClientOptions {
 const responseShape = (value: unknown): value is { result?: unknown; error?: { code: number; message: string; data?: unknown } } =>
   typeof value === 'object' && value !== null && (value as { jsonrpc?: unknown }).jsonrpc === '2.0';
 
+/** Kept-alive connections, shared by every client of the process: a call costs one round trip, not a handshake. */
+const AGENTS = { http: new HttpAgent({ keepAlive: true, maxSockets: 64 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 64 }) };
+
+/** POSTs `body` and resolves with the status and text of the answer; rejects on network errors and timeout. */
+function post(url: URL, headers: Record<string, string>, body: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+  const secure = url.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const req = (secure ? httpsRequest : httpRequest)(
+      url,
+      { method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) }, agent: secure ? AGENTS.https : AGENTS.http },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', fail);
+      },
+    );
+    // The whole call, not just an idle socket, is bounded: a long poll that never answers must end.
+    const timer = setTimeout(() => req.destroy(new TimeoutError()), timeoutMs);
+    function fail(err: Error): void {
+      clearTimeout(timer);
+      reject(err);
+    }
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+class TimeoutError extends Error {}
+
 /** A JSON-RPC 2.0 client over HTTP POST (positional params, bearer token, per-call timeout). */
 export class RpcClient {
   private nextId = 1;
   readonly url: string;
+  private readonly target: URL;
 
   constructor(private readonly options: RpcClientOptions) {
     try {
-      this.url = new URL(options.url).toString();
+      this.target = new URL(options.url);
     } catch {
       throw new Error(`invalid RPC URL "${options.url}": expected e.g. http://127.0.0.1:1234/rpc/v1`);
     }
+    if (this.target.protocol !== 'http:' && this.target.protocol !== 'https:') {
+      throw new Error(`invalid RPC URL "${options.url}": expected an http(s) URL`);
+    }
+    this.url = this.target.toString();
   }
 
   /**
@@ -38,11 +78,9 @@ export class RpcClient {
     let text: string;
     let status: number;
     try {
-      const res = await fetch(this.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) });
-      status = res.status;
-      text = await res.text();
+      ({ status, text } = await post(this.target, headers, body, timeoutMs));
     } catch (err) {
-      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
+      const timedOut = err instanceof TimeoutError;
       const why = timedOut ? `timed out after ${formatDuration(timeoutMs)}` : `failed: ${causeText(err)}`;
       throw new RpcTransportError(`${method} to ${this.url} ${why}`, { cause: err });
     }
