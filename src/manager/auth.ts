@@ -35,3 +35,19 @@ export async function verifyToken(secret: Uint8Array, token: string | undefined)
   if (!top) throw new Error('token grants no permission');
   return top;
 }
+
+/**
+ * `verifyToken` with a memory of tokens already verified: every worker call carries the same few tokens,
+ * and a signature check per call costs more than the call. Refused tokens are not remembered.
+ */
+export function tokenVerifier(secret: Uint8Array, capacity = 1024): (token: string | undefined) => Promise<Permission> {
+  const known = new Map<string, Permission>();
+  return async (token) => {
+    const hit = token === undefined ? undefined : known.get(token);
+    if (hit) return hit;
+    const perm = await verifyToken(secret, token);
+    if (known.size >= capacity) known.clear();
+    known.set(token as string, perm);
+    return perm;
+  };
+}

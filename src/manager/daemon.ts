@@ -9,7 +9,7 @@ import { LotusClient } from '../chain/client.js';
 import { startDevnet, type RunningDevnet } from '../devnet/daemon.js';
 import { adminMethods } from './api/admin.js';
 import { sealerMethods, SealerService } from './api/sealer.js';
-import { createToken, loadSecret, verifyToken } from './auth.js';
+import { createToken, loadSecret, tokenVerifier } from './auth.js';
 import { Committer } from './commitment/committer.js';
 import { Miners } from './commitment/miners.js';
 import { defaultDevnetConfig, loadConfig } from './config.js';
@@ -90,8 +90,9 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     cleanup.push(() => clearInterval(upgrades));
 
     const secret = loadSecret(opts.home, true);
+    const authorize = tokenVerifier(secret);
     const rpc = new RpcServer({
-      authorize: (token) => verifyToken(secret, token),
+      authorize,
       onError: (m, err) => log.error({ err, method: m }, 'rpc handler failed'),
       observe: metrics.observeRpc,
     });
@@ -103,7 +104,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     const pieceRoute = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const header = req.headers.authorization;
       const token = header?.startsWith('Bearer ') ? header.slice(7) : new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? undefined;
-      const perm = await verifyToken(secret, token).catch(() => undefined);
+      const perm = await authorize(token).catch(() => undefined);
       if (!perm || !allows(perm, 'read')) {
         res.writeHead(401, { 'content-type': 'text/plain' }).end('a valid token is required\n');
         return;

@@ -1,0 +1,2 @@
+import { benchManager } from './manager.js';
+await benchManager();
