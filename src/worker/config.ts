@@ -303,34 +303,3 @@ function processorsConfig(
   return { default: raw.default, kinds, limitation: raw.limitation, mock: raw.mock, external };
 }
 
-/**
- * A config for a worker on this machine: control API on loopback, one sealer thread per location, mock
- * processors so it runs anywhere (switch `[processors] default` to "builtin" or "external" for real work).
- */
-export function DEFAULT_WORKER_TOML(managerAddr: string, token: string, locations: string[]): string {
-  const threads = locations.map((l) => `[[sealing_thread]]\nlocation = ${JSON.stringify(l)}\nplan = "sealer"\n`).join('\n');
-  return `# sealfleet worker config; key names follow damocles-worker, unknown keys are errors
-[worker]
-# name = "worker-01"      # default: this host's name
-rpc_server.host = "127.0.0.1"
-rpc_server.port = ${WORKER_CONTROL_PORT}
-ping_interval = "30s"
-
-[sector_manager]
-rpc_client.addr = ${JSON.stringify(managerAddr)}
-token = ${JSON.stringify(token)}
-
-[sealing]
-max_retries = 5
-seal_interval = "30s"
-recover_interval = "60s"
-rpc_polling_interval = "180s"
-
-${threads}
-[processors]
-default = "mock"
-
-[processors.mock]
-stage_time = "50ms"
-`;
-}

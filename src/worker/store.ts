@@ -74,9 +74,4 @@ export class LocationStore {
       .prepare('insert into events (at, sector, from_state, event, to_state, level, error) values (?, ?, ?, ?, ?, ?, ?)')
       .run(e.at, e.sector, e.from, e.event, e.to, e.level, e.error);
   }
-
-  events(limit = 1000): TaskEvent[] {
-    const rows = this.db.prepare('select * from events order by id desc limit ?').all(limit) as { at: number; sector: string | null; from_state: State; event: TaskEvent['event']; to_state: State; level: FailureLevel | null; error: string | null }[];
-    return rows.reverse().map((r) => ({ at: r.at, sector: r.sector, from: r.from_state, event: r.event, to: r.to_state, level: r.level, error: r.error }));
-  }
 }

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { DEFAULT_WORKER_TOML, loadWorkerConfig, managerRpcUrl, type SealingConfig } from '../../src/worker/config.js';
+import { loadWorkerConfig, managerRpcUrl, type SealingConfig } from '../../src/worker/config.js';
 import { tempDir } from '../helpers/processes.js';
 
 const MANAGER = `
@@ -276,15 +276,5 @@ describe('worker config', () => {
 
   it('reports a file that is not TOML, with the line', () => {
     assert.throws(() => loadWorkerConfig(configFile('[worker\n')), /^Error: cannot read worker config \S*worker\.toml \(line 1, column \d+\): /);
-  });
-
-  it('writes a default config that loads', () => {
-    const path = configFile(DEFAULT_WORKER_TOML('/ip4/127.0.0.1/tcp/1789', 'tok"en', ['/tmp/a', 'relative/b']));
-    const cfg = loadWorkerConfig(path);
-    assert.equal(cfg.sector_manager.url, 'http://127.0.0.1:1789/rpc/v0');
-    assert.equal(cfg.sector_manager.token, 'tok"en');
-    assert.deepEqual(cfg.threads.map((t) => [t.location, t.plan]), [['/tmp/a', 'sealer'], [join(path, '..', 'relative', 'b'), 'sealer']]);
-    assert.deepEqual(cfg.worker.rpc_server, { host: '127.0.0.1', port: 17890, token: null });
-    assert.equal(cfg.processors.default, 'mock');
   });
 });
