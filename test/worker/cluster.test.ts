@@ -106,4 +106,22 @@ describe('worker and manager on the devnet (real processes)', () => {
       await m.daemon.kill();
     }
   });
+
+  it('retries temporary failures with backoff, then pauses with the error once the budget is spent', async () => {
+    const m = await startTestManager(tempDir('temporary'));
+    const w = await startTestWorker(await writeWorkerConfig(tempDir('temporary-worker'), m, { threads: [{ plan: 'sealer' }], mock: 'stage_times.pc1 = "1s"' }));
+    try {
+      await eventually('pc1 running', async () => ((await w.list())[0]?.job_state === 'TicketAssigned' ? true : undefined));
+      // The manager goes away: every call after pc1 fails, which is temporary.
+      await m.daemon.kill('SIGKILL');
+      const paused = await eventually('paused after the retries', async () => {
+        const t = (await w.list())[0];
+        return t?.thread_state.state === 'Paused' ? t : undefined;
+      }, 30_000);
+      assert.match(paused.last_error ?? '', /^permanent: manager .* \(after 3 retries\)$/);
+      assert.equal(paused.job_state, 'PC2Done', 'the steps that need no manager went on; the result of each was kept');
+    } finally {
+      await w.daemon.kill();
+    }
+  });
 });
