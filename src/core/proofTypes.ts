@@ -1,4 +1,4 @@
-import { formatSize, parseSize } from './units.js';
+import { parseSize } from './units.js';
 
 /**
  * Sector sizes and the registered proof types with the chain's numbers (go-state-types abi and
@@ -21,8 +21,6 @@ export function parseSectorSize(text: string): SectorSize {
   }
   return bytes;
 }
-
-export const formatSectorSize = (size: SectorSize): string => formatSize(size);
 
 /** Seal proof generations, each a block of five numbers in size order (2KiB, 8MiB, 512MiB, 32GiB, 64GiB). */
 const SEAL_FAMILIES = [
@@ -87,5 +85,3 @@ export const UPDATE_PROOFS: readonly { id: number; name: string; sectorSize: Sec
 export function updateProofForSize(size: SectorSize): number {
   return SECTOR_SIZES.indexOf(size);
 }
-
-export const AGGREGATE_PROOF = { SnarkPackV1: 0, SnarkPackV2: 1 } as const;

@@ -19,7 +19,3 @@ export function parseSectorId(text: string): SectorId {
   }
   return { miner, number };
 }
-
-export function sameSector(a: SectorId, b: SectorId): boolean {
-  return a.miner === b.miner && a.number === b.number;
-}

@@ -72,7 +72,6 @@ const ConfigSchema = z.strictObject({
     .prefault({}),
   miners: z.array(MinerSchema).default([]),
   persist_stores: z.array(StoreSchema).default([]),
-  workers: z.strictObject({ ping_expiry: duration.default(600_000) }).prefault({}),
   sectors: z
     .strictObject({
       /**

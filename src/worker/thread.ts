@@ -158,7 +158,7 @@ export class SealingThread {
 
   /** Sleeps up to `ms`; returns early (throwing Interrupted) when a pause or stop arrives. */
   private async sleep(ms: number, interruptible = true): Promise<void> {
-    const interrupted = () => this.stopped || (interruptible && (this.pauseRequested || (this.flags.draining && this.task.state === 'Empty' && this.activity.what !== 'drained')));
+    const interrupted = () => this.stopped || (interruptible && (this.pauseRequested || (this.flags.draining && this.task.state === 'Empty')));
     if (interrupted()) throw new Interrupted();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
@@ -195,7 +195,7 @@ export class SealingThread {
         }
         if (this.task.state === 'Empty' && this.flags.draining) {
           this.setActivity('Idle', 'drained');
-          await this.sleep(60_000);
+          await this.sleep(60_000, false);
           continue;
         }
         await this.step();

@@ -290,9 +290,9 @@ export class SealerService {
 
   async allocateSnapUp(spec: z.infer<typeof AllocateSnapUpSpec>): Promise<AllocatedSnapUpSector | null> {
     for (const miner of this.candidates(spec.Sector, (m) => m.config.snapup.enabled)) {
-      const cc = await this.d.records.list({ status: 'finalized', miner: miner.config.id });
+      const cc = await this.d.records.list({ status: 'finalized', miner: miner.config.id, plan: 'sealer' });
       for (const row of cc) {
-        if (row.plan !== 'sealer' || (row.pieces && row.pieces !== '[]') || row.upgrade !== null || !row.persist_instance) continue;
+        if ((row.pieces && row.pieces !== '[]') || row.upgrade !== null || !row.persist_instance) continue;
         const info = await this.d.lotus.stateSectorGetInfo(miner.address, Number(row.number));
         if (!info || info.SectorKeyCID !== null || info.DealWeight !== '0' || info.VerifiedDealWeight !== '0') continue;
         const id = idOf(row);
@@ -330,7 +330,7 @@ export class SealerService {
 
   async allocateRebuild(spec: z.infer<typeof AllocateSectorSpec>): Promise<SectorRebuildInfo | null> {
     for (const miner of this.candidates(spec, () => true)) {
-      const row = await this.d.records.list({ miner: miner.config.id }).then((rows) => rows.find((r) => r.rebuild_requested === 1 && r.status !== 'sealing'));
+      const row = (await this.d.records.list({ miner: miner.config.id, status: 'finalized', rebuildRequested: true, limit: 1 }))[0];
       if (!row || !row.pre) continue;
       const pre = JSON.parse(row.pre) as z.infer<typeof PreCommitOnChainInfo>;
       const pieces = JSON.parse(row.pieces ?? '[]') as SectorPieceV2[];
@@ -365,7 +365,7 @@ export class SealerService {
    * returns the sector to CC and its pieces to the queue.
    */
   async watchUpgrades(): Promise<void> {
-    const rows = (await this.d.records.list({ status: 'sealing' })).filter((r) => r.plan === 'snapup' && r.upgrade_message !== null);
+    const rows = (await this.d.records.list({ status: 'sealing', plan: 'snapup' })).filter((r) => r.upgrade_message !== null);
     for (const row of rows) {
       const id = idOf(row);
       const state = await this.d.committer.state(row.upgrade_message, true);

@@ -93,11 +93,6 @@ export class Committer {
     });
   }
 
-  /** Waits for the round in progress (tests and shutdown). */
-  settled(): Promise<void> {
-    return this.running;
-  }
-
   private async round(): Promise<void> {
     const unsent = await this.db.selectFrom('messages').selectAll().where('state', '=', 'new').execute();
     for (const m of unsent) await this.push(m.id);

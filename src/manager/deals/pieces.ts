@@ -136,7 +136,7 @@ export class PieceQueue {
   }
 }
 
-export function toSectorPiece(p: PieceRow, sector: SectorID, offset: number): SectorPieceV2 {
+function toSectorPiece(p: PieceRow, sector: SectorID, offset: number): SectorPieceV2 {
   const cid = CID.parse(p.cid);
   if (!isCommitmentCid('unsealed', cid)) throw new Error(`piece ${p.cid} is not a piece commitment CID`);
   const provider = idAddress(sector.Miner);

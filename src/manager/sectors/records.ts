@@ -147,9 +147,11 @@ export class SectorRecords {
     return this.db.selectFrom('sector_events').selectAll().where('miner', '=', id.Miner).where('number', '=', id.Number).orderBy('id').execute();
   }
 
-  list(filter: { status?: SectorRow['status']; miner?: number; state?: string; limit?: number }): Promise<SectorRow[]> {
+  list(filter: { status?: SectorRow['status']; miner?: number; state?: string; plan?: SectorRow['plan']; rebuildRequested?: boolean; limit?: number }): Promise<SectorRow[]> {
     let q = this.db.selectFrom('sectors').selectAll();
     if (filter.status) q = q.where('status', '=', filter.status);
+    if (filter.plan) q = q.where('plan', '=', filter.plan);
+    if (filter.rebuildRequested) q = q.where('rebuild_requested', '=', 1);
     if (filter.miner !== undefined) q = q.where('miner', '=', filter.miner);
     if (filter.state) q = q.where('latest_state', '=', filter.state);
     return q.orderBy('miner').orderBy('number').limit(filter.limit ?? 10_000).execute();
