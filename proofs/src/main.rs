@@ -4,6 +4,7 @@
 //! Usage:
 //!   sealfleet-proofs processor <stage>
 //!   sealfleet-proofs paramgen --sector-size 2KiB [--no-update]
+//!   sealfleet-proofs params --sector-size 2KiB      (which parameter files are needed, and present)
 //!
 //! Protocol (see src/core/wire/processor.ts): first stdout line `<stage> processor ready`, then
 //! one `{"id","task"}` JSON object per stdin line, one `{"id","err_msg","output"}` per stdout
@@ -20,7 +21,7 @@ use serde_json::Value;
 
 fn usage() -> ! {
     eprintln!(
-        "usage:\n  sealfleet-proofs processor <stage>\n  sealfleet-proofs paramgen --sector-size <2KiB|8MiB|512MiB|bytes> [--no-update]\n\nstages: {}",
+        "usage:\n  sealfleet-proofs processor <stage>\n  sealfleet-proofs paramgen --sector-size <2KiB|8MiB|512MiB|bytes> [--no-update|--only-update]\n  sealfleet-proofs params --sector-size <size> [--no-update|--only-update]   (exit 0: all present, 3: some missing)\n\nstages: {}",
         stages::STAGES.join(", ")
     );
     std::process::exit(2);
@@ -48,6 +49,14 @@ fn main() {
                 }
             }
         }
+        Some("params") => match paramgen::check(&args[2..]) {
+            Ok(true) => 0,
+            Ok(false) => 3,
+            Err(e) => {
+                eprintln!("sealfleet-proofs params: {e:?}");
+                2
+            }
+        },
         Some("paramgen") => match paramgen::run(&args[2..]) {
             Ok(()) => 0,
             Err(e) => {
@@ -89,7 +98,11 @@ fn run_processor(stage: &str) -> Result<()> {
             stages::STAGES.join(", ")
         ));
     }
-    let stage: &'static str = stages::STAGES.iter().find(|s| **s == stage).copied().unwrap();
+    let stage: &'static str = stages::STAGES
+        .iter()
+        .find(|s| **s == stage)
+        .copied()
+        .unwrap();
 
     let stdout = Arc::new(Mutex::new(std::io::stdout()));
     {

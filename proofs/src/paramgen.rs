@@ -12,8 +12,11 @@ use rand::rngs::OsRng;
 use storage_proofs_core::api_version::ApiVersion;
 use storage_proofs_core::compound_proof::CompoundProof;
 use storage_proofs_core::merkle::MerkleTreeTrait;
-use storage_proofs_core::parameter_cache::{parameter_cache_dir, CacheableParameters};
-use storage_proofs_porep::stacked::{StackedCompound, StackedDrg};
+use storage_proofs_core::parameter_cache::{
+    parameter_cache_dir, parameter_cache_params_path, parameter_cache_verifying_key_path,
+    CacheableParameters,
+};
+use storage_proofs_porep::stacked::{StackedCircuit, StackedCompound, StackedDrg};
 use storage_proofs_update::{
     EmptySectorUpdate, EmptySectorUpdateCircuit, EmptySectorUpdateCompound,
     PublicParams as UpdatePublicParams,
@@ -24,16 +27,24 @@ fn parse_size(s: &str) -> Result<u64> {
         "2KiB" | "2k" | "2K" => 2 << 10,
         "8MiB" | "8M" => 8 << 20,
         "512MiB" | "512M" => 512 << 20,
-        other => other
-            .parse::<u64>()
-            .with_context(|| format!("bad sector size {other:?} (use 2KiB, 8MiB, 512MiB or bytes)"))?,
+        other => other.parse::<u64>().with_context(|| {
+            format!("bad sector size {other:?} (use 2KiB, 8MiB, 512MiB or bytes)")
+        })?,
     })
 }
 
-pub fn run(args: &[String]) -> Result<()> {
-    let mut sizes = Vec::new();
-    let mut update = true;
-    let mut porep = true;
+struct Selection {
+    sizes: Vec<u64>,
+    porep: bool,
+    update: bool,
+}
+
+fn parse_args(cmd: &str, args: &[String]) -> Result<Selection> {
+    let mut sel = Selection {
+        sizes: Vec::new(),
+        porep: true,
+        update: true,
+    };
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -41,34 +52,82 @@ pub fn run(args: &[String]) -> Result<()> {
                 i += 1;
                 let v = args.get(i).context("--sector-size needs a value")?;
                 for part in v.split(',') {
-                    sizes.push(parse_size(part)?);
+                    sel.sizes.push(parse_size(part)?);
                 }
             }
-            "--no-update" => update = false,
-            "--only-update" => porep = false,
-            other => bail!("unknown paramgen argument {other:?}"),
+            "--no-update" => sel.update = false,
+            "--only-update" => sel.porep = false,
+            other => bail!("unknown {cmd} argument {other:?}"),
         }
         i += 1;
     }
-    if sizes.is_empty() {
-        bail!("paramgen: --sector-size is required");
+    if sel.sizes.is_empty() {
+        bail!("{cmd}: --sector-size is required");
     }
+    for size in &sel.sizes {
+        // 2KiB, 8MiB and 512MiB share one tree shape (oct tree, 8-0-0), the only one built here.
+        if ![2 << 10, 8 << 20, 512 << 20].contains(size) {
+            bail!("{cmd} supports 2KiB, 8MiB and 512MiB sectors only (got {size})");
+        }
+    }
+    Ok(sel)
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let sel = parse_args("paramgen", args)?;
     log::info!("parameter cache dir: {}", parameter_cache_dir().display());
-    for size in sizes {
-        match size {
-            // 2KiB, 8MiB and 512MiB share one tree shape (oct tree, 8-0-0).
-            s if s == 2 << 10 || s == 8 << 20 || s == 512 << 20 => {
-                if porep {
-                    gen_porep::<SectorShapeBase>(s)?;
-                }
-                if update {
-                    gen_update::<SectorShapeBase>(s)?;
-                }
-            }
-            other => bail!("paramgen supports 2KiB, 8MiB and 512MiB sectors only (got {other})"),
+    for &size in &sel.sizes {
+        if sel.porep {
+            gen_porep::<SectorShapeBase>(size)?;
+        }
+        if sel.update {
+            gen_update::<SectorShapeBase>(size)?;
         }
     }
     Ok(())
+}
+
+/// `params`: the parameter and verifying-key files the selection needs in the parameter cache, as one
+/// JSON object per line (`kind`, `sector_size`, `params`, `vk`, `present`). Returns whether all are there,
+/// so callers can tell "ready to prove" without loading a gigabyte of parameters.
+pub fn check(args: &[String]) -> Result<bool> {
+    let sel = parse_args("params", args)?;
+    let mut all = true;
+    for &size in &sel.sizes {
+        let mut ids = Vec::new();
+        if sel.porep {
+            let config = PoRepConfig::new_groth16(size, [0u8; 32], ApiVersion::V1_1_0);
+            let pp = public_params::<SectorShapeBase>(&config)?;
+            ids.push((
+                "porep",
+                <StackedCompound<SectorShapeBase, DefaultPieceHasher> as CacheableParameters<
+                    StackedCircuit<SectorShapeBase, DefaultPieceHasher>,
+                    _,
+                >>::cache_identifier(&pp),
+            ));
+        }
+        if sel.update {
+            let pp = UpdatePublicParams::from_sector_size(size);
+            ids.push((
+                "update",
+                <EmptySectorUpdateCompound<SectorShapeBase> as CacheableParameters<
+                    EmptySectorUpdateCircuit<SectorShapeBase>,
+                    _,
+                >>::cache_identifier(&pp),
+            ));
+        }
+        for (kind, id) in ids {
+            let params = parameter_cache_params_path(&id);
+            let vk = parameter_cache_verifying_key_path(&id);
+            let present = params.is_file() && vk.is_file();
+            all &= present;
+            println!(
+                "{}",
+                serde_json::json!({ "kind": kind, "sector_size": size, "params": params, "vk": vk, "present": present })
+            );
+        }
+    }
+    Ok(all)
 }
 
 fn gen_porep<Tree: 'static + MerkleTreeTrait>(sector_size: u64) -> Result<()> {
@@ -92,8 +151,14 @@ fn gen_porep<Tree: 'static + MerkleTreeTrait>(sector_size: u64) -> Result<()> {
         StackedDrg<'_, Tree, DefaultPieceHasher>,
         _,
     >>::verifying_key::<OsRng>(Some(&mut OsRng), &pp)?;
-    log::info!("porep {sector_size}: done in {:.1}s", t.elapsed().as_secs_f64());
-    eprintln!("paramgen porep {sector_size}: {:.1}s", t.elapsed().as_secs_f64());
+    log::info!(
+        "porep {sector_size}: done in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "paramgen porep {sector_size}: {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -108,7 +173,9 @@ where
         EmptySectorUpdate<Tree>,
         EmptySectorUpdateCircuit<Tree>,
     >>::blank_circuit(&pp);
-    <EmptySectorUpdateCompound<Tree> as CacheableParameters<_, _>>::get_param_metadata(circuit, &pp)?;
+    <EmptySectorUpdateCompound<Tree> as CacheableParameters<_, _>>::get_param_metadata(
+        circuit, &pp,
+    )?;
     <EmptySectorUpdateCompound<Tree> as CompoundProof<
         EmptySectorUpdate<Tree>,
         EmptySectorUpdateCircuit<Tree>,
@@ -117,6 +184,9 @@ where
         EmptySectorUpdate<Tree>,
         EmptySectorUpdateCircuit<Tree>,
     >>::verifying_key::<OsRng>(Some(&mut OsRng), &pp)?;
-    eprintln!("paramgen update {sector_size}: {:.1}s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "paramgen update {sector_size}: {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }

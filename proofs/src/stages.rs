@@ -101,7 +101,11 @@ fn add_pieces(t: AddPiecesTask) -> Result<Vec<PieceInfo>> {
     if pieces.is_empty() {
         // CC sector: one all-zero piece of the full unpadded sector size.
         let size = unpadded(sector_size(t.seal_proof_type));
-        pieces.push(AddPiece { piece_file: PieceFile::Pledge, payload_size: size, piece_size: size });
+        pieces.push(AddPiece {
+            piece_file: PieceFile::Pledge,
+            payload_size: size,
+            piece_size: size,
+        });
     }
 
     let mut infos = Vec::with_capacity(pieces.len());
@@ -153,7 +157,11 @@ fn tree_d(t: TreeDTask) -> Result<bool> {
 
     let f = File::open(&t.staged_file).with_context(|| format!("open {:?}", t.staged_file))?;
     let len = f.metadata()?.len() as usize;
-    ensure!(len <= size, "staged file {:?} is larger than the sector ({len} > {size})", t.staged_file);
+    ensure!(
+        len <= size,
+        "staged file {:?} is larger than the sector ({len} > {size})",
+        t.staged_file
+    );
     let config = StoreConfig::new(&t.cache_dir, CacheKey::CommDTree.to_string(), 0);
     let tree_path = StoreConfig::data_path(&config.path, &config.id);
     if tree_path.exists() {
@@ -384,7 +392,11 @@ pub struct SnapProveTask {
 }
 
 fn snap_prove(t: SnapProveTask) -> Result<Vec<u8>> {
-    let vanilla = t.vannilla_proofs.into_iter().map(PartitionProofBytes).collect();
+    let vanilla = t
+        .vannilla_proofs
+        .into_iter()
+        .map(PartitionProofBytes)
+        .collect();
     let proof = update::generate_empty_sector_update_proof_with_vanilla(
         t.registered_proof,
         vanilla,
@@ -450,5 +462,9 @@ fn piece_commitment(t: PieceCommitmentTask) -> Result<PieceCommitmentOutput> {
         source,
         UnpaddedBytesAmount(piece_size),
     )?;
-    Ok(PieceCommitmentOutput { commitment: info.commitment, padded_size, payload_size })
+    Ok(PieceCommitmentOutput {
+        commitment: info.commitment,
+        padded_size,
+        payload_size,
+    })
 }

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { PERMISSIONS, type Permission } from '../core/rpc/server.js';
 import { startDevnet } from '../devnet/daemon.js';
 import { createToken, loadSecret } from '../manager/auth.js';
@@ -20,13 +20,16 @@ program
   .option('--devnet', 'run the built-in devnet in this process and seal on it (writes a default config on first start)')
   .option('--chain-api <url>', 'a Lotus-compatible full node, e.g. http://127.0.0.1:1234/rpc/v1')
   .option('--chain-token <token>', 'API token for --chain-api')
-  .action(async (o: { home?: string; listen: string; devnet?: boolean; chainApi?: string; chainToken?: string }) => {
+  .addOption(new Option('--devnet-proofs <verifier>', 'with --devnet: how the devnet verifies proofs (default: devnet.toml, mock)').choices(['mock', 'sidecar']))
+  .action(async (o: { home?: string; listen: string; devnet?: boolean; devnetProofs?: 'mock' | 'sidecar'; chainApi?: string; chainToken?: string }) => {
     if (o.devnet && o.chainApi) throw new InvalidArgumentError('--devnet and --chain-api exclude each other: pick one chain');
+    if (o.devnetProofs && !o.devnet) throw new InvalidArgumentError('--devnet-proofs needs --devnet: it configures the in-process devnet');
     if (o.chainApi && !/^https?:\/\//.test(o.chainApi)) throw new InvalidArgumentError(`invalid --chain-api "${o.chainApi}": expected an http(s) URL`);
     const manager = await startManager({
       home: resolve(o.home ?? defaultHome()),
       listen: o.listen,
       ...(o.devnet ? { devnet: true } : {}),
+      ...(o.devnetProofs ? { devnetProofs: o.devnetProofs } : {}),
       ...(o.chainApi ? { chainApi: o.chainApi } : {}),
       ...(o.chainToken ? { chainToken: o.chainToken } : {}),
     });
@@ -39,9 +42,15 @@ program
   .option('--home <dir>', 'devnet state and config directory (default: $SEALFLEET_HOME/devnet)')
   .option('--listen <host:port>', 'address to serve the Lotus JSON-RPC API on', listenArg, '127.0.0.1:1234')
   .option('--block-time <duration>', 'time between tipsets, e.g. 1s, 500ms; 0 = only on Devnet.Mine (default: devnet.toml, 1s)', durationArg)
-  .action(async (opts: { home?: string; listen: string; blockTime?: number }) => {
+  .addOption(new Option('--proof-verifier <verifier>', 'mock, or sidecar to verify real proofs with sealfleet-proofs (default: devnet.toml, mock)').choices(['mock', 'sidecar']))
+  .action(async (opts: { home?: string; listen: string; blockTime?: number; proofVerifier?: 'mock' | 'sidecar' }) => {
     const home = resolve(opts.home ?? join(defaultHome(), 'devnet'));
-    const devnet = await startDevnet({ home, listen: opts.listen, ...(opts.blockTime === undefined ? {} : { blockTimeMs: opts.blockTime }) });
+    const devnet = await startDevnet({
+      home,
+      listen: opts.listen,
+      ...(opts.blockTime === undefined ? {} : { blockTimeMs: opts.blockTime }),
+      ...(opts.proofVerifier ? { proofVerifier: opts.proofVerifier } : {}),
+    });
     untilSignal(() => devnet.close());
   });
 

@@ -166,8 +166,8 @@ export function utilCommand(): Command {
   homeOpt(deals.command('import').description('compute the piece commitment of a file and queue it for sealing').argument('<file>', 'the payload file (readable by the manager daemon)'))
     .option('--miner <miner>', 'only this miner may seal it', minerArg)
     .action(async (file: string, o: { home?: string; miner?: number }) => {
-      const r = await managerClient(homeOf(o)).call<{ PieceCID: string; PaddedSize: number; PayloadSize: number }>('SealFleet.DealsImport', [resolve(file), o.miner ?? null]);
-      out(`${r.PieceCID}  padded ${r.PaddedSize} bytes, payload ${r.PayloadSize} bytes, queued\n`);
+      const r = await managerClient(homeOf(o)).call<{ PieceCID: string; PaddedSize: number; PayloadSize: number; CommitmentBy: string }>('SealFleet.DealsImport', [resolve(file), o.miner ?? null]);
+      out(`${r.PieceCID}  padded ${r.PaddedSize} bytes, payload ${r.PayloadSize} bytes, queued (commitment by ${r.CommitmentBy})\n`);
     });
   homeOpt(deals.command('list').description('imported pieces and where they went'))
     .option('--json', 'print JSON')

@@ -1,17 +1,20 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { RpcClient } from '../core/rpc/client.js';
 import { formatSectorId } from '../core/sectorId.js';
 import type { SectorSummary } from '../manager/api/admin.js';
 import { startManager } from '../manager/daemon.js';
+import { checkParams, findSidecar } from '../core/processor/sidecar.js';
 import { loadWorkerConfig } from '../worker/config.js';
 import { startWorker } from '../worker/daemon.js';
 import { die, listenArg, untilSignal } from './options.js';
 
 /**
- * The quick start: the manager with its in-process devnet, and one worker with four sealer threads on
- * mock processors (short stage times), in one process; prints each sector's progress as it goes.
+ * The quick start: the manager with its in-process devnet, and one worker with four sealer threads, in one
+ * process; prints each sector's progress as it goes. With the sealfleet-proofs sidecar built and its 2KiB
+ * parameters in the cache, the sectors are sealed and proven for real and the devnet verifies the proofs;
+ * otherwise every step runs on mock processors (short stage times).
  */
 const program = new Command('sealfleet-quickstart')
   .option('--home <dir>', 'where everything is kept', '.sealfleet')
@@ -21,18 +24,21 @@ const program = new Command('sealfleet-quickstart')
     if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`invalid --threads "${v}": expected 1–64`);
     return n;
   }, 4)
-  .action(async (o: { home: string; listen: string; threads: number }) => {
+  .addOption(new Option('--proofs <mode>', 'real: the sidecar seals and proves; mock: mock processors; auto: real when the sidecar and its 2KiB parameters are there').choices(['auto', 'real', 'mock']).default('auto'))
+  .action(async (o: { home: string; listen: string; threads: number; proofs: 'auto' | 'real' | 'mock' }) => {
     const home = resolve(o.home);
     process.env.SEALFLEET_LOG ??= 'warn';
-    const manager = await startManager({ home, listen: o.listen, devnet: true });
+    mkdirSync(home, { recursive: true });
+    const mode = await chooseMode(home, o.proofs);
+    const manager = await startManager({ home, listen: o.listen, devnet: true, devnetProofs: mode.real ? 'sidecar' : 'mock' });
     const workerToml = join(home, 'worker.toml');
     const token = readFileSync(join(home, 'token'), 'utf8').trim();
     mkdirSync(join(home, 'worker'), { recursive: true });
-    writeFileSync(workerToml, quickstartWorkerToml(manager.url, token, o.threads));
+    writeFileSync(workerToml, quickstartWorkerToml(manager.url, token, o.threads, mode.real));
     const worker = await startWorker(loadWorkerConfig(workerToml));
     const rpc = new RpcClient({ url: manager.rpcUrl, token });
     const seen = new Map<string, string>();
-    process.stdout.write(`sealfleet running: manager ${manager.url} (devnet in-process), worker with ${o.threads} sealer threads on mock processors\n`);
+    process.stdout.write(`sealfleet running: manager ${manager.url} (devnet in-process), worker with ${o.threads} sealer threads; ${mode.describe}\n`);
     process.stdout.write(`watch: node bin/sealfleet-manager.js util sealer sectors list --home ${o.home}    stop: Ctrl-C\n`);
     const progress = setInterval(() => {
       rpc.call<SectorSummary[]>('SealFleet.SectorsList', [{}]).then((rows) => {
@@ -52,9 +58,57 @@ const program = new Command('sealfleet-quickstart')
     });
   });
 
-function quickstartWorkerToml(managerUrl: string, token: string, threads: number): string {
+interface Mode {
+  real: boolean;
+  describe: string;
+}
+
+/**
+ * Real or mock, decided once per home and kept in `<home>/proofs-mode`: sectors sealed by mock processors
+ * cannot be carried on by real ones (or the other way round), so a home never switches.
+ */
+async function chooseMode(home: string, wanted: 'auto' | 'real' | 'mock'): Promise<Mode> {
+  const file = join(home, 'proofs-mode');
+  const recorded = existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+  if (recorded !== undefined && wanted !== 'auto' && wanted !== recorded) {
+    throw new Error(`${home} was started with ${recorded} proofs and its sectors need them: use --proofs ${recorded}, or another --home`);
+  }
+  const target = recorded ?? wanted;
+  const settle = (mode: Mode): Mode => {
+    writeFileSync(file, `${mode.real ? 'real' : 'mock'}\n`);
+    return mode;
+  };
+  if (target === 'mock') return settle({ real: false, describe: 'mock processors' });
+  const sidecar = findSidecar();
+  const params = sidecar ? await checkParams(sidecar, 2048) : undefined;
+  if (sidecar && params?.ready) {
+    return settle({ real: true, describe: `real proofs by ${sidecar.bin}, verified on the devnet (parameters: ${sidecar.paramCache})` });
+  }
+  const why = sidecar
+    ? `the 2KiB parameters are not in ${sidecar.paramCache} (sealfleet-proofs paramgen --sector-size 2KiB)`
+    : 'the sealfleet-proofs sidecar is not built (npm run build:proofs)';
+  if (target === 'real') throw new Error(`real proofs need the sidecar, but ${why}`);
+  return settle({ real: false, describe: `mock processors, because ${why}` });
+}
+
+function quickstartWorkerToml(managerUrl: string, token: string, threads: number, real: boolean): string {
   const sealingThreads = Array.from({ length: threads }, (_, i) => `[[sealing_thread]]\nlocation = "worker/thread-${i}"\nplan = "sealer"\n`).join('\n');
-  return `# written by the quick start: 4 sealer threads on mock processors against the local manager
+  const processors = real
+    ? `[processors]
+default = "sidecar"
+
+# One SNARK at a time: a 2KiB C2 takes about 3 GB and both cores.
+[processors.limitation.concurrent]
+c2 = 1
+snap_prove = 1
+`
+    : `[processors]
+default = "mock"
+
+[processors.mock]
+stage_time = "300ms"
+`;
+  return `# written by the quick start: ${threads} sealer threads on ${real ? 'the sealfleet-proofs sidecar' : 'mock processors'} against the local manager
 [worker]
 name = "quickstart"
 ping_interval = "5s"
@@ -75,12 +129,7 @@ ${sealingThreads}
 name = "local"
 location = "persist"
 
-[processors]
-default = "mock"
-
-[processors.mock]
-stage_time = "300ms"
-`;
+${processors}`;
 }
 
 program.parseAsync().catch(die);

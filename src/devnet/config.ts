@@ -41,8 +41,13 @@ const ConfigSchema = z.strictObject({
       expired_pre_commit_clean_up_delay: z.number().int().nonnegative().default(960),
       min_sector_expiration: epochs.default(180 * 2880),
       max_sector_expiration_extension: epochs.default(1278 * 2880),
-      /** How proofs are checked: `mock` accepts only the mock processors' keyed-hash proofs. */
-      proof_verifier: z.enum(['mock']).default('mock'),
+      /**
+       * How proofs are checked: `mock` accepts only the mock processors' keyed-hash proofs; `sidecar` verifies
+       * real proofs with the proofs library through sealfleet-proofs.
+       */
+      proof_verifier: z.enum(['mock', 'sidecar']).default('mock'),
+      /** The sealfleet-proofs binary for `sidecar`; default `$SEALFLEET_PROOFS_BIN`, else where `npm run build:proofs` puts it. */
+      proofs_bin: z.string().min(1).optional(),
     })
     .prefault({}),
   accounts: z
@@ -84,7 +89,7 @@ block_time = "1s"                      # "0s": tipsets only through the Devnet.M
 pre_commit_challenge_delay = 10        # epochs from PreCommit to the interactive seed
 max_pre_commit_randomness_lookback = 3780
 max_prove_commit_duration = 86550
-proof_verifier = "mock"
+proof_verifier = "mock"                # "sidecar": real proofs, verified by sealfleet-proofs
 
 [[accounts]]
 id = 100

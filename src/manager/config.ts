@@ -72,6 +72,17 @@ const ConfigSchema = z.strictObject({
     .prefault({}),
   miners: z.array(MinerSchema).default([]),
   persist_stores: z.array(StoreSchema).default([]),
+  pieces: z
+    .strictObject({
+      /**
+       * Who computes an imported piece's commitment: `sidecar` (sealfleet-proofs, native speed), `typescript`
+       * (in the manager), or `auto` — the sidecar when it is built, TypeScript otherwise. Both give the same CID.
+       */
+      commitment: z.enum(['auto', 'sidecar', 'typescript']).default('auto'),
+      /** The sealfleet-proofs binary; default `$SEALFLEET_PROOFS_BIN`, else where `npm run build:proofs` puts it. */
+      proofs_bin: z.string().min(1).optional(),
+    })
+    .prefault({}),
   sectors: z
     .strictObject({
       /**

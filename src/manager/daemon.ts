@@ -7,14 +7,15 @@ import { acquireHomeLock } from '../core/homeLock.js';
 import { RpcServer, serveHttp, allows } from '../core/rpc/server.js';
 import { LotusClient } from '../chain/client.js';
 import { startDevnet, type RunningDevnet } from '../devnet/daemon.js';
+import { findSidecar, requireSidecar, SidecarClient } from '../core/processor/sidecar.js';
 import { adminMethods } from './api/admin.js';
 import { sealerMethods, SealerService } from './api/sealer.js';
 import { createToken, loadSecret, tokenVerifier } from './auth.js';
 import { Committer } from './commitment/committer.js';
 import { Miners } from './commitment/miners.js';
-import { defaultDevnetConfig, loadConfig } from './config.js';
+import { defaultDevnetConfig, loadConfig, type ManagerConfig } from './config.js';
 import { openDatabase } from './db/open.js';
-import { PieceQueue } from './deals/pieces.js';
+import { PieceQueue, sidecarHashing, typescriptHashing, type PieceHashing } from './deals/pieces.js';
 import { managerMetrics } from './metrics.js';
 import { SectorNumbering } from './sectors/numbering.js';
 import { SectorRecords } from './sectors/records.js';
@@ -26,6 +27,8 @@ export interface ManagerOptions {
   listen: string;
   /** Run the devnet in this process (state in `<home>/devnet`) and use it as the chain. */
   devnet?: boolean;
+  /** Overrides the in-process devnet's `proof_verifier`. */
+  devnetProofs?: 'mock' | 'sidecar';
   /** A Lotus-compatible node; overrides `[chain] api` of the config. */
   chainApi?: string;
   chainToken?: string;
@@ -61,7 +64,12 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     let chainUrl = opts.chainApi ?? config.chain.api;
     let chainToken = opts.chainToken ?? config.chain.token;
     if (opts.devnet) {
-      devnet = await startDevnet({ home: join(opts.home, 'devnet'), listen: '127.0.0.1:0', logger: log.child({ part: 'devnet' }) });
+      devnet = await startDevnet({
+        home: join(opts.home, 'devnet'),
+        listen: '127.0.0.1:0',
+        logger: log.child({ part: 'devnet' }),
+        ...(opts.devnetProofs ? { proofVerifier: opts.devnetProofs } : {}),
+      });
       cleanup.push(() => devnet?.close());
       chainUrl = devnet.url;
       chainToken = undefined;
@@ -76,7 +84,9 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     const numbering = new SectorNumbering(db);
     await numbering.prepare(config.miners);
     const records = new SectorRecords(db);
-    const pieces = new PieceQueue(db, opts.home);
+    const hashing = pieceHashing(config, log);
+    cleanup.push(() => hashing.close());
+    const pieces = new PieceQueue(db, opts.home, hashing);
     const stores = new PersistStores(db, config.persist_stores);
     const workers = new WorkerRegistry(db);
     const committer = new Committer(db, lotus, miners, config, log.child({ part: 'commitment' }));
@@ -157,4 +167,13 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     await unwind();
     throw err;
   }
+}
+
+/** `[pieces] commitment`: the sidecar when asked for (it must be there) or, with `auto`, when it is built. */
+function pieceHashing(config: ManagerConfig, log: Logger): PieceHashing {
+  const { commitment, proofs_bin } = config.pieces;
+  if (commitment === 'typescript') return typescriptHashing;
+  const sidecar = commitment === 'sidecar' ? requireSidecar(proofs_bin, '[pieces] commitment = "sidecar"') : findSidecar(proofs_bin);
+  if (!sidecar) return typescriptHashing;
+  return sidecarHashing(new SidecarClient(sidecar, log.child({ part: 'pieces' })));
 }

@@ -9,7 +9,9 @@ import { parseDuration, parseSize } from '../core/units.js';
 import { parsedString } from '../core/validate.js';
 import { isStage, STAGES, type Stage } from '../core/wire/processor.js';
 import { WORKER_CONTROL_PORT } from '../core/wire/workerControl.js';
-import type { ExternalProcessorConfig, ProcessorKind, ProcessorsConfig } from './processors/types.js';
+import type { ExternalProcessorConfig } from '../core/processor/external.js';
+import { requireSidecar, SIDECAR_STAGES, sidecarProcessor, type Sidecar } from '../core/processor/sidecar.js';
+import type { ProcessorKind, ProcessorsConfig } from './processors/types.js';
 
 export interface SealingConfig {
   /** Miner ids this thread seals for; null = any. */
@@ -136,7 +138,8 @@ const stageTable = <T extends z.ZodType>(value: T) =>
     .transform((table) => table as Partial<Record<Stage, z.output<T>>>)
     .default({});
 
-const kind = z.enum(['mock', 'builtin', 'external']);
+/** `sidecar` is shorthand for `external` with sealfleet-proofs as the stage's processor. */
+const kind = z.enum(['mock', 'builtin', 'external', 'sidecar']);
 
 const ExternalSchema = z.strictObject({
   bin: required('the processor executable (a path, or a name looked up on PATH)'),
@@ -163,13 +166,21 @@ const ProcessorsSchema = z
         fail: stageTable(z.number().min(0).max(1)),
       })
       .prefault({}),
+    sidecar: z
+      .strictObject({
+        /** sealfleet-proofs; default `$SEALFLEET_PROOFS_BIN`, else where `npm run build:proofs` puts it. */
+        bin: z.string().min(1).optional(),
+        /** A sidecar task not answered within this long fails (0 = no limit). */
+        timeout: duration.default(0),
+      })
+      .prefault({}),
   })
   .catchall(z.unknown())
-  .transform(({ default: fallback, kinds, limitation, mock, ...sections }, ctx) => {
+  .transform(({ default: fallback, kinds, limitation, mock, sidecar, ...sections }, ctx) => {
     const external: Partial<Record<Stage, z.output<typeof ExternalSchema>[]>> = {};
     for (const [key, value] of Object.entries(sections)) {
       if (!isStage(key)) {
-        const message = `unknown key: expected default, kinds, limitation, mock or a [[processors.<stage>]] section with the stage one of ${STAGES.join(', ')}`;
+        const message = `unknown key: expected default, kinds, limitation, mock, sidecar or a [[processors.<stage>]] section with the stage one of ${STAGES.join(', ')}`;
         ctx.addIssue({ code: 'custom', path: [key], message });
         continue;
       }
@@ -177,7 +188,7 @@ const ProcessorsSchema = z
       if (parsed.success) external[key] = parsed.data;
       else for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: [key, ...issue.path] });
     }
-    return { default: fallback, kinds, limitation, mock, external };
+    return { default: fallback, kinds, limitation, mock, sidecar, external };
   });
 
 const MANAGER_ADDR = 'the manager address, e.g. /ip4/127.0.0.1/tcp/1789';
@@ -277,29 +288,58 @@ export function loadWorkerConfig(path: string): WorkerConfig {
     sealing,
     threads,
     attached,
-    processors: processorsConfig(raw.processors, dir, fail),
+    processors: processorsConfig(raw.processors, dir, threads.length, fail),
   };
 }
 
-/** Having `[[processors.<stage>]]` entries makes the stage external; a `kinds` entry saying otherwise is a contradiction. */
+/**
+ * Resolves every stage to mock, builtin or external. Having `[[processors.<stage>]]` entries makes the stage
+ * external (a `kinds` entry saying otherwise is a contradiction); `sidecar` becomes an external sealfleet-proofs
+ * child. A sidecar default leaves two stages in TypeScript: `transfer`, which the sidecar does not do, and
+ * `add_pieces`, because deal pieces come by URL from the manager's piece store and the sidecar reads local files only.
+ */
 function processorsConfig(
   raw: z.output<typeof ProcessorsSchema>,
   dir: string,
+  threads: number,
   fail: (problem: string) => never,
 ): ProcessorsConfig {
-  const kinds: Partial<Record<Stage, ProcessorKind>> = { ...raw.kinds };
+  const kinds: Partial<Record<Stage, ProcessorKind>> = {};
   const external: Partial<Record<Stage, ExternalProcessorConfig[]>> = {};
+  const relative = (bin: string): string => (bin.includes('/') && !isAbsolute(bin) ? resolve(dir, bin) : bin);
+  let sidecar: Sidecar | undefined;
   for (const stage of STAGES) {
+    const declared = raw.kinds[stage];
     const entries = raw.external[stage];
-    if (!entries) continue;
-    const declared = kinds[stage];
-    if (declared !== undefined && declared !== 'external') {
-      fail(`processors.kinds.${stage} is "${declared}", but [[processors.${stage}]] configures an external processor`);
+    if (entries) {
+      if (declared !== undefined && declared !== 'external') {
+        fail(`processors.kinds.${stage} is "${declared}", but [[processors.${stage}]] configures an external processor`);
+      }
+      kinds[stage] = 'external';
+      // A relative bin with a directory part is relative to the config, like locations; a bare name is looked up on PATH.
+      external[stage] = entries.map((e) => ({ ...e, bin: relative(e.bin) }));
+      continue;
+    }
+    const wanted = declared ?? raw.default;
+    if (wanted !== 'sidecar') {
+      if (declared !== undefined) kinds[stage] = declared as ProcessorKind;
+      continue;
+    }
+    if (!SIDECAR_STAGES.includes(stage) || (stage === 'add_pieces' && declared === undefined)) {
+      if (declared !== undefined) fail(`processors.kinds.${stage} is "sidecar", but sealfleet-proofs has no ${stage} stage: use "builtin"`);
+      kinds[stage] = 'builtin';
+      continue;
+    }
+    try {
+      sidecar ??= requireSidecar(raw.sidecar.bin === undefined ? undefined : relative(raw.sidecar.bin), `processors ${declared ? `kinds.${stage}` : 'default'} = "sidecar"`);
+    } catch (err) {
+      fail((err as Error).message);
     }
     kinds[stage] = 'external';
-    // A relative bin with a directory part is relative to the config, like locations; a bare name is looked up on PATH.
-    external[stage] = entries.map((e) => ({ ...e, bin: e.bin.includes('/') && !isAbsolute(e.bin) ? resolve(dir, e.bin) : e.bin }));
+    // As many tasks per child as the worker has threads: the daemon's own stage limits are what bound the work.
+    external[stage] = [sidecarProcessor(sidecar, stage, { concurrent: threads, timeout: raw.sidecar.timeout })];
   }
-  return { default: raw.default, kinds, limitation: raw.limitation, mock: raw.mock, external };
+  // With a sidecar default every stage has its kind set above; the fallback is never consulted.
+  const fallback: ProcessorKind = raw.default === 'sidecar' ? 'builtin' : raw.default;
+  return { default: fallback, kinds, limitation: raw.limitation, mock: raw.mock, external };
 }
-

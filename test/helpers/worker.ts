@@ -10,6 +10,8 @@ export const WORKER_BIN = join(ROOT, 'bin', 'sealfleet-worker.js');
 export interface WorkerOptions {
   threads?: { plan: string }[];
   mock?: string;
+  /** Replaces the whole `[processors]` part (default: mock processors with 20ms stages, plus `mock`). */
+  processors?: string;
   sealing?: string;
   port?: number;
 }
@@ -44,12 +46,7 @@ ${threads}
 name = "local"
 location = "${join(m.home, 'persist')}"
 
-[processors]
-default = "mock"
-
-[processors.mock]
-stage_time = "20ms"
-${opts.mock ?? ''}
+${opts.processors ?? `[processors]\ndefault = "mock"\n\n[processors.mock]\nstage_time = "20ms"\n${opts.mock ?? ''}`}
 `);
   return path;
 }

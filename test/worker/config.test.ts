@@ -240,7 +240,7 @@ describe('worker config', () => {
       assert.match(reason, stages);
     }
     const reason = refusal(`${MANAGER}${THREAD}[[processors.sealing_daemons]]\nbin = "x"\n`);
-    assert.match(reason, /^processors\.sealing_daemons: unknown key: expected default, kinds, limitation, mock or a \[\[processors\.<stage>\]\] section/);
+    assert.match(reason, /^processors\.sealing_daemons: unknown key: expected default, kinds, limitation, mock, sidecar or a \[\[processors\.<stage>\]\] section/);
     assert.match(reason, stages);
   });
 
@@ -272,6 +272,36 @@ describe('worker config', () => {
     );
     assert.equal(refusal(THREAD), 'sector_manager: missing: expected rpc_client.addr and token of the manager');
     assert.equal(refusal(`[sector_manager]\nrpc_client.addr = "/ip4/127.0.0.1/tcp/1789"\n${THREAD}`), 'sector_manager.token: missing: expected a manager API token with write permission');
+  });
+
+  it('turns "sidecar" into sealfleet-proofs processors, keeping transfer and URL pieces in TypeScript', () => {
+    const dir = tempDir('worker-config-sidecar');
+    const bin = join(dir, 'sealfleet-proofs');
+    writeFileSync(bin, '#!/bin/sh\n', { mode: 0o755 });
+    const path = join(dir, 'worker.toml');
+    writeFileSync(path, `${MANAGER}${THREAD}${THREAD.replace('store1', 'store2')}[processors]\ndefault = "sidecar"\n[processors.sidecar]\nbin = "./sealfleet-proofs"\ntimeout = "1h"\n[processors.kinds]\npc1 = "mock"\n`);
+    const { processors } = loadWorkerConfig(path);
+    assert.equal(processors.kinds.pc1, 'mock');
+    assert.equal(processors.kinds.add_pieces, 'builtin');
+    assert.equal(processors.kinds.transfer, 'builtin');
+    assert.equal(processors.external.pc1, undefined);
+    for (const stage of ['tree_d', 'pc2', 'c1', 'c2', 'snap_encode', 'snap_prove', 'piece_commitment'] as const) {
+      assert.equal(processors.kinds[stage], 'external', stage);
+      const [entry] = processors.external[stage] ?? [];
+      assert.equal(entry?.bin, bin);
+      assert.deepEqual(entry?.args, ['processor', stage]);
+      assert.equal(entry?.concurrent, 2, 'one task per thread at most');
+      assert.equal(entry?.timeout, 3_600_000);
+      assert.ok(entry?.envs.FIL_PROOFS_PARAMETER_CACHE, 'the parameter cache is passed on');
+    }
+    assert.equal(
+      refusal(`${MANAGER}${THREAD}[processors]\ndefault = "sidecar"\n[processors.sidecar]\nbin = "/nonexistent/sealfleet-proofs"\n`),
+      'processors default = "sidecar" needs the sealfleet-proofs sidecar, but /nonexistent/sealfleet-proofs is not an executable file: build it with "npm run build:proofs", or give its path',
+    );
+    assert.equal(
+      refusal(`${MANAGER}${THREAD}[processors.sidecar]\nbin = "${bin}"\n[processors.kinds]\ntransfer = "sidecar"\n`),
+      'processors.kinds.transfer is "sidecar", but sealfleet-proofs has no transfer stage: use "builtin"',
+    );
   });
 
   it('reports a file that is not TOML, with the line', () => {

@@ -14,7 +14,8 @@ import { fr32Pad, pieceCommitment } from '../../src/core/piece.js';
 import { proverId, type AddPiecesTask, type PieceInfo, type Stage, type VerifySnapTask } from '../../src/core/wire/processor.js';
 import { createProcessors } from '../../src/worker/processors/index.js';
 import { Semaphore } from '../../src/worker/processors/limiter.js';
-import type { ExternalProcessorConfig, Processors, ProcessorsConfig } from '../../src/worker/processors/types.js';
+import type { ExternalProcessorConfig } from '../../src/core/processor/external.js';
+import type { Processors, ProcessorsConfig } from '../../src/worker/processors/types.js';
 import { tempDir } from '../helpers/processes.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/testProcessor.ts', import.meta.url));

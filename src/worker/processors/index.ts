@@ -3,7 +3,7 @@ import type { Logger } from '../../core/log.js';
 import { STAGES, type OutputOf, type Stage, type TaskOf } from '../../core/wire/processor.js';
 import { BUILTIN_HANDLERS } from './builtin.js';
 import type { StageHandler } from './common.js';
-import { ExternalStage } from './external.js';
+import { ExternalStage } from '../../core/processor/external.js';
 import { StageLimits } from './limiter.js';
 import { createMockHandlers } from './mock.js';
 import type { ProcessorKind, Processors, ProcessorsConfig } from './types.js';

@@ -38,7 +38,7 @@ import {
 } from '../../core/wire/processor.js';
 import type { ProcessorsConfig } from './types.js';
 import { CACHE_FILES, sparseFile, type StageHandler, type StageHandlers } from './common.js';
-import { bytes32 } from './outputs.js';
+import { bytes32 } from '../../core/processor/outputs.js';
 import { ccPieceInfos, checkFits, filePieceCommitment, paddedOf, paddedPieceCommitment, pieceData, sectorCommD } from './pieces.js';
 import { transfer } from './transfer.js';
 

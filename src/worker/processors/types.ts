@@ -1,19 +1,7 @@
 import type { OutputOf, Stage, TaskOf } from '../../core/wire/processor.js';
+import type { ExternalProcessorConfig } from '../../core/processor/external.js';
 
 export type ProcessorKind = 'mock' | 'builtin' | 'external';
-
-/** One external processor child for a stage (`[[processors.<stage>]]`). */
-export interface ExternalProcessorConfig {
-  bin: string;
-  args: string[];
-  envs: Record<string, string>;
-  /** Tasks this child may run at once. */
-  concurrent: number;
-  /** A task not answered within this many ms fails (0 = no limit). */
-  timeout: number;
-  /** How long the child may take to print its ready line, ms. */
-  stable_wait: number;
-}
 
 export interface ProcessorsConfig {
   /** Kind for every stage without its own `kinds` entry or `[[processors.<stage>]]` section. */

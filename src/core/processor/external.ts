@@ -2,11 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { permanent, temporary } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
-import { readyLine, type OutputOf, type Stage, type TaskOf } from '../../core/wire/processor.js';
+import { permanent, temporary } from '../errors.js';
+import type { Logger } from '../log.js';
+import { readyLine, type OutputOf, type Stage, type TaskOf } from '../wire/processor.js';
 import { OUTPUT_SCHEMAS } from './outputs.js';
-import type { ExternalProcessorConfig } from './types.js';
 
 /**
  * External processors: child processes speaking the damocles processor protocol on stdio (one JSON object
@@ -21,6 +20,19 @@ const CLOSE_GRACE_MS = 5000;
 /** Characters of a stray stdout line kept in the log (a line may be a whole c1out). */
 const LOGGED_STDOUT_CHARS = 100;
 const LOGGED_STDERR_CHARS = 2000;
+
+/** One external processor child for a stage (a worker's `[[processors.<stage>]]`). */
+export interface ExternalProcessorConfig {
+  bin: string;
+  args: string[];
+  envs: Record<string, string>;
+  /** Tasks this child may run at once. */
+  concurrent: number;
+  /** A task not answered within this many ms fails (0 = no limit). */
+  timeout: number;
+  /** How long the child may take to print its ready line, ms. */
+  stable_wait: number;
+}
 
 const ResponseLine = z.object({ id: z.number().int(), err_msg: z.string().nullish(), output: z.unknown() });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { OutputOf, Stage } from '../../core/wire/processor.js';
+import type { OutputOf, Stage } from '../wire/processor.js';
 
 export const byteArray = z.array(z.number().int().min(0).max(255));
 export const bytes32 = byteArray.length(32);
