@@ -1,2 +1,0 @@
-import { benchManager } from './manager.js';
-await benchManager();
