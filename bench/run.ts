@@ -1,5 +1,6 @@
 import { benchDevnet } from './devnet.js';
 import { benchManager } from './manager.js';
+import { benchProofs } from './proofs.js';
 import { benchWorkerMemory, benchWorkerPipeline } from './worker.js';
 
 /** Every benchmark prints its figure as a ratio against a baseline measured in the same run. */
@@ -8,3 +9,4 @@ await benchManager();
 await benchWorkerPipeline(10, 1);
 await benchWorkerPipeline(40, 8);
 await benchWorkerMemory();
+await benchProofs();

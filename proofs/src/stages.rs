@@ -442,28 +442,90 @@ pub struct PieceCommitmentOutput {
 }
 
 /// CommP of a payload file, NUL-padded to the smallest power-of-two piece (min 128 B padded).
+///
+/// The zeros are not hashed: the payload is cut into parts of non-increasing power-of-two sizes (each aligned
+/// to its own size, so the layout is the payload's own), and the proofs library folds their commitments with
+/// zero subtrees up to the piece size. A payload just over a power of two would otherwise cost twice its size.
+/// Parts are at most an eighth of the piece, so they hash in parallel, each thread reading its own range.
 fn piece_commitment(t: PieceCommitmentTask) -> Result<PieceCommitmentOutput> {
-    let f = File::open(&t.piece_file).with_context(|| format!("open {:?}", t.piece_file))?;
-    let payload_size = f.metadata()?.len();
+    let payload_size = fs::metadata(&t.piece_file)
+        .with_context(|| format!("open {:?}", t.piece_file))?
+        .len();
     let mut padded_size: u64 = 128;
     while unpadded(padded_size) < payload_size {
         padded_size = padded_size
             .checked_mul(2)
             .ok_or_else(|| anyhow!("payload too large"))?;
     }
-    let piece_size = unpadded(padded_size);
-    // The proof type only selects the v1 implementation; CommP does not depend on the sector size.
-    let source = io::BufReader::with_capacity(1 << 20, f)
-        .take(payload_size)
-        .chain(io::repeat(0))
-        .take(piece_size);
-    let info = seal::generate_piece_commitment(
-        RegisteredSealProof::StackedDrg64GiBV1_1,
-        source,
-        UnpaddedBytesAmount(piece_size),
-    )?;
+    let max_part = (padded_size / 8).max(128);
+    // (offset in the payload, payload bytes, padded part size)
+    let mut plan = Vec::new();
+    let mut offset = 0;
+    while offset < payload_size {
+        let left = payload_size - offset;
+        let mut part: u64 = 128;
+        while part < max_part && unpadded(part * 2) <= left {
+            part *= 2;
+        }
+        let take = left.min(unpadded(part));
+        plan.push((offset, take, part));
+        offset += take;
+    }
+    let hash_part = |&(offset, take, part): &(u64, u64, u64)| -> Result<PieceInfo> {
+        let mut f =
+            File::open(&t.piece_file).with_context(|| format!("open {:?}", t.piece_file))?;
+        io::Seek::seek(&mut f, io::SeekFrom::Start(offset))?;
+        // Only the last part can be short of its size; the zeros that fill it are the payload's own padding.
+        let source = io::BufReader::with_capacity(1 << 20, f)
+            .take(take)
+            .chain(io::repeat(0))
+            .take(unpadded(part));
+        // The proof type only selects the v1 implementation; CommP does not depend on the sector size.
+        Ok(seal::generate_piece_commitment(
+            RegisteredSealProof::StackedDrg64GiBV1_1,
+            source,
+            UnpaddedBytesAmount(unpadded(part)),
+        )?)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(plan.len().max(1));
+    let parts = std::thread::scope(|scope| -> Result<Vec<PieceInfo>> {
+        let workers: Vec<_> = (0..threads)
+            .map(|i| {
+                let plan = &plan;
+                scope.spawn(move || -> Result<Vec<(usize, PieceInfo)>> {
+                    (i..plan.len())
+                        .step_by(threads)
+                        .map(|k| Ok((k, hash_part(&plan[k])?)))
+                        .collect()
+                })
+            })
+            .collect();
+        let mut done = Vec::new();
+        for w in workers {
+            done.extend(
+                w.join()
+                    .map_err(|_| anyhow!("piece_commitment worker thread panicked"))??,
+            );
+        }
+        done.sort_by_key(|(k, _)| *k);
+        Ok(done.into_iter().map(|(_, info)| info).collect())
+    })?;
+    let commitment = match parts.as_slice() {
+        [] => {
+            seal::generate_piece_commitment(
+                RegisteredSealProof::StackedDrg64GiBV1_1,
+                io::repeat(0).take(unpadded(padded_size)),
+                UnpaddedBytesAmount(unpadded(padded_size)),
+            )?
+            .commitment
+        }
+        [only] if u64::from(only.size) == unpadded(padded_size) => only.commitment,
+        _ => filecoin_proofs::compute_comm_d(filecoin_proofs::SectorSize(padded_size), &parts)?,
+    };
     Ok(PieceCommitmentOutput {
-        commitment: info.commitment,
+        commitment,
         padded_size,
         payload_size,
     })

@@ -88,7 +88,7 @@ describe('real proofs through the sealfleet-proofs sidecar', { skip: unavailable
     const client = new SidecarClient(proofs, createLogger('test'));
     const dir = tempDir('real-commp');
     try {
-      for (const size of [1, 126, 127, 128, 1000, 1016, 2032, 4065, 100_000]) {
+      for (const size of [1, 126, 127, 128, 254, 1000, 1016, 2032, 2033, 4065, 100_000, 130_049, 1_040_384]) {
         const data = randomBytes(size);
         const file = join(dir, `p${size}`);
         writeFileSync(file, data);
@@ -96,6 +96,9 @@ describe('real proofs through the sealfleet-proofs sidecar', { skip: unavailable
         const theirs = await client.run('piece_commitment', { piece_file: file });
         assert.deepEqual(theirs, { commitment: Array.from(ours.commP), padded_size: ours.paddedSize, payload_size: size }, `${size} bytes`);
       }
+      // A failing request is that request's error; the same child goes on serving the next one.
+      await assert.rejects(client.run('piece_commitment', { piece_file: join(dir, 'missing') }), /missing/);
+      assert.equal((await client.run('piece_commitment', { piece_file: join(dir, 'p1') })).payload_size, 1);
     } finally {
       await client.close();
     }
