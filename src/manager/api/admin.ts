@@ -153,7 +153,7 @@ export function adminMethods(d: {
           const sizes = (miner === null ? d.miners.all() : [d.miners.get(miner)]).map((m) => m.sectorSize);
           if (sizes.length === 0) throw new Error('no miner is configured to seal pieces');
           const p = await d.pieces.import(path, miner, Math.max(...sizes));
-          return { PieceCID: p.cid, PaddedSize: Number(p.padded_size), PayloadSize: Number(p.payload_size), Status: p.status, CommitmentBy: d.pieces.hasher.name };
+          return { PieceCID: p.cid, PaddedSize: Number(p.padded_size), PayloadSize: Number(p.payload_size), Status: p.status, CommitmentBy: d.pieces.hashing.name };
         } catch (err) {
           throw new RpcError(RPC_CODES.Application, (err as Error).message);
         }

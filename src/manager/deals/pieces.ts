@@ -61,7 +61,7 @@ export class PieceQueue {
   constructor(
     private readonly db: ManagerDb,
     home: string,
-    readonly hasher: PieceHashing = typescriptHashing,
+    readonly hashing: PieceHashing = typescriptHashing,
   ) {
     this.dir = join(home, 'pieces');
   }
@@ -80,7 +80,7 @@ export class PieceQueue {
     if (padded > sectorSize) {
       throw new Error(`cannot import ${file}: its ${formatSize(padded)} piece does not fit in ${formatSize(sectorSize)} sectors`);
     }
-    const digest = await this.hasher.digest(file);
+    const digest = await this.hashing.digest(file);
     const existing = await this.get(digest.pieceCid);
     if (existing) return existing;
     await mkdir(this.dir, { recursive: true });
