@@ -13,13 +13,13 @@ import { commitmentToCid } from '../src/core/commitment.js';
 import { pieceCommitment } from '../src/core/piece.js';
 import { sealProofForSize } from '../src/core/proofTypes.js';
 import { RpcClient } from '../src/core/rpc/client.js';
-import { proverId, type Stage } from '../src/core/wire/processor.js';
+import { proverId } from '../src/core/wire/processor.js';
 import type { SectorEvent, SectorSummary } from '../src/manager/api/admin.js';
 import { defaultDevnetConfig } from '../src/manager/config.js';
-import { ExternalStage } from '../src/core/processor/external.js';
-import { checkParams, findSidecar, sidecarProcessor, type Sidecar } from '../src/core/processor/sidecar.js';
+import { checkParams, findSidecar, SidecarClient, type Sidecar } from '../src/core/processor/sidecar.js';
 import { sectorPaths } from '../src/worker/paths.js';
 import { BUILTIN_HANDLERS } from '../src/worker/processors/builtin.js';
+import { writeWorkerConfig } from '../test/helpers/worker.js';
 import { fmt } from './lib.js';
 
 const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.meta.url));
@@ -61,30 +61,6 @@ async function timedMs<T>(run: () => Promise<T>): Promise<{ ms: number; out: T }
   return { ms: performance.now() - t, out };
 }
 
-/**
- * Sidecar children as the worker starts them: one per stage, spawned and handshaken before any task. Not
- * `SidecarClient`, which spawns on a stage's first call: starting its children early would take a warm-up call,
- * and a warm-up C2 would already have loaded the Groth16 parameters the worker's fresh child loads on its first C2.
- */
-class Children {
-  private readonly started: ExternalStage<Stage>[] = [];
-
-  constructor(
-    private readonly sidecar: Sidecar,
-    private readonly log: Logger,
-  ) {}
-
-  async start<S extends Stage>(stage: S): Promise<ExternalStage<S>> {
-    const external = await ExternalStage.start(stage, [sidecarProcessor(this.sidecar, stage)], this.log);
-    this.started.push(external as unknown as ExternalStage<Stage>);
-    return external;
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.started.splice(0).map((s) => s.close()));
-  }
-}
-
 interface Daemon {
   line: string;
   /** SIGTERM, so the daemon closes its own sidecar children; SIGKILL if it has not exited after a grace period. */
@@ -124,37 +100,6 @@ function oneSectorManagerToml(persistPath: string): string {
   return stringify(config);
 }
 
-/** As test/helpers/worker.ts writes it, with one sealer thread and every stage but add_pieces and transfer in the sidecar. */
-function sidecarWorkerToml(home: string, url: string, token: string): string {
-  return `[worker]
-name = "bench-proofs"
-ping_interval = "500ms"
-rpc_server.port = 0
-
-[sector_manager]
-rpc_client.addr = "${url}"
-token = "${token}"
-
-[sealing]
-seal_interval = "300ms"
-recover_interval = "200ms"
-rpc_polling_interval = "200ms"
-max_retries = 3
-enable_deals = true
-
-[[sealing_thread]]
-location = "thread-0"
-plan = "sealer"
-
-[[attached]]
-name = "local"
-location = "${join(home, 'persist')}"
-
-[processors]
-default = "sidecar"
-`;
-}
-
 /** Polls the manager's event log of the only sector until its `Finish`; a failure that would pause or drop it ends the wait. */
 async function waitForFinish(rpc: RpcClient): Promise<SectorEvent[]> {
   const deadline = Date.now() + SEAL_DEADLINE_MS;
@@ -185,9 +130,7 @@ async function sealThroughCluster(): Promise<SectorEvent[]> {
     cleanup.push(manager.stop);
     const url = (JSON.parse(manager.line) as { url: string }).url;
     const token = readFileSync(join(home, 'token'), 'utf8').trim();
-    const config = join(home, 'worker', 'worker.toml');
-    mkdirSync(dirname(config));
-    writeFileSync(config, sidecarWorkerToml(home, url, token));
+    const config = await writeWorkerConfig(join(home, 'worker'), { url, home }, { threads: [{ plan: 'sealer' }], processors: '[processors]\ndefault = "sidecar"\n' });
     const worker = await startDaemon(WORKER_BIN, ['daemon', '-c', config], /"worker up"/);
     cleanup.push(worker.stop);
     return await waitForFinish(new RpcClient({ url: `${url}/rpc/v0`, token, timeoutMs: 20_000 }));
@@ -205,7 +148,8 @@ async function sealBackToBack(sidecar: Sidecar, log: Logger): Promise<{ stages: 
   const addPieces = BUILTIN_HANDLERS.add_pieces;
   if (!addPieces) throw new Error('builtin add_pieces is gone: the baseline needs it');
   const dir = mkdtempSync(join(tmpdir(), 'sealfleet-bench-proofs-'));
-  const children = new Children(sidecar, log);
+  // Started before any timing, as the worker starts its children; closed at the end.
+  const children = new SidecarClient(sidecar, log);
   try {
     const [treeD, pc1, pc2, c1, c2, verify] = await Promise.all([
       children.start('tree_d'),
@@ -312,7 +256,8 @@ function randomFile(dir: string): string {
  */
 async function benchPieceCommitment(sidecar: Sidecar, log: Logger): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sealfleet-bench-commp-'));
-  const children = new Children(sidecar, log);
+  // Started before any timing, as the worker starts its children; closed at the end.
+  const children = new SidecarClient(sidecar, log);
   try {
     const file = randomFile(dir);
     const stage = await children.start('piece_commitment');

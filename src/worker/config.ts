@@ -320,11 +320,11 @@ function processorsConfig(
       external[stage] = entries.map((e) => ({ ...e, bin: relative(e.bin) }));
       continue;
     }
-    const wanted = declared ?? raw.default;
-    if (wanted !== 'sidecar') {
-      if (declared !== undefined) kinds[stage] = declared as ProcessorKind;
+    if (declared !== undefined && declared !== 'sidecar') {
+      kinds[stage] = declared;
       continue;
     }
+    if (declared === undefined && raw.default !== 'sidecar') continue;
     if (!SIDECAR_STAGES.includes(stage) || (stage === 'add_pieces' && declared === undefined)) {
       if (declared !== undefined) fail(`processors.kinds.${stage} is "sidecar", but sealfleet-proofs has no ${stage} stage: use "builtin"`);
       kinds[stage] = 'builtin';

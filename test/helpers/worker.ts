@@ -16,8 +16,8 @@ export interface WorkerOptions {
   port?: number;
 }
 
-/** A worker config against `m` with quick timings; threads live under `<dir>/thread-<i>`. */
-export async function writeWorkerConfig(dir: string, m: TestManager, opts: WorkerOptions = {}): Promise<string> {
+/** A worker config against `m` with quick timings; threads live under `<dir>/thread-<i>`. Benchmarks use it too. */
+export async function writeWorkerConfig(dir: string, m: Pick<TestManager, 'url' | 'home'>, opts: WorkerOptions = {}): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const threads = (opts.threads ?? [{ plan: 'sealer' }, { plan: 'sealer' }])
     .map((t, i) => `[[sealing_thread]]\nlocation = "thread-${i}"\nplan = "${t.plan}"\n`)

@@ -12,13 +12,14 @@ import { ExternalStage, type ExternalProcessorConfig } from './external.js';
  */
 
 /** Caches kept outside any clone or home: cargo's target dir, Groth16 parameters, the SDR parent cache. */
-export function cacheDir(): string {
+function cacheDir(): string {
   const dir = process.env.SEALFLEET_CACHE;
   return dir ? resolve(dir) : join(homedir(), '.cache', 'sealfleet');
 }
 
-/** Where `npm run build:proofs` puts the binary. */
-export const builtSidecarPath = (): string => join(process.env.CARGO_TARGET_DIR ?? join(cacheDir(), 'cargo-target'), 'release', 'sealfleet-proofs');
+/** `bin`, else `$SEALFLEET_PROOFS_BIN`, else where `npm run build:proofs` puts the binary. */
+const sidecarPath = (bin?: string): string =>
+  resolve(bin ?? process.env.SEALFLEET_PROOFS_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(cacheDir(), 'cargo-target'), 'release', 'sealfleet-proofs'));
 
 export interface Sidecar {
   bin: string;
@@ -45,7 +46,7 @@ const isExecutable = (path: string): boolean => {
  * when there is no executable file there. The caches follow the proofs library's own variables when they are set.
  */
 export function findSidecar(bin?: string): Sidecar | undefined {
-  const path = resolve(bin ?? process.env.SEALFLEET_PROOFS_BIN ?? builtSidecarPath());
+  const path = sidecarPath(bin);
   if (!isExecutable(path)) return undefined;
   return {
     bin: path,
@@ -58,8 +59,7 @@ export function findSidecar(bin?: string): Sidecar | undefined {
 export function requireSidecar(bin: string | undefined, what: string): Sidecar {
   const found = findSidecar(bin);
   if (found) return found;
-  const path = resolve(bin ?? process.env.SEALFLEET_PROOFS_BIN ?? builtSidecarPath());
-  throw new Error(`${what} needs the sealfleet-proofs sidecar, but ${path} is not an executable file: build it with "npm run build:proofs", or give its path`);
+  throw new Error(`${what} needs the sealfleet-proofs sidecar, but ${sidecarPath(bin)} is not an executable file: build it with "npm run build:proofs", or give its path`);
 }
 
 export const sidecarEnv = (s: Sidecar): Record<string, string> => ({
@@ -108,8 +108,9 @@ export function checkParams(s: Sidecar, sectorSize: number): Promise<ParamsCheck
 }
 
 /**
- * Sidecar stages for callers that are not workers (the devnet's verifier, the manager's piece commitments):
- * each stage's child is started on first use and kept for the next call, so its parameters load once.
+ * Sidecar stages for callers that are not workers (the devnet's verifier, the manager's piece commitments,
+ * benchmarks): each stage's child is started on first use (or by `start`) and kept for the next call, so its
+ * parameters load once.
  */
 export class SidecarClient {
   private readonly stages = new Map<Stage, Promise<ExternalStage<Stage>>>();
@@ -119,7 +120,8 @@ export class SidecarClient {
     private readonly log: Logger,
   ) {}
 
-  async run<S extends Stage>(stage: S, task: TaskOf<S>): Promise<OutputOf<S>> {
+  /** Starts the stage's child unless it runs already; resolves once it has printed its ready line. */
+  async start<S extends Stage>(stage: S): Promise<ExternalStage<S>> {
     let started = this.stages.get(stage);
     if (!started) {
       started = ExternalStage.start<Stage>(stage, [sidecarProcessor(this.sidecar, stage)], this.log);
@@ -127,8 +129,11 @@ export class SidecarClient {
       // A child that could not start is tried again on the next call.
       started.catch(() => this.stages.delete(stage));
     }
-    const external = (await started) as unknown as ExternalStage<S>;
-    return external.run(task);
+    return (await started) as unknown as ExternalStage<S>;
+  }
+
+  async run<S extends Stage>(stage: S, task: TaskOf<S>): Promise<OutputOf<S>> {
+    return (await this.start(stage)).run(task);
   }
 
   async close(): Promise<void> {
