@@ -5,7 +5,7 @@ import { startDevnet } from '../devnet/daemon.js';
 import { createToken, loadSecret } from '../manager/auth.js';
 import { startManager } from '../manager/daemon.js';
 import { utilCommand } from './managerUtil.js';
-import { defaultHome, die, durationArg, listenArg, untilSignal } from './options.js';
+import { defaultHome, die, durationArg, listenArg, runUntilSignal } from './options.js';
 
 const program = new Command('sealfleet-manager')
   .description('sealfleet manager: hands out sector work, keeps sector records, talks to the chain')
@@ -25,15 +25,17 @@ program
     if (o.devnet && o.chainApi) throw new InvalidArgumentError('--devnet and --chain-api exclude each other: pick one chain');
     if (o.devnetProofs && !o.devnet) throw new InvalidArgumentError('--devnet-proofs needs --devnet: it configures the in-process devnet');
     if (o.chainApi && !/^https?:\/\//.test(o.chainApi)) throw new InvalidArgumentError(`invalid --chain-api "${o.chainApi}": expected an http(s) URL`);
-    const manager = await startManager({
-      home: resolve(o.home ?? defaultHome()),
-      listen: o.listen,
-      ...(o.devnet ? { devnet: true } : {}),
-      ...(o.devnetProofs ? { devnetProofs: o.devnetProofs } : {}),
-      ...(o.chainApi ? { chainApi: o.chainApi } : {}),
-      ...(o.chainToken ? { chainToken: o.chainToken } : {}),
+    await runUntilSignal(async () => {
+      const manager = await startManager({
+        home: resolve(o.home ?? defaultHome()),
+        listen: o.listen,
+        ...(o.devnet ? { devnet: true } : {}),
+        ...(o.devnetProofs ? { devnetProofs: o.devnetProofs } : {}),
+        ...(o.chainApi ? { chainApi: o.chainApi } : {}),
+        ...(o.chainToken ? { chainToken: o.chainToken } : {}),
+      });
+      return () => manager.close();
     });
-    untilSignal(() => manager.close());
   });
 
 program
@@ -45,13 +47,15 @@ program
   .addOption(new Option('--proof-verifier <verifier>', 'mock, or sidecar to verify real proofs with sealfleet-proofs (default: devnet.toml, mock)').choices(['mock', 'sidecar']))
   .action(async (opts: { home?: string; listen: string; blockTime?: number; proofVerifier?: 'mock' | 'sidecar' }) => {
     const home = resolve(opts.home ?? join(defaultHome(), 'devnet'));
-    const devnet = await startDevnet({
-      home,
-      listen: opts.listen,
-      ...(opts.blockTime === undefined ? {} : { blockTimeMs: opts.blockTime }),
-      ...(opts.proofVerifier ? { proofVerifier: opts.proofVerifier } : {}),
+    await runUntilSignal(async () => {
+      const devnet = await startDevnet({
+        home,
+        listen: opts.listen,
+        ...(opts.blockTime === undefined ? {} : { blockTimeMs: opts.blockTime }),
+        ...(opts.proofVerifier ? { proofVerifier: opts.proofVerifier } : {}),
+      });
+      return () => devnet.close();
     });
-    untilSignal(() => devnet.close());
   });
 
 program.addCommand(utilCommand());

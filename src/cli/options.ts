@@ -31,17 +31,28 @@ export function die(err: unknown): never {
   process.exit(1);
 }
 
-/** Runs until SIGINT/SIGTERM, then closes and exits 0. */
-export function untilSignal(close: () => Promise<void>): void {
+/**
+ * Starts a daemon and runs it until SIGINT/SIGTERM, then closes it and exits 0. The handlers go in before
+ * `start`, because a daemon announces itself (its ready line) from inside `start`: a signal sent on that line
+ * must reach the graceful close, not Node's default, which kills the process without closing anything. A
+ * signal during `start` closes as soon as start returns; a second signal gives up on the close and exits 1.
+ */
+export async function runUntilSignal(start: () => Promise<() => Promise<void>>): Promise<void> {
   let closing = false;
   const stop = (): void => {
-    if (closing) return;
+    if (closing) {
+      process.stderr.write('error: interrupted again while closing: exiting without a clean close\n');
+      process.exit(1);
+    }
     closing = true;
-    close().then(
+    started.then((close) => close()).then(
       () => process.exit(0),
       (err: unknown) => die(err),
     );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Handlers run from the event loop only, so `started` is always set by the time `stop` reads it.
+  const started = start();
+  await started;
 }

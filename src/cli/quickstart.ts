@@ -8,7 +8,7 @@ import { startManager } from '../manager/daemon.js';
 import { checkParams, findSidecar } from '../core/processor/sidecar.js';
 import { loadWorkerConfig } from '../worker/config.js';
 import { startWorker } from '../worker/daemon.js';
-import { die, listenArg, untilSignal } from './options.js';
+import { die, listenArg, runUntilSignal } from './options.js';
 
 /**
  * The quick start: the manager with its in-process devnet, and one worker with four sealer threads, in one
@@ -30,33 +30,39 @@ const program = new Command('sealfleet-quickstart')
     process.env.SEALFLEET_LOG ??= 'warn';
     mkdirSync(home, { recursive: true });
     const mode = await chooseMode(home, o.proofs);
-    const manager = await startManager({ home, listen: o.listen, devnet: true, devnetProofs: mode.real ? 'sidecar' : 'mock' });
-    const workerToml = join(home, 'worker.toml');
-    const token = readFileSync(join(home, 'token'), 'utf8').trim();
-    mkdirSync(join(home, 'worker'), { recursive: true });
-    writeFileSync(workerToml, quickstartWorkerToml(manager.url, token, o.threads, mode.real));
-    const worker = await startWorker(loadWorkerConfig(workerToml));
-    const rpc = new RpcClient({ url: manager.rpcUrl, token });
-    const seen = new Map<string, string>();
-    process.stdout.write(`sealfleet running: manager ${manager.url} (devnet in-process), worker with ${o.threads} sealer threads; ${mode.describe}\n`);
-    process.stdout.write(`watch: node bin/sealfleet-manager.js util sealer sectors list --home ${o.home}    stop: Ctrl-C\n`);
-    const progress = setInterval(() => {
-      rpc.call<SectorSummary[]>('SealFleet.SectorsList', [{}]).then((rows) => {
-        for (const s of rows) {
-          const now = `${s.Status}/${s.State ?? '-'}`;
-          if (seen.get(s.Sector) === now) continue;
-          seen.set(s.Sector, now);
-          const id = formatSectorId({ miner: s.Miner, number: s.Number });
-          process.stdout.write(`${`${new Date().toISOString().slice(11, 19)}  ${id.padEnd(14)} ${(s.State ?? 'Allocated').padEnd(22)} ${s.Status === 'sealing' ? '' : s.Status}`.trimEnd()}\n`);
-        }
-      }, () => undefined);
-    }, 1000);
-    untilSignal(async () => {
-      clearInterval(progress);
-      await worker.close();
-      await manager.close();
+    await runUntilSignal(async () => {
+      const manager = await startManager({ home, listen: o.listen, devnet: true, devnetProofs: mode.real ? 'sidecar' : 'mock' });
+      const workerToml = join(home, 'worker.toml');
+      const token = readFileSync(join(home, 'token'), 'utf8').trim();
+      mkdirSync(join(home, 'worker'), { recursive: true });
+      writeFileSync(workerToml, quickstartWorkerToml(manager.url, token, o.threads, mode.real));
+      const worker = await startWorker(loadWorkerConfig(workerToml));
+      const progress = watchProgress(new RpcClient({ url: manager.rpcUrl, token }));
+      process.stdout.write(`sealfleet running: manager ${manager.url} (devnet in-process), worker with ${o.threads} sealer threads; ${mode.describe}\n`);
+      process.stdout.write(`watch: node bin/sealfleet-manager.js util sealer sectors list --home ${o.home}    stop: Ctrl-C\n`);
+      return async () => {
+        clearInterval(progress);
+        await worker.close();
+        await manager.close();
+      };
     });
   });
+
+/** Prints a line whenever a sector changes state. */
+function watchProgress(rpc: RpcClient): NodeJS.Timeout {
+  const seen = new Map<string, string>();
+  return setInterval(() => {
+    rpc.call<SectorSummary[]>('SealFleet.SectorsList', [{}]).then((rows) => {
+      for (const s of rows) {
+        const now = `${s.Status}/${s.State ?? '-'}`;
+        if (seen.get(s.Sector) === now) continue;
+        seen.set(s.Sector, now);
+        const id = formatSectorId({ miner: s.Miner, number: s.Number });
+        process.stdout.write(`${`${new Date().toISOString().slice(11, 19)}  ${id.padEnd(14)} ${(s.State ?? 'Allocated').padEnd(22)} ${s.Status === 'sealing' ? '' : s.Status}`.trimEnd()}\n`);
+      }
+    }, () => undefined);
+  }, 1000);
+}
 
 interface Mode {
   real: boolean;

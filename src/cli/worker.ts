@@ -3,7 +3,7 @@ import { getPlan, isPlanName, isPlanState, planStates } from '../core/plans/inde
 import { formatDuration } from '../core/units.js';
 import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
 import { loadWorkerConfig, type WorkerConfig } from '../worker/config.js';
-import { arg, die, untilSignal } from './options.js';
+import { arg, die, runUntilSignal } from './options.js';
 import { renderTable } from './table.js';
 import { WorkerControl } from './workerClient.js';
 
@@ -69,8 +69,10 @@ program
     const config = loadWorkerConfig(o.config);
     // Loaded only here: the control commands must not pay for (or depend on) the daemon's whole module graph.
     const { startWorker } = await import('../worker/daemon.js');
-    const worker = await startWorker(config);
-    untilSignal(() => worker.close());
+    await runUntilSignal(async () => {
+      const worker = await startWorker(config);
+      return () => worker.close();
+    });
   });
 
 const worker = program
