@@ -181,6 +181,34 @@ describe('manager sealer API (real daemon, in-process devnet, real HTTP)', () =>
     assert.equal(await m.call('Venus.AllocateRebuildSector', [{ AllowedMiners: [1000], AllowedProofTypes: null }]), null, 'popped once');
   });
 
+  it('answers concurrent ReportStates sharing a commit each on its own: logged in order, unknown sectors refused', async () => {
+    const sectors = await Promise.all(Array.from({ length: 6 }, allocate));
+    const finished = sectors[5] as FakeSealer;
+    await finished.sealAll(store);
+    const chainOf = ['Allocated', 'DealsAcquired', 'PiecesAdded', 'TreeDBuilt', 'TicketAssigned', 'PC1Done'];
+    // Each sector's reports are sequential, as a sealing thread's are; the sectors run side by side, with a
+    // report for a sector nobody allocated among them.
+    const results = await Promise.allSettled([
+      ...sectors.slice(0, 5).map(async (s) => {
+        for (const [i, next] of chainOf.entries()) await s.report(i === 0 ? 'Empty' : (chainOf[i - 1] as string), next, `step${i}`);
+      }),
+      finished.report('Finished', 'Finished', 'late'),
+      m.call('Venus.ReportState', [{ Miner: 1000, Number: 999_999 }, { Worker: { Instance: 'w', Location: '/x' }, StateChange: { Prev: 'A', Next: 'B', Event: 'E' }, Failure: null }]),
+    ]);
+    assert.deepEqual(results.slice(0, 5).map((r) => r.status), Array(5).fill('fulfilled'));
+    assert.deepEqual((results[5] as PromiseFulfilledResult<unknown>).value, { Id: finished.id, Finalized: true, AbortReason: null }, 'a finished sector is told it is done');
+    const unknown = results[6] as PromiseRejectedResult;
+    assert.ok(unknown.reason instanceof RpcError && unknown.reason.code === SECTOR_STATE_NOT_FOUND, String(unknown.reason));
+    for (const s of sectors.slice(0, 5)) {
+      const log = await m.call<{ Next: string; Event: string }[]>('SealFleet.SectorLog', [s.id]);
+      assert.deepEqual(log.map((e) => e.Next), chainOf);
+      assert.equal((await state(s)).State, 'PC1Done');
+    }
+    const finishedLog = await m.call<{ Event: string }[]>('SealFleet.SectorLog', [finished.id]);
+    assert.equal(finishedLog.at(-1)?.Event, 'late', 'logged, though the sector is no longer sealing');
+    assert.equal((await state(finished)).State, 'Finished');
+  });
+
   it('gives 50 concurrent allocations 50 different numbers', async () => {
     const all = await Promise.all(Array.from({ length: 50 }, () => m.call<AllocatedSector>('Venus.AllocateSector', [{ AllowedMiners: [1000], AllowedProofTypes: [5] }])));
     const numbers = all.map((a) => a.ID.Number);

@@ -234,9 +234,8 @@ export class SealerService {
   }
 
   async reportState(id: SectorID, req: z.infer<typeof ReportStateReq>): Promise<SectorStateResp> {
-    const row = await this.d.records.require(id);
+    const row = await this.d.records.report(id, req);
     const sealing = row.status === 'sealing';
-    await this.d.records.report(id, req, sealing);
     if (req.Failure) this.d.onFailure?.(req.Failure.Level);
     if (sealing && row.abort_request !== null) {
       // The operator's abort reaches the worker here; the sector is dropped now so a worker that only

@@ -2,6 +2,7 @@ import type { Selectable, Updateable } from 'kysely';
 import { RpcError } from '../../core/rpc/errors.js';
 import { formatSectorId } from '../../core/sectorId.js';
 import { SECTOR_STATE_NOT_FOUND, type ReportStateReq, type SectorID } from '../../core/wire/sealer.js';
+import { GroupCommit } from '../db/groupCommit.js';
 import type { ManagerDb } from '../db/open.js';
 import type { SectorEventsTable, SectorsTable } from '../db/schema.js';
 
@@ -9,10 +10,21 @@ export type SectorRow = Selectable<SectorsTable>;
 export type SectorEventRow = Selectable<SectorEventsTable>;
 export type SectorPatch = Omit<Updateable<SectorsTable>, 'miner' | 'number' | 'created_at'>;
 
+interface PendingReport {
+  id: SectorID;
+  req: ReportStateReq;
+  at: number;
+}
+
 export const sectorKey = (id: SectorID): string => formatSectorId({ miner: id.Miner, number: id.Number });
+
+const notFound = (id: SectorID): RpcError =>
+  new RpcError(SECTOR_STATE_NOT_FOUND, `error code ${SECTOR_STATE_NOT_FOUND}: sector state not found (${sectorKey(id)})`);
 
 /** The manager's record of every sector it numbered, and each sector's event log. */
 export class SectorRecords {
+  private readonly reports = new GroupCommit<PendingReport, SectorRow | undefined>((batch) => this.commitReports(batch), 200);
+
   constructor(private readonly db: ManagerDb) {}
 
   get(id: SectorID): Promise<SectorRow | undefined> {
@@ -22,7 +34,7 @@ export class SectorRecords {
   /** The record, or the error damocles workers take as "abort this sector". */
   async require(id: SectorID): Promise<SectorRow> {
     const row = await this.get(id);
-    if (!row) throw new RpcError(SECTOR_STATE_NOT_FOUND, `error code ${SECTOR_STATE_NOT_FOUND}: sector state not found (${sectorKey(id)})`);
+    if (!row) throw notFound(id);
     return row;
   }
 
@@ -107,31 +119,60 @@ export class SectorRecords {
   }
 
   /** Appends one ReportState to the sector's history and mirrors its latest state on the record. */
-  async report(id: SectorID, req: ReportStateReq, mirror: boolean): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('sector_events')
-        .values({
-          miner: id.Miner,
-          number: id.Number,
-          at: Date.now(),
-          worker_instance: req.Worker.Instance,
-          worker_location: req.Worker.Location,
-          prev: req.StateChange.Prev,
-          next: req.StateChange.Next,
-          event: req.StateChange.Event,
-          failure_level: req.Failure?.Level ?? null,
-          failure_desc: req.Failure?.Desc ?? null,
-        })
+  /**
+   * Logs a worker's state change and, while the sector is sealing, keeps it as the sector's latest state;
+   * returns the record as it was when the change was logged. ReportState is most of the sealer API's
+   * traffic, so concurrent reports share one transaction: one read of their records, one commit.
+   */
+  async report(id: SectorID, req: ReportStateReq): Promise<SectorRow> {
+    const row = await this.reports.submit({ id, req, at: Date.now() });
+    if (!row) throw notFound(id);
+    return row;
+  }
+
+  private commitReports(reports: PendingReport[]): Promise<(SectorRow | undefined)[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('sectors')
+        .selectAll()
+        // Two IN lists use the (miner, number) key and compile cheaply; the few extra rows their cross product
+        // may bring (another miner's sector with the same number) are never looked up below.
+        .where('miner', 'in', [...new Set(reports.map((r) => r.id.Miner))])
+        .where('number', 'in', [...new Set(reports.map((r) => r.id.Number))])
         .execute();
-      if (mirror) {
+      const byKey = new Map(rows.map((r) => [`${r.miner}-${r.number}`, r]));
+      const found = reports.map((r) => byKey.get(`${r.id.Miner}-${r.id.Number}`));
+      const known = reports.filter((_, i) => found[i] !== undefined);
+      if (known.length > 0) {
+        await trx
+          .insertInto('sector_events')
+          .values(
+            known.map(({ id, req, at }) => ({
+              miner: id.Miner,
+              number: id.Number,
+              at,
+              worker_instance: req.Worker.Instance,
+              worker_location: req.Worker.Location,
+              prev: req.StateChange.Prev,
+              next: req.StateChange.Next,
+              event: req.StateChange.Event,
+              failure_level: req.Failure?.Level ?? null,
+              failure_desc: req.Failure?.Desc ?? null,
+            })),
+          )
+          .execute();
+      }
+      // Within one batch only the last report of a sector decides its latest state.
+      const latest = new Map(reports.filter((_, i) => found[i]?.status === 'sealing').map((r) => [sectorKey(r.id), r]));
+      for (const { id, req, at } of latest.values()) {
         await trx
           .updateTable('sectors')
-          .set({ latest_state: req.StateChange.Next, worker_instance: req.Worker.Instance, worker_location: req.Worker.Location, updated_at: Date.now() })
+          .set({ latest_state: req.StateChange.Next, worker_instance: req.Worker.Instance, worker_location: req.Worker.Location, updated_at: at })
           .where('miner', '=', id.Miner)
           .where('number', '=', id.Number)
           .execute();
       }
+      return found;
     });
   }
 
