@@ -20,6 +20,10 @@ export interface TaskEvent {
   to: State;
   level: FailureLevel | null;
   error: string | null;
+  /** Milliseconds since the thread's previous event, when it logged one in this process. */
+  tookMs: number | null;
+  /** Of `tookMs`, the time the step spent in processors (waiting for a slot included): the rest is orchestration. */
+  processorMs?: number;
 }
 
 /**
@@ -39,8 +43,13 @@ export class LocationStore {
       create table if not exists flags (id integer primary key check (id = 1), body text not null);
       create table if not exists events (
         id integer primary key autoincrement, at integer not null, sector text, from_state text not null,
-        event text not null, to_state text not null, level text, error text);
+        event text not null, to_state text not null, level text, error text, took_ms real, processor_ms real);
     `);
+    // Threads whose database predates the durations get the columns; their earlier rows keep them null.
+    const columns = new Set((this.db.prepare('select name from pragma_table_info(?)').all('events') as { name: string }[]).map((c) => c.name));
+    for (const column of ['took_ms', 'processor_ms']) {
+      if (!columns.has(column)) this.db.exec(`alter table events add column ${column} real`);
+    }
   }
 
   close(): void {
@@ -71,7 +80,7 @@ export class LocationStore {
 
   append(e: TaskEvent): void {
     this.db
-      .prepare('insert into events (at, sector, from_state, event, to_state, level, error) values (?, ?, ?, ?, ?, ?, ?)')
-      .run(e.at, e.sector, e.from, e.event, e.to, e.level, e.error);
+      .prepare('insert into events (at, sector, from_state, event, to_state, level, error, took_ms, processor_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(e.at, e.sector, e.from, e.event, e.to, e.level, e.error, e.tookMs, e.processorMs ?? null);
   }
 }

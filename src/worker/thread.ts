@@ -147,7 +147,7 @@ export class SealingThread {
     if (state === 'Aborted') patch.abortReason = 'aborted by the operator (resume --state Aborted)';
     if (this.plan.name === 'sealer' && BEFORE_PRECOMMIT.includes(state) && this.task.commR !== null) patch.preResubmit = true;
     this.task = { ...this.task, ...patch };
-    this.store.save(this.task, { at: Date.now(), sector: this.sectorName, from, event: 'SetState', to: state, level: null, error: null });
+    this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event: 'SetState', to: state, level: null, error: null });
     this.log.info({ sector: this.sectorName, from, to: state }, 'state set by the operator');
     void this.report(from, state, 'SetState', null);
   }
@@ -207,6 +207,7 @@ export class SealingThread {
   }
 
   private context(): StepContext {
+    const processors = this.deps.processors;
     return {
       task: this.task,
       plan: this.plan,
@@ -214,7 +215,17 @@ export class SealingThread {
       location: this.config.location,
       instance: this.deps.instance,
       manager: this.deps.manager,
-      processors: this.deps.processors,
+      processors: {
+        ...processors,
+        run: async (stage, task) => {
+          const start = performance.now();
+          try {
+            return await processors.run(stage, task);
+          } finally {
+            this.processorMs += performance.now() - start;
+          }
+        },
+      },
       attached: this.deps.attached,
       log: this.log.child({ sector: this.sectorName }),
       wait: async (ms, why) => {
@@ -230,19 +241,20 @@ export class SealingThread {
     const handler = HANDLERS[this.plan.name][this.task.state];
     if (!handler) throw new SealingError('Abort', `unexpected state ${this.task.state} in the ${this.plan.name} plan`);
     this.setActivity('Running', null);
+    this.processorMs = 0;
     const result: StepResult = await handler(this.context());
     const from = this.task.state;
-    this.apply(result.event, result.patch ?? {});
+    this.apply(result.event, result.patch ?? {}, Math.round(this.processorMs * 100) / 100);
     this.retries = 0;
     void this.report(from, this.task.state, result.event, null);
   }
 
   /** Applies a step's event: the new state and the step's outputs are written in one transaction. */
-  private apply(event: EventName, patch: Partial<SectorTask>): void {
+  private apply(event: EventName, patch: Partial<SectorTask>, processorMs: number): void {
     const from = this.task.state;
     const to = nextState(this.plan, from, event);
     this.task = { ...this.task, ...patch, state: to };
-    this.store.save(this.task, { at: Date.now(), sector: this.sectorName, from, event, to, level: null, error: null });
+    this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event, to, level: null, error: null, processorMs });
     this.log.info({ sector: this.sectorName, from, event, to }, 'transition');
   }
 
@@ -272,6 +284,21 @@ export class SealingThread {
   }
 
   private reports: Promise<void> = Promise.resolve();
+  /** Time the current step has spent in processors so far: kept with its transition in the event log. */
+  private processorMs = 0;
+  /** When this thread last logged an event (monotonic clock); null until its first one in this process. */
+  private lastEventMark: number | null = null;
+
+  /**
+   * The wall-clock time of an event, and how long since this thread's previous one (the step since then
+   * and that event's durable write) on the monotonic clock, to the hundredth of a millisecond.
+   */
+  private stamp(): { at: number; tookMs: number | null } {
+    const mark = performance.now();
+    const tookMs = this.lastEventMark === null ? null : Math.round((mark - this.lastEventMark) * 100) / 100;
+    this.lastEventMark = mark;
+    return { at: Date.now(), tookMs };
+  }
   /** Set by a ReportState answer: the manager no longer wants this sector sealed. */
   private dropped: { sector: string; reason: string } | null = null;
 
@@ -285,7 +312,7 @@ export class SealingThread {
   private abortTask(reason: string): void {
     const from = this.task.state;
     this.task = { ...this.task, state: 'Aborted', abortReason: reason };
-    this.store.save(this.task, { at: Date.now(), sector: this.sectorName, from, event: 'Abort', to: 'Aborted', level: 'Abort', error: reason });
+    this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event: 'Abort', to: 'Aborted', level: 'Abort', error: reason });
     this.log.warn({ sector: this.sectorName, from, reason }, 'sector aborted');
   }
 
@@ -293,7 +320,7 @@ export class SealingThread {
     const level = failureLevelOf(err);
     const desc = describeError(err);
     const state = this.task.state;
-    this.store.append({ at: Date.now(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
+    this.store.append({ ...this.stamp(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
     await this.report(state, state, 'Failure', { Level: level, Desc: desc });
     this.applyDrop();
     if (this.task.state === 'Aborted') return;

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { LotusClient } from '../../src/chain/client.js';
 import type { SectorSummary } from '../../src/manager/api/admin.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
@@ -35,6 +36,15 @@ describe('worker and manager on the devnet (real processes)', () => {
         log.filter((e) => e.Event !== 'Finalized').map((e) => e.Event),
         ['Allocate', 'AcquireDeals', 'AddPiece', 'BuildTreeD', 'AssignTicket', 'PC1', 'PC2', 'SubmitPC', 'CheckPC', 'Persist', 'SubmitPersistance', 'AssignSeed', 'C1', 'C2', 'SubmitProof', 'Finish'],
       );
+      // The thread's own log keeps how long each step took, and how much of it was processor time.
+      const db = new Database(join(dir, 'thread-0', 'meta', 'sealfleet.db'), { readonly: true });
+      const steps = db.prepare("select event, took_ms, processor_ms from events where event in ('PC1', 'AssignTicket') and took_ms is not null").all() as { event: string; took_ms: number; processor_ms: number }[];
+      db.close();
+      assert.ok(steps.some((e) => e.event === 'PC1') && steps.some((e) => e.event === 'AssignTicket'), JSON.stringify(steps));
+      for (const e of steps) {
+        if (e.event === 'PC1') assert.ok(e.processor_ms >= 20 && e.took_ms >= e.processor_ms, `PC1 ran its 20ms mock stage: ${JSON.stringify(e)}`);
+        else assert.equal(e.processor_ms, 0, 'AssignTicket runs no processor');
+      }
     } finally {
       await w.daemon.kill();
     }
