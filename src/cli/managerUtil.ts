@@ -3,9 +3,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { parseSectorId } from '../core/sectorId.js';
 import { formatDuration } from '../core/units.js';
 import type { SectorDetail, SectorEvent, SectorSummary } from '../manager/api/admin.js';
-import { arg, defaultHome, durationArg } from './options.js';
+import { arg, defaultHome, durationArg, indexArg } from './options.js';
 import { managerClient } from './managerClient.js';
 import { renderTable } from './table.js';
+import { logLimitArg, renderThreadLog } from './threadLog.js';
 import { WorkerControl, workerControlUrl } from './workerClient.js';
 
 interface WorkerRow {
@@ -19,11 +20,6 @@ interface WorkerRow {
 const sectorArg = arg((text) => {
   const id = parseSectorId(text);
   return { Miner: id.miner, Number: id.number };
-});
-const indexArg = arg((text) => {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new Error(`invalid thread index "${text}": expected a non-negative integer`);
-  return n;
 });
 const minerArg = arg((text) => {
   const m = /^[tf]0(\d+)$/.exec(text) ?? /^(\d+)$/.exec(text);
@@ -98,6 +94,20 @@ export function utilCommand(): Command {
     await w.resume(index, state ?? null);
     out(`${w.name} #${index}: resumed${state ? ` in state ${state}` : ''}\n`);
   });
+  homeOpt(
+    worker
+      .command('log')
+      .description("a sealing thread's own event log: each transition, how long its step took and how much of it ran in processors")
+      .argument('<worker>', 'worker name or address')
+      .argument('<index>', 'thread index', indexArg),
+  )
+    .option('-n, --limit <n>', 'how many of the latest rows', logLimitArg, 50)
+    .option('--json', 'print JSON')
+    .action(async (name: string, index: number, o: { home?: string; limit: number; json?: boolean }) => {
+      const events = await (await resolveWorker(homeOf(o), name)).log(index, o.limit);
+      if (o.json) return json(events);
+      out(renderThreadLog(events));
+    });
 
   const sectors = util.command('sealer').description('sector records').command('sectors').description('sectors this manager numbered');
   homeOpt(sectors.command('list').description('sectors with their latest state'))

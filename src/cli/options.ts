@@ -25,6 +25,13 @@ export function defaultHome(): string {
   return resolve(process.env.SEALFLEET_HOME ?? join(homedir(), '.sealfleet'));
 }
 
+/** A sealing thread's index, as `worker list` shows it. */
+export const indexArg = arg((text) => {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new Error(`invalid thread index "${text}": expected a non-negative integer`);
+  return n;
+});
+
 /** Prints one line on stderr and exits non-zero: how every command reports bad input or a failure. */
 export function die(err: unknown): never {
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);

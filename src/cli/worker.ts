@@ -3,15 +3,10 @@ import { getPlan, isPlanName, isPlanState, planStates } from '../core/plans/inde
 import { formatDuration } from '../core/units.js';
 import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
 import { loadWorkerConfig, type WorkerConfig } from '../worker/config.js';
-import { arg, die, runUntilSignal } from './options.js';
+import { die, indexArg, runUntilSignal } from './options.js';
 import { renderTable } from './table.js';
+import { logLimitArg, renderThreadLog } from './threadLog.js';
 import { WorkerControl } from './workerClient.js';
-
-const indexArg = arg((text) => {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new Error(`invalid thread index "${text}": expected a non-negative integer`);
-  return n;
-});
 
 const out = (text: string): void => {
   process.stdout.write(text);
@@ -119,6 +114,17 @@ worker
   .action(async (o: { index?: number }, cmd: Command) => {
     const count = await controlOf(configOf(cmd)).drain(o.index ?? null);
     out(`draining ${count} thread${count === 1 ? '' : 's'}: each finishes its current sector and takes no new one\n`);
+  });
+
+worker
+  .command('log')
+  .description("a sealing thread's own event log: each transition, how long its step took and how much of it ran in processors")
+  .requiredOption('-i, --index <i>', 'thread index, as in list', indexArg)
+  .option('-n, --limit <n>', 'how many of the latest rows', logLimitArg, 50)
+  .option('--json', 'print JSON')
+  .action(async (o: { index: number; limit: number; json?: boolean }, cmd: Command) => {
+    const events = await controlOf(configOf(cmd)).log(o.index, o.limit);
+    out(o.json ? `${JSON.stringify(events, null, 2)}\n` : renderThreadLog(events));
   });
 
 program.parseAsync().catch(die);

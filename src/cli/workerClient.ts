@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { RpcClient } from '../core/rpc/client.js';
 import { RpcTransportError } from '../core/rpc/errors.js';
-import { WORKER_CONTROL_PORT, WorkerControlMethods, WorkerThreadInfo } from '../core/wire/workerControl.js';
+import { ThreadEvent, WORKER_CONTROL_PORT, WorkerControlMethods, WorkerThreadInfo } from '../core/wire/workerControl.js';
 
 /** `host:port`, a bare host (control port 17890), or a URL, as the URL of a worker's control API. */
 export function workerControlUrl(dest: string): string {
@@ -42,6 +42,10 @@ export class WorkerControl {
 
   resume(index: number, state: string | null): Promise<boolean> {
     return this.call(WorkerControlMethods.resume, [index, state], z.boolean());
+  }
+
+  log(index: number, limit: number): Promise<ThreadEvent[]> {
+    return this.call(WorkerControlMethods.log, [index, limit], z.array(ThreadEvent));
   }
 
   /** How many threads will finish their current sector and take no new one; null = all of them. */

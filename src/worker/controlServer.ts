@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import { RPC_CODES, RpcError } from '../core/rpc/errors.js';
 import { method, RpcServer, serveHttp, type Permission } from '../core/rpc/server.js';
-import { WorkerControlMethods } from '../core/wire/workerControl.js';
+import { THREAD_LOG_MAX, WorkerControlMethods } from '../core/wire/workerControl.js';
 import type { ThreadController } from './controller.js';
 import type { WorkerConfig } from './config.js';
 
@@ -52,6 +52,7 @@ export async function startControlServer(
       'write',
     ),
     [WorkerControlMethods.drain]: method([index.nullable().optional()], (i) => controller.drain(i == null ? null : thread(i)), 'write'),
+    [WorkerControlMethods.log]: method([index, z.number().int().min(1).max(THREAD_LOG_MAX).optional()], (i, limit) => controller.log(thread(i), limit ?? 50)),
     [WorkerControlMethods.version]: method([], () => version),
   });
   const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;

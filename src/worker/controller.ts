@@ -1,4 +1,4 @@
-import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
+import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
 
 /**
  * What the control API (and so `sealfleet-worker worker …` and the manager's `util worker …`) can do to the
@@ -12,4 +12,6 @@ export interface ThreadController {
   resume(index: number, state: string | null): boolean;
   /** The thread (or every thread) finishes its current sector and takes no new one. Returns how many. */
   drain(index: number | null): number;
+  /** The last `limit` rows of the thread's event log, oldest first. */
+  log(index: number, limit: number): ThreadEvent[];
 }

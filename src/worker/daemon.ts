@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../core/log.js';
 import { acquireHomeLock } from '../core/homeLock.js';
-import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
+import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
 import type { WorkerConfig } from './config.js';
 import { startControlServer } from './controlServer.js';
 import type { ThreadController } from './controller.js';
@@ -40,6 +40,10 @@ class Controller implements ThreadController {
     const targets = index === null ? this.threads : [this.get(index)];
     for (const t of targets) t.drain();
     return targets.length;
+  }
+
+  log(index: number, limit: number): ThreadEvent[] {
+    return this.get(index).history(limit);
   }
 }
 

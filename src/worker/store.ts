@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { EventName, State } from '../core/plans/index.js';
 import type { FailureLevel } from '../core/errors.js';
+import type { ThreadEvent } from '../core/wire/workerControl.js';
 import type { SectorTask } from './task.js';
 
 export interface ThreadFlags {
@@ -76,6 +77,16 @@ export class LocationStore {
       this.db.prepare('insert into task (id, body) values (1, ?) on conflict (id) do update set body = excluded.body').run(JSON.stringify(task));
       if (event) this.append(event);
     })();
+  }
+
+  /** The last `limit` rows of the event log, oldest first. */
+  recent(limit: number): ThreadEvent[] {
+    return this.db
+      .prepare(
+        `select at, sector, from_state as "from", event, to_state as "to", level, error, took_ms, processor_ms
+         from (select * from events order by id desc limit ?) order by id`,
+      )
+      .all(limit) as ThreadEvent[];
   }
 
   append(e: TaskEvent): void {

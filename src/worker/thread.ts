@@ -3,7 +3,7 @@ import type { Logger } from '../core/log.js';
 import { describeError, failureLevelOf, SealingError, type FailureLevel } from '../core/errors.js';
 import { getPlan, isPlanState, nextState, planStates, stageOf, type EventName, type Plan, type State } from '../core/plans/index.js';
 import { formatSectorId } from '../core/sectorId.js';
-import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
+import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
 import type { ThreadConfig } from './config.js';
 import { HANDLERS } from './handlers.js';
 import type { ManagerClient } from './managerClient.js';
@@ -105,6 +105,10 @@ export class SealingThread {
       last_error: this.flags.lastError,
       draining: this.flags.draining,
     };
+  }
+
+  history(limit: number): ThreadEvent[] {
+    return this.store.recent(limit);
   }
 
   isPaused(): boolean {

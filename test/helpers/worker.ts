@@ -13,6 +13,8 @@ export interface WorkerOptions {
   /** Replaces the whole `[processors]` part (default: mock processors with 20ms stages, plus `mock`). */
   processors?: string;
   sealing?: string;
+  /** `[sealing] max_retries` (default 3: with the 200ms recover_interval, a budget of about 1.4 s). */
+  maxRetries?: number;
   port?: number;
 }
 
@@ -37,7 +39,7 @@ token = "${readFileSync(join(m.home, 'token'), 'utf8').trim()}"
 seal_interval = "300ms"
 recover_interval = "200ms"
 rpc_polling_interval = "200ms"
-max_retries = 3
+max_retries = ${opts.maxRetries ?? 3}
 enable_deals = true
 ${opts.sealing ?? ''}
 

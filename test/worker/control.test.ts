@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { WorkerControl } from '../../src/cli/workerClient.js';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import { RPC_CODES, RpcError } from '../../src/core/rpc/errors.js';
-import type { WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
+import type { ThreadEvent, WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
 import type { ThreadController } from '../../src/worker/controller.js';
 import { startControlServer } from '../../src/worker/controlServer.js';
 import { ROOT, runCli, tempDir } from '../helpers/processes.js';
@@ -38,6 +38,12 @@ const THREADS: WorkerThreadInfo[] = [
   },
 ];
 
+const EVENTS: ThreadEvent[] = [
+  { at: Date.UTC(2026, 10, 22, 3, 0, 0), sector: 's-t01000-2', from: 'TicketAssigned', event: 'PC1', to: 'PC1Done', level: null, error: null, took_ms: 12_345_678, processor_ms: 12_345_001.5 },
+  { at: Date.UTC(2026, 10, 22, 3, 0, 1), sector: 's-t01000-2', from: 'PC1Done', event: 'Retry', to: 'PC1Done', level: 'Permanent', error: 'pc2: no space\nleft', took_ms: 4.5, processor_ms: null },
+  { at: Date.UTC(2026, 10, 22, 3, 0, 2), sector: null, from: 'Empty', event: 'SetState', to: 'Empty', level: null, error: null, took_ms: null, processor_ms: null },
+];
+
 /** Records every call; refuses what the real controller refuses, with its kind of message. */
 class FakeController implements ThreadController {
   calls: string[] = [];
@@ -61,6 +67,11 @@ class FakeController implements ThreadController {
   drain(index: number | null): number {
     this.calls.push(`drain ${index}`);
     return index === null ? THREADS.length : 1;
+  }
+
+  log(index: number, limit: number): ThreadEvent[] {
+    this.calls.push(`log ${index} ${limit}`);
+    return EVENTS.slice(-limit);
   }
 }
 
@@ -105,12 +116,15 @@ describe('worker control server', () => {
       ['VenusWorker.WorkerPause', [3]],
       ['VenusWorker.WorkerResume', [3, null]],
       ['VenusWorker.WorkerDrain', [3]],
+      ['VenusWorker.WorkerLog', [3]],
     ] as const) {
       await assert.rejects(rpc.call(method, [...params]), (e: RpcError) => e.code === RPC_CODES.InvalidParams && e.message === 'worker #3 not found');
     }
     await assert.rejects(rpc.call('VenusWorker.WorkerPause', [-1]), (e: RpcError) => e.message === 'worker #-1 not found');
     await assert.rejects(rpc.call('VenusWorker.WorkerPause', ['0']), codeOf(RPC_CODES.InvalidParams));
     await assert.rejects(rpc.call('VenusWorker.WorkerResume', [0, 5]), codeOf(RPC_CODES.InvalidParams));
+    await assert.rejects(rpc.call('VenusWorker.WorkerLog', [0, 0]), codeOf(RPC_CODES.InvalidParams));
+    await assert.rejects(rpc.call('VenusWorker.WorkerLog', [0, 10_001]), codeOf(RPC_CODES.InvalidParams));
     assert.deepEqual(controller.calls.filter((c) => c !== 'list'), []);
   });
 
@@ -141,6 +155,11 @@ describe('sealfleet-worker worker …', () => {
   let server: { url: string; close(): Promise<void> };
   let config: string;
   const worker = (...args: string[]) => runCli(WORKER_BIN, ['worker', '-c', config, ...args]);
+  const printsTable = async (args: string[], lines: string[]): Promise<void> => {
+    const r = await worker(...args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, [...lines, ''].join('\n'));
+  };
 
   /** A worker config whose control API is the in-test server (with a token, so the CLI must send it). */
   const writeConfig = (dir: string, port: number): string => {
@@ -163,21 +182,31 @@ describe('sealfleet-worker worker …', () => {
   });
 
   it('lists the threads as a table, and as JSON', async () => {
-    const table = await worker('list');
-    assert.equal(table.code, 0, table.stderr);
-    assert.equal(
-      table.stdout,
-      [
-        '#  Location     Plan    SectorID    Paused  PausedElapsed  State    Stage  LastErr',
-        '0  /mnt/store1  sealer  s-t01000-2  true    13m42s         C1Done   C2     permanent: no cached parameters\\nfor c2',
-        '1  /mnt/store2  snapup  -           false   -              -        -      -',
-        '2  /mnt/store3  sealer  s-t01000-3  false   -              PC1Done  PC2    -',
-        '',
-      ].join('\n'),
-    );
+    await printsTable(['list'], [
+      '#  Location     Plan    SectorID    Paused  PausedElapsed  State    Stage  LastErr',
+      '0  /mnt/store1  sealer  s-t01000-2  true    13m42s         C1Done   C2     permanent: no cached parameters\\nfor c2',
+      '1  /mnt/store2  snapup  -           false   -              -        -      -',
+      '2  /mnt/store3  sealer  s-t01000-3  false   -              PC1Done  PC2    -',
+    ]);
     const json = await worker('list', '--json');
     assert.equal(json.code, 0, json.stderr);
     assert.deepEqual(JSON.parse(json.stdout), THREADS);
+  });
+
+  it("shows a thread's event log with its durations, as a table and as JSON", async () => {
+    await printsTable(['log', '--index', '0'], [
+      'Time                 Sector      Event     From            To       Took    Processors  Error',
+      '2026-11-22 03:00:00  s-t01000-2  PC1       TicketAssigned  PC1Done  3h25m   3h25m       -',
+      '2026-11-22 03:00:01  s-t01000-2  Retry     PC1Done         PC1Done  4.50ms  -           Permanent: pc2: no space\\nleft',
+      '2026-11-22 03:00:02  -           SetState  Empty           Empty    -       -           -',
+    ]);
+    const json = await worker('log', '--index', '0', '--limit', '2', '--json');
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), EVENTS.slice(-2));
+    assert.deepEqual(controller.calls.filter((c) => c !== 'list'), ['log 0 50', 'log 0 2']);
+    const bad = await worker('log', '--index', '0', '--limit', '0');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^error: option '-n, --limit <n>' argument '0' is invalid\. invalid --limit "0": expected 1–10000\n$/);
   });
 
   it('refuses a resume state outside the thread plan without sending the resume', async () => {

@@ -34,7 +34,9 @@ describe('crash safety (real processes, SIGKILL)', () => {
     const start = () => startTestManager(home, { listen, managerToml: MANAGER_TOML.replace('PERSIST', `${home}/persist`) });
     let m = await start();
     const dir = tempDir('crash-worker');
-    const cfg = await writeWorkerConfig(dir, m, { threads: [{ plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }] });
+    // The retry budget (about 50 s) outlasts a manager restart on a loaded machine: the threads must wait
+    // for it, not pause, as they would with a budget shorter than the outage.
+    const cfg = await writeWorkerConfig(dir, m, { threads: [{ plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }, { plan: 'sealer' }], maxRetries: 8 });
     let w = await startTestWorker(cfg);
     try {
       for (let i = 0; i < 10; i++) {
@@ -53,7 +55,12 @@ describe('crash safety (real processes, SIGKILL)', () => {
       const rows = await eventually('every allocated sector finished', async () => {
         const s = await all(m);
         return s.length > 0 && s.every((x) => x.Status !== 'sealing') ? s : undefined;
-      }, 120_000);
+      }, 120_000).catch(async (err: Error) => {
+        // What was left, for the next engineer: the sectors still sealing and what each thread was doing.
+        const left = (await all(m)).filter((x) => x.Status === 'sealing').map((x) => `${x.Sector} ${x.State ?? '-'}`);
+        const threads = (await w.list()).map((t) => `#${t.index} ${t.job_id ?? '-'} ${t.job_state} ${t.thread_state.state} ${t.last_error ?? ''}`);
+        throw new Error(`${err.message}; still sealing: ${left.join(', ')}; threads: ${threads.join(' | ')}`);
+      });
       const numbers = rows.map((s) => s.Number).sort((a, b) => a - b);
       assert.deepEqual(numbers, numbers.map((_, i) => i + 1), 'numbers 1..n, none lost, none twice');
       const aborted = rows.filter((s) => s.Status !== 'finalized');

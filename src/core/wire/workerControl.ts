@@ -22,11 +22,33 @@ export const WorkerThreadInfo = z.looseObject({
 });
 export type WorkerThreadInfo = z.infer<typeof WorkerThreadInfo>;
 
+/**
+ * One row of a sealing thread's own event log (`VenusWorker.WorkerLog`, a sealfleet addition): the
+ * transition, and how long its step took (`took_ms`, since the thread's previous row; null for the first
+ * row after a start) and spent in processors (`processor_ms`, null where no step ran).
+ */
+export const ThreadEvent = z.object({
+  at: z.number(),
+  sector: z.string().nullable(),
+  from: z.string(),
+  event: z.string(),
+  to: z.string(),
+  level: z.string().nullable(),
+  error: z.string().nullable(),
+  took_ms: z.number().nullable(),
+  processor_ms: z.number().nullable(),
+});
+export type ThreadEvent = z.infer<typeof ThreadEvent>;
+
+/** How many rows of a thread's log one WorkerLog call returns at most. */
+export const THREAD_LOG_MAX = 10_000;
+
 export const WORKER_CONTROL_PORT = 17890;
 export const WorkerControlMethods = {
   list: 'VenusWorker.WorkerList',
   pause: 'VenusWorker.WorkerPause',
   resume: 'VenusWorker.WorkerResume',
   drain: 'VenusWorker.WorkerDrain',
+  log: 'VenusWorker.WorkerLog',
   version: 'VenusWorker.WorkerVersion',
 } as const;
