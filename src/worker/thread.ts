@@ -220,7 +220,6 @@ export class SealingThread {
       instance: this.deps.instance,
       manager: this.deps.manager,
       processors: {
-        ...processors,
         run: async (stage, task) => {
           const start = performance.now();
           try {

@@ -118,7 +118,6 @@ export class SectorRecords {
       .execute();
   }
 
-  /** Appends one ReportState to the sector's history and mirrors its latest state on the record. */
   /**
    * Logs a worker's state change and, while the sector is sealing, keeps it as the sector's latest state;
    * returns the record as it was when the change was logged. ReportState is most of the sealer API's

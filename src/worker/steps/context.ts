@@ -21,7 +21,8 @@ export interface StepContext {
   location: string;
   instance: string;
   manager: ManagerClient;
-  processors: Processors;
+  /** Runs a stage; the thread times each run and keeps the total with the step's transition. */
+  processors: Pick<Processors, 'run'>;
   /** Names of the persist stores this worker has attached. */
   attached: string[];
   log: Logger;
