@@ -114,8 +114,8 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     const pieceRoute = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const header = req.headers.authorization;
       const token = header?.startsWith('Bearer ') ? header.slice(7) : new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? undefined;
-      const perm = await authorize(token).catch(() => undefined);
-      if (!perm || !allows(perm, 'read')) {
+      const caller = await authorize(token).catch(() => undefined);
+      if (!caller || !allows(caller.perm, 'read')) {
         res.writeHead(401, { 'content-type': 'text/plain' }).end('a valid token is required\n');
         return;
       }

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import { RPC_CODES, RpcError } from '../core/rpc/errors.js';
-import { method, RpcServer, serveHttp, type Permission } from '../core/rpc/server.js';
+import { method, RpcServer, serveHttp, type Caller } from '../core/rpc/server.js';
 import { THREAD_LOG_MAX, WorkerControlMethods } from '../core/wire/workerControl.js';
 import type { ThreadController } from './controller.js';
 import type { WorkerConfig } from './config.js';
@@ -13,13 +13,13 @@ const index = z.number().int();
  * Checks a bearer token against the configured one. Digests of equal length let the comparison take the
  * same time whatever the guess, so the token cannot be found byte by byte.
  */
-function tokenCheck(expected: string): (token: string | undefined) => Permission {
+function tokenCheck(expected: string): (token: string | undefined) => Caller {
   const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
   const want = digest(expected);
   return (token) => {
     if (token === undefined) throw new Error('this worker requires its rpc_server.token as bearer token');
     if (!timingSafeEqual(digest(token), want)) throw new Error('wrong token');
-    return 'admin';
+    return { perm: 'admin', credential: 'rpc_server.token', worker: null };
   };
 }
 

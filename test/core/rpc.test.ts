@@ -39,10 +39,9 @@ describe('JSON-RPC over HTTP', () => {
     const server = new RpcServer({
       maxBodyBytes: 4096,
       authorize: (token) => {
-        if (token === undefined) return 'read';
-        const perm = TOKENS[token];
+        const perm = token === undefined ? 'read' : TOKENS[token];
         if (!perm) throw new Error('unknown token');
-        return perm;
+        return { perm, credential: token ?? null, worker: null };
       },
     });
     server.register({

@@ -20,11 +20,26 @@ export const allows = (granted: Permission, needed: Permission): boolean =>
 type ParamSchemas = [] | [z.ZodType, ...z.ZodType[]];
 type ParamsOf<S extends ParamSchemas> = z.output<z.ZodTuple<S, null>>;
 
+/**
+ * Who is calling, as the `authorize` hook found it: the permission its token grants, a stable id of that
+ * credential (never the token itself: it may be logged or stored), and the worker name a token is bound to.
+ */
+export interface Caller {
+  perm: Permission;
+  /** A fingerprint of the credential, or null when the call carried none. */
+  credential: string | null;
+  /** The worker this token belongs to (`auth create-token --worker <name>`), or null for an unbound token. */
+  worker: string | null;
+}
+
+/** The caller of a server without an `authorize` hook: anyone may do anything. */
+export const UNAUTHENTICATED_ADMIN: Caller = { perm: 'admin', credential: null, worker: null };
+
 export interface MethodDef {
   perm: Permission;
   arity: { min: number; max: number };
   schema: z.ZodType<unknown[]>;
-  handler: (params: unknown[]) => unknown;
+  handler: (params: unknown[], caller: Caller) => unknown;
 }
 
 /**
@@ -36,13 +51,22 @@ export function method<S extends ParamSchemas, R>(
   handler: (...args: ParamsOf<S>) => R | Promise<R>,
   perm: Permission = 'read',
 ): MethodDef {
+  return callerMethod(params, (_caller, ...args) => handler(...args), perm);
+}
+
+/** `method` for a handler that needs to know who calls (a worker's identity, say). */
+export function callerMethod<S extends ParamSchemas, R>(
+  params: S,
+  handler: (caller: Caller, ...args: ParamsOf<S>) => R | Promise<R>,
+  perm: Permission = 'read',
+): MethodDef {
   let min = params.length;
   while (min > 0 && (params[min - 1] as z.ZodType).safeParse(undefined).success) min--;
   return {
     perm,
     arity: { min, max: params.length },
     schema: z.tuple(params as [z.ZodType, ...z.ZodType[]]) as unknown as z.ZodType<unknown[]>,
-    handler: (args) => handler(...(args as ParamsOf<S>)),
+    handler: (args, caller) => handler(caller, ...(args as ParamsOf<S>)),
   };
 }
 
@@ -50,17 +74,17 @@ export interface RpcServerOptions {
   /** Largest request body accepted, in bytes; larger ones get HTTP 413 and the connection stays usable. */
   maxBodyBytes?: number;
   /**
-   * Maps the bearer token (undefined when absent) to the permission it grants. Throwing refuses the token
-   * (HTTP 401). Without this hook every caller is `admin`.
+   * Maps the bearer token (undefined when absent) to its caller. Throwing refuses the token (HTTP 401).
+   * Without this hook every caller is `admin`.
    */
-  authorize?: (token: string | undefined) => Permission | Promise<Permission>;
+  authorize?: (token: string | undefined) => Caller | Promise<Caller>;
   onError?: (method: string, err: unknown) => void;
   /** Called after every call with its duration and whether it answered with a result. */
   observe?: (method: string, seconds: number, ok: boolean) => void;
 }
 
 interface CallContext {
-  perm: Permission;
+  caller: Caller;
 }
 
 function describeZodIssue(issue: z.core.$ZodIssue): string {
@@ -101,7 +125,7 @@ export class RpcServer {
   ): Promise<JSONRPCResponse | null> {
     const id = request.id ?? null;
     const fail = (code: number, message: string) => createJSONRPCErrorResponse(id, code, message);
-    if (!allows(ctx.perm, def.perm)) {
+    if (!allows(ctx.caller.perm, def.perm)) {
       return fail(RPC_CODES.Unauthorized, `missing permission to invoke '${name}' (need '${def.perm}')`);
     }
     const raw: unknown = request.params ?? [];
@@ -117,7 +141,7 @@ export class RpcServer {
       return fail(RPC_CODES.InvalidParams, `invalid params for ${name}: ${detail}`);
     }
     try {
-      const result = await def.handler(parsed.data);
+      const result = await def.handler(parsed.data, ctx.caller);
       return request.id === undefined ? null : { jsonrpc: '2.0', id, result: result ?? null };
     } catch (err) {
       if (err instanceof RpcError) return { jsonrpc: '2.0', id, error: { code: err.code, message: err.message, data: err.data } };
@@ -135,10 +159,10 @@ export class RpcServer {
     }
     const header = req.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    let perm: Permission = 'admin';
+    let caller = UNAUTHENTICATED_ADMIN;
     if (this.options.authorize) {
       try {
-        perm = await this.options.authorize(token);
+        caller = await this.options.authorize(token);
       } catch (err) {
         req.resume();
         sendJson(res, 401, createJSONRPCErrorResponse(null, RPC_CODES.Unauthorized, `token refused: ${(err as Error).message}`));
@@ -154,7 +178,7 @@ export class RpcServer {
       );
       return;
     }
-    const response = await this.rpc.receiveJSON(body, { perm });
+    const response = await this.rpc.receiveJSON(body, { caller });
     if (response === null || (Array.isArray(response) && response.length === 0)) {
       res.writeHead(204).end();
       return;
