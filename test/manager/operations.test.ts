@@ -30,7 +30,7 @@ describe('manager operations', () => {
     const m = await startTestManager(tempDir('manager-auth'));
     try {
       await assert.rejects(new RpcClient({ url: `${m.url}/rpc/v0` }).call('Venus.AllocateSector', SPEC), (e: RpcError) => e.code === RPC_CODES.Unauthorized);
-      const forged = await fetch(`${m.url}/rpc/v0`, { method: 'POST', headers: { authorization: 'Bearer a.b.c' }, body: '{}' });
+      const forged = await fetch(`${m.url}/rpc/v0`, { method: 'POST', headers: { authorization: 'Bearer a.b.c', 'content-type': 'application/json' }, body: '{}' });
       assert.equal(forged.status, 401);
       const read = await runCli(MANAGER_BIN, ['auth', 'create-token', '--perm', 'read', '--home', m.home]);
       assert.equal(read.code, 0, read.stderr);

@@ -1,14 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  createJSONRPCErrorResponse,
-  JSONRPCErrorException,
-  JSONRPCServer,
-  type JSONRPCRequest,
-  type JSONRPCResponse,
-} from 'json-rpc-2.0';
 import { z } from 'zod';
 import { RPC_CODES, RpcError } from './errors.js';
+import { refuseForeign } from './origin.js';
+import { parseRequestBody, type RpcId, type RpcResponse, errorResponse } from './envelope.js';
 
 /** Lotus-style permissions; each includes the ones before it. */
 export const PERMISSIONS = ['read', 'write', 'sign', 'admin'] as const;
@@ -81,10 +76,15 @@ export interface RpcServerOptions {
   onError?: (method: string, err: unknown) => void;
   /** Called after every call with its duration and whether it answered with a result. */
   observe?: (method: string, seconds: number, ok: boolean) => void;
-}
-
-interface CallContext {
-  caller: Caller;
+  /**
+   * Most calls one batch may hold (default 100). Neither damocles (go-jsonrpc) nor our clients batch at
+   * all, so the cap only has to leave room for scripts; 100 calls of the costliest method (a list at its
+   * row maximum) still answer in well under a second, while an unbounded batch let one request hold
+   * the manager for as long as its sender liked.
+   */
+  maxBatch?: number;
+  /** Deepest nesting of arrays and objects a request may have (default 64; our deepest param needs 5). */
+  maxDepth?: number;
 }
 
 function describeZodIssue(issue: z.core.$ZodIssue): string {
@@ -92,43 +92,64 @@ function describeZodIssue(issue: z.core.$ZodIssue): string {
   return `${where}: ${issue.message}`;
 }
 
-/** JSON-RPC 2.0 over HTTP POST with positional params, bearer-token permissions and a body limit. */
+/**
+ * JSON-RPC 2.0 over HTTP POST with positional params, bearer-token permissions, a body limit, a batch
+ * cap, and refusal of requests a browser could have been made to send (see `refuseForeign`).
+ *
+ * The dispatcher is ours rather than a library's: the envelope is checked before anything runs (ids,
+ * nesting, empty batches), and batch items run one after another with a turn of the event loop between
+ * them, so one caller cannot starve the others or `/healthz`.
+ */
 export class RpcServer {
-  private readonly rpc = new JSONRPCServer<CallContext>();
+  private readonly methods = new Map<string, MethodDef>();
   private readonly maxBodyBytes: number;
+  private readonly maxBatch: number;
+  private readonly maxDepth: number;
 
   constructor(private readonly options: RpcServerOptions = {}) {
     this.maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
+    this.maxBatch = options.maxBatch ?? 100;
+    this.maxDepth = options.maxDepth ?? 64;
   }
 
   register(methods: Record<string, MethodDef>): this {
-    for (const [name, def] of Object.entries(methods)) {
-      this.rpc.addMethodAdvanced(name, async (request, ctx) => {
-        const start = performance.now();
-        const response = await this.invoke(name, def, request, ctx);
-        this.options.observe?.(name, (performance.now() - start) / 1000, !response?.error);
-        return response;
-      });
-    }
+    for (const [name, def] of Object.entries(methods)) this.methods.set(name, def);
     return this;
   }
 
   hasMethod(name: string): boolean {
-    return this.rpc.hasMethod(name);
+    return this.methods.has(name);
   }
 
-  private async invoke(
-    name: string,
-    def: MethodDef,
-    request: JSONRPCRequest,
-    ctx: CallContext,
-  ): Promise<JSONRPCResponse | null> {
-    const id = request.id ?? null;
-    const fail = (code: number, message: string) => createJSONRPCErrorResponse(id, code, message);
-    if (!allows(ctx.caller.perm, def.perm)) {
+  /** The registered methods and their definitions (for tools that enumerate the API, such as the fuzz suite). */
+  methodTable(): ReadonlyMap<string, MethodDef> {
+    return this.methods;
+  }
+
+  /** Answers one request object of a body; null for a notification. */
+  private async dispatch(item: unknown, caller: Caller): Promise<RpcResponse | null> {
+    const request = checkRequest(item);
+    if ('error' in request) return request.error;
+    const { id, name, params } = request;
+    const def = this.methods.get(name);
+    let response: RpcResponse;
+    if (!def) {
+      response = errorResponse(id ?? null, RPC_CODES.MethodNotFound, `method '${truncateForMessage(name)}' not found`);
+    } else {
+      const start = performance.now();
+      response = await this.invoke(name, def, id ?? null, params, caller);
+      this.options.observe?.(name, (performance.now() - start) / 1000, !('error' in response));
+    }
+    // A notification gets no answer, not even an error (JSON-RPC 2.0 §4.1).
+    return id === undefined ? null : response;
+  }
+
+  private async invoke(name: string, def: MethodDef, id: RpcId, params: unknown, caller: Caller): Promise<RpcResponse> {
+    const fail = (code: number, message: string) => errorResponse(id, code, message);
+    if (!allows(caller.perm, def.perm)) {
       return fail(RPC_CODES.Unauthorized, `missing permission to invoke '${name}' (need '${def.perm}')`);
     }
-    const raw: unknown = request.params ?? [];
+    const raw: unknown = params ?? [];
     if (!Array.isArray(raw)) return fail(RPC_CODES.InvalidParams, `${name} takes positional params (a JSON array)`);
     if (raw.length < def.arity.min || raw.length > def.arity.max) {
       const expected = def.arity.min === def.arity.max ? `${def.arity.max}` : `${def.arity.min}–${def.arity.max}`;
@@ -141,11 +162,10 @@ export class RpcServer {
       return fail(RPC_CODES.InvalidParams, `invalid params for ${name}: ${detail}`);
     }
     try {
-      const result = await def.handler(parsed.data, ctx.caller);
-      return request.id === undefined ? null : { jsonrpc: '2.0', id, result: result ?? null };
+      const result = await def.handler(parsed.data, caller);
+      return { jsonrpc: '2.0', id, result: result ?? null };
     } catch (err) {
       if (err instanceof RpcError) return { jsonrpc: '2.0', id, error: { code: err.code, message: err.message, data: err.data } };
-      if (err instanceof JSONRPCErrorException) return fail(err.code, err.message);
       this.options.onError?.(name, err);
       return fail(RPC_CODES.Application, err instanceof Error ? err.message : String(err));
     }
@@ -157,6 +177,12 @@ export class RpcServer {
       res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain' }).end('JSON-RPC endpoint: use POST\n');
       return;
     }
+    const refusal = refuseForeign(req);
+    if (refusal) {
+      req.resume();
+      sendJson(res, refusal.status, errorResponse(null, RPC_CODES.InvalidRequest, refusal.message));
+      return;
+    }
     const header = req.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     let caller = UNAUTHENTICATED_ADMIN;
@@ -165,30 +191,76 @@ export class RpcServer {
         caller = await this.options.authorize(token);
       } catch (err) {
         req.resume();
-        sendJson(res, 401, createJSONRPCErrorResponse(null, RPC_CODES.Unauthorized, `token refused: ${(err as Error).message}`));
+        sendJson(res, 401, errorResponse(null, RPC_CODES.Unauthorized, `token refused: ${(err as Error).message}`));
         return;
       }
     }
     const body = await readBody(req, this.maxBodyBytes);
     if (body === undefined) {
-      sendJson(
-        res,
-        413,
-        createJSONRPCErrorResponse(null, RPC_CODES.InvalidRequest, `request body exceeds ${this.maxBodyBytes} bytes`),
-      );
+      sendJson(res, 413, errorResponse(null, RPC_CODES.InvalidRequest, `request body exceeds ${this.maxBodyBytes} bytes`));
       return;
     }
-    const response = await this.rpc.receiveJSON(body, { caller });
-    if (response === null || (Array.isArray(response) && response.length === 0)) {
-      res.writeHead(204).end();
+    const parsed = parseRequestBody(body, this.maxDepth);
+    if ('error' in parsed) {
+      // The body as a whole is bad: nothing ran, and the HTTP status says so to proxies and logs as well.
+      sendJson(res, 400, parsed.error);
       return;
     }
-    sendJson(res, 200, response);
+    const { value } = parsed;
+    if (!Array.isArray(value)) {
+      const response = await this.dispatch(value, caller);
+      if (response === null) res.writeHead(204).end();
+      else sendJson(res, 200, response);
+      return;
+    }
+    if (value.length === 0) {
+      sendJson(res, 400, errorResponse(null, RPC_CODES.InvalidRequest, 'empty batch: send at least one request object'));
+      return;
+    }
+    if (value.length > this.maxBatch) {
+      sendJson(res, 400, errorResponse(null, RPC_CODES.InvalidRequest, `batch of ${value.length} calls exceeds the limit of ${this.maxBatch}; send fewer calls per request`));
+      return;
+    }
+    const responses: RpcResponse[] = [];
+    for (const [i, item] of value.entries()) {
+      // Other requests (and /healthz) get their turn between the calls of a batch.
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const response = await this.dispatch(item, caller);
+      if (response !== null) responses.push(response);
+    }
+    if (responses.length === 0) res.writeHead(204).end();
+    else sendJson(res, 200, responses);
   }
 }
 
+type CheckedRequest = { id: RpcId | undefined; name: string; params: unknown } | { error: RpcResponse };
+
+/** The envelope of one request object (JSON-RPC 2.0 §4): what is not one is answered with InvalidRequest and id null. */
+function checkRequest(item: unknown): CheckedRequest {
+  const invalid = (why: string): CheckedRequest => ({ error: errorResponse(null, RPC_CODES.InvalidRequest, `invalid request: ${why}`) });
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+    return invalid(`expected a request object, got ${item === null ? 'null' : Array.isArray(item) ? 'an array' : typeof item}`);
+  }
+  const { jsonrpc, id, method: name, params } = item as Record<string, unknown>;
+  if (jsonrpc !== '2.0') return invalid('"jsonrpc" must be "2.0"');
+  if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') {
+    return invalid('"id" must be a string, a number or null');
+  }
+  if (typeof id === 'string' && id.length > MAX_ID_LENGTH) return invalid(`"id" is longer than ${MAX_ID_LENGTH} characters`);
+  if (typeof name !== 'string' || name === '') return invalid('"method" must be a non-empty string');
+  return { id, name, params };
+}
+
+/** Ids are echoed in the answer; a long one would only amplify it. go-jsonrpc sends numbers. */
+const MAX_ID_LENGTH = 256;
+
+/** A caller's text quoted back in an error, cut so an error never grows with the request. */
+function truncateForMessage(text: string): string {
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
+}
+
 /** Reads the whole body, or returns undefined (after draining) when it passes the limit. */
-async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
@@ -202,7 +274,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | u
     if (size > limit) tooBig = true;
     if (!tooBig) chunks.push(chunk);
   }
-  return tooBig ? undefined : Buffer.concat(chunks).toString('utf8');
+  return tooBig ? undefined : Buffer.concat(chunks);
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -211,6 +283,15 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 }
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+function decodes(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Parses `host:port` (IPv6 as `[::1]:port`); port 0 picks a free one. */
 export function parseListen(text: string): { host: string; port: number } {
@@ -234,16 +315,25 @@ export async function serveHttp(
   const { host, port } = parseListen(listen);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string;
+    if (!decodes(path)) {
+      req.resume();
+      sendJson(res, 400, { error: `malformed percent-encoding in path ${JSON.stringify(path.slice(0, 200))}` });
+      return;
+    }
     const route = routes[path] ?? Object.entries(routes).find(([key]) => key.endsWith('/') && path.startsWith(key))?.[1];
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`no such path ${path}\n`);
       return;
     }
-    Promise.resolve(route(req, res)).catch((err: unknown) => {
-      onError?.(err);
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end('internal error\n');
-    });
+    // A route that throws, even synchronously, answers 500 with a generic text: the details go to the log,
+    // not to whoever sent the request, and the daemon keeps serving.
+    Promise.resolve()
+      .then(() => route(req, res))
+      .catch((err: unknown) => {
+        onError?.(err);
+        if (res.headersSent) res.destroy();
+        else sendJson(res, 500, { error: 'internal error; the server log has the details' });
+      });
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
