@@ -140,10 +140,11 @@ export function utilCommand(): Command {
       ];
       out(renderTable(['Field', 'Value'], lines.map(([k, v]) => [k, String(v)])));
     });
-  homeOpt(sectors.command('log').description("one sector's full event history").argument('<sector>', 'sector id, e.g. s-t01000-2', sectorArg))
+  homeOpt(sectors.command('log').description("one sector's event history (the latest events)").argument('<sector>', 'sector id, e.g. s-t01000-2', sectorArg))
+    .option('-n, --limit <n>', 'how many of the latest events', logLimitArg, 1000)
     .option('--json', 'print JSON')
-    .action(async (id: { Miner: number; Number: number }, o: { home?: string; json?: boolean }) => {
-      const events = await managerClient(homeOf(o)).call<SectorEvent[]>('SealFleet.SectorLog', [id]);
+    .action(async (id: { Miner: number; Number: number }, o: { home?: string; limit: number; json?: boolean }) => {
+      const events = await managerClient(homeOf(o)).call<SectorEvent[]>('SealFleet.SectorLog', [id, o.limit]);
       if (o.json) return json(events);
       const first = events[0]?.At ?? 0;
       out(renderTable(

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import { RPC_CODES, RpcError } from '../core/rpc/errors.js';
 import { method, RpcServer, serveHttp, type Caller } from '../core/rpc/server.js';
+import { labelString } from '../core/wire/bounds.js';
 import { THREAD_LOG_MAX, WorkerControlMethods } from '../core/wire/workerControl.js';
 import type { ThreadController } from './controller.js';
 import type { WorkerConfig } from './config.js';
@@ -47,7 +48,7 @@ export async function startControlServer(
     [WorkerControlMethods.list]: method([], () => controller.list()),
     [WorkerControlMethods.pause]: method([index], (i) => controller.pause(thread(i)), 'write'),
     [WorkerControlMethods.resume]: method(
-      [index, z.string().nullable().optional()],
+      [index, labelString.nullable().optional()],
       (i, state) => controller.resume(thread(i), state ?? null),
       'write',
     ),

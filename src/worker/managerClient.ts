@@ -1,6 +1,7 @@
 import { abort, temporary } from '../core/errors.js';
 import { RpcClient } from '../core/rpc/client.js';
 import { RpcError } from '../core/rpc/errors.js';
+import { truncateMiddle } from '../core/wire/bounds.js';
 
 import {
   SECTOR_STATE_NOT_FOUND,
@@ -61,10 +62,12 @@ export class ManagerClient {
   waitSeed = (id: SectorID, proofType: number) => this.call<WaitSeedResp>('WaitSeed', [id, proofType]);
   submitProof = (id: SectorID, proof: string, reset: boolean) => this.call<SubmitResp>('SubmitProof', [id, { Proof: proof }, reset]);
   pollProofState = (id: SectorID) => this.call<PollStateResp>('PollProofState', [id]);
+  // Error texts are cut to the manager's bound here: one that is too long would be refused on every retry,
+  // and the sector would never get past its report.
   reportState = (id: SectorID, req: { Worker: { Instance: string; Location: string }; StateChange: { Prev: string; Next: string; Event: string }; Failure: { Level: string; Desc: string } | null }) =>
-    this.call<SectorStateResp>('ReportState', [id, req]);
+    this.call<SectorStateResp>('ReportState', [id, req.Failure ? { ...req, Failure: { ...req.Failure, Desc: truncateMiddle(req.Failure.Desc) } } : req]);
   reportFinalized = (id: SectorID) => this.call<null>('ReportFinalized', [id]);
-  reportAborted = (id: SectorID, reason: string) => this.call<null>('ReportAborted', [id, reason]);
+  reportAborted = (id: SectorID, reason: string) => this.call<null>('ReportAborted', [id, truncateMiddle(reason)]);
   allocateSnapUp = (spec: AllocationSpec, deals: { MaxDeals: number | null; MinUsedSpace: number | null }) => this.call<AllocatedSnapUpSector | null>('AllocateSanpUpSector', [{ Sector: spec, Deals: deals }]);
   submitSnapUpProof = (id: SectorID, info: { CommR: number[]; CommD: number[]; AccessInstance: string; Pieces: { '/': string }[]; Proof: string }) => this.call<SubmitResp>('SubmitSnapUpProof', [id, info]);
   allocateRebuild = (spec: AllocationSpec) => this.call<SectorRebuildInfo | null>('AllocateRebuildSector', [spec]);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { FAILURE_LEVELS } from '../errors.js';
+import { BOUNDS, boundedArray, boundedString, labelString, nameString, pathString, textString } from './bounds.js';
 
 /**
  * The worker → manager sealer API (`Venus.*` on `/rpc/v0`), in damocles' JSON shapes: PascalCase keys,
@@ -18,16 +19,17 @@ export const TICKET_EXPIRED = 'ticket expired';
 export const SECTOR_STATE_NOT_FOUND = 11001;
 
 const u64 = z.number().int().nonnegative();
-const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
-export const Cid = z.object({ '/': z.string().min(1) });
+const base64 = (max: number) => boundedString(max).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
+const b64 = base64(BOUNDS.name);
+export const Cid = z.object({ '/': boundedString(BOUNDS.name).min(1) });
 export const Bytes32 = z.array(z.number().int().min(0).max(255)).length(32);
 
 export const SectorID = z.object({ Miner: u64, Number: u64 });
 export type SectorID = z.infer<typeof SectorID>;
 
 export const AllocateSectorSpec = z.object({
-  AllowedMiners: z.array(u64).nullable().optional(),
-  AllowedProofTypes: z.array(z.number().int()).nullable().optional(),
+  AllowedMiners: boundedArray(u64).nullable().optional(),
+  AllowedProofTypes: boundedArray(z.number().int()).nullable().optional(),
 });
 export type AllocateSectorSpec = z.infer<typeof AllocateSectorSpec>;
 
@@ -43,8 +45,8 @@ export const DealInfoV2 = z.looseObject({
   AllocationID: u64,
   PieceCID: Cid,
   PieceSize: u64,
-  Client: z.string(),
-  Provider: z.string(),
+  Client: boundedString(BOUNDS.name),
+  Provider: boundedString(BOUNDS.name),
   Offset: u64,
   Length: u64,
   PayloadSize: u64,
@@ -66,7 +68,7 @@ export type Seed = z.infer<typeof Seed>;
 export const PreCommitOnChainInfo = z.object({ CommR: Bytes32, CommD: Bytes32, Ticket });
 export type PreCommitOnChainInfo = z.infer<typeof PreCommitOnChainInfo>;
 
-export const ProofOnChainInfo = z.object({ Proof: b64 });
+export const ProofOnChainInfo = z.object({ Proof: base64(BOUNDS.proof) });
 
 export interface SubmitResp {
   Res: number;
@@ -83,9 +85,9 @@ export interface WaitSeedResp {
 }
 
 export const ReportStateReq = z.object({
-  Worker: z.object({ Instance: z.string(), Location: z.string() }),
-  StateChange: z.object({ Prev: z.string(), Next: z.string(), Event: z.string() }),
-  Failure: z.object({ Level: z.enum(FAILURE_LEVELS), Desc: z.string() }).nullable().optional(),
+  Worker: z.object({ Instance: nameString, Location: pathString }),
+  StateChange: z.object({ Prev: labelString, Next: labelString, Event: labelString }),
+  Failure: z.object({ Level: z.enum(FAILURE_LEVELS), Desc: textString }).nullable().optional(),
 });
 export type ReportStateReq = z.infer<typeof ReportStateReq>;
 
@@ -114,9 +116,9 @@ export interface AllocatedSnapUpSector {
 export const SnapUpOnChainInfo = z.object({
   CommR: Bytes32,
   CommD: Bytes32,
-  AccessInstance: z.string(),
-  Pieces: z.array(Cid),
-  Proof: b64,
+  AccessInstance: nameString,
+  Pieces: boundedArray(Cid, BOUNDS.pieces),
+  Proof: base64(BOUNDS.proof),
 });
 export type SnapUpOnChainInfo = z.infer<typeof SnapUpOnChainInfo>;
 
@@ -139,9 +141,9 @@ export const WorkerSummary = z.object({
 });
 
 export const WorkerInfo = z.object({
-  Name: z.string().min(1, 'worker name is required'),
-  Dest: z.string().min(1, 'worker dest is required'),
-  Version: z.string(),
+  Name: nameString,
+  Dest: nameString,
+  Version: boundedString(BOUNDS.name),
   Summary: WorkerSummary,
 });
 export type WorkerInfo = z.infer<typeof WorkerInfo>;

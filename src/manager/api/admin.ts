@@ -1,8 +1,9 @@
-import { isAbsolute } from 'node:path';
+import { isAbsolute, normalize } from 'node:path';
 import { z } from 'zod';
 import { RpcError, RPC_CODES } from '../../core/rpc/errors.js';
 import { method, type MethodDef } from '../../core/rpc/server.js';
 import { SectorID } from '../../core/wire/sealer.js';
+import { labelString, nameString, pathString, textString } from '../../core/wire/bounds.js';
 import type { PieceQueue } from '../deals/pieces.js';
 import { sectorKey, type SectorEventRow, type SectorRecords, type SectorRow } from '../sectors/records.js';
 import type { WorkerRegistry } from '../workers/registry.js';
@@ -78,11 +79,30 @@ const event = (e: SectorEventRow): SectorEvent => ({
   FailureDesc: e.failure_desc,
 });
 
+/**
+ * Lists answer at most LIST_MAX rows a call (LIST_DEFAULT unless asked), so one call's work and reply
+ * stay bounded however large the cluster grows; `Offset` pages on.
+ */
+export const LIST_DEFAULT = 1000;
+export const LIST_MAX = 10_000;
+const Page = {
+  Limit: z.number().int().min(1).max(LIST_MAX).optional(),
+  Offset: z.number().int().nonnegative().optional(),
+};
+const PageParam = z.object(Page).optional();
+const page = (p: { Limit?: number | undefined; Offset?: number | undefined } | undefined) => ({ limit: p?.Limit ?? LIST_DEFAULT, offset: p?.Offset ?? 0 });
+/** SectorLog's optional second param: how many of the latest events (default LIST_DEFAULT). */
+const LogLimit = z.number().int().min(1).max(LIST_MAX).optional();
+
 const ListFilter = z.object({
   Status: z.enum(['sealing', 'finalized', 'aborted']).optional(),
   Miner: z.number().int().nonnegative().optional(),
-  State: z.string().optional(),
+  State: labelString.optional(),
+  ...Page,
 });
+
+/** A path the manager opens for the operator: absolute and normalized, so it says plainly which file it is. */
+const importPath = pathString.refine(isAbsolute, 'expected an absolute path').refine((p) => p === normalize(p), 'expected a normalized path (no "." or ".." segments, no doubled "/")');
 
 /** The operator API behind `sealfleet-manager util …` (`SealFleet.*`): reads need `read`, actions `admin`. */
 export function adminMethods(d: {
@@ -94,7 +114,7 @@ export function adminMethods(d: {
 }): Record<string, MethodDef> {
   const table: Record<string, MethodDef> = {
     SectorsList: method([ListFilter.optional()], async (f) => {
-      const rows = await d.records.list({ ...(f?.Status ? { status: f.Status } : {}), ...(f?.Miner !== undefined ? { miner: f.Miner } : {}), ...(f?.State ? { state: f.State } : {}) });
+      const rows = await d.records.list({ ...(f?.Status ? { status: f.Status } : {}), ...(f?.Miner !== undefined ? { miner: f.Miner } : {}), ...(f?.State ? { state: f.State } : {}), ...page(f) });
       return rows.map(summary);
     }),
     SectorState: method([SectorID], async (id): Promise<SectorDetail> => {
@@ -113,12 +133,12 @@ export function adminMethods(d: {
         UpgradeMessage: await d.messageCid(r.upgrade_message),
       };
     }),
-    SectorLog: method([SectorID], async (id) => {
+    SectorLog: method([SectorID, LogLimit], async (id, limit) => {
       await d.records.require(id);
-      return (await d.records.events(id)).map(event);
+      return (await d.records.events(id, limit ?? LIST_DEFAULT)).map(event);
     }),
     SectorAbort: method(
-      [SectorID, z.string().min(1)],
+      [SectorID, textString.min(1, 'expected a reason')],
       async (id, reason) => {
         const r = await d.records.require(id);
         if (r.status !== 'sealing') throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(id)} is ${r.status}; only a sector being sealed can be aborted`);
@@ -139,15 +159,15 @@ export function adminMethods(d: {
       },
       'admin',
     ),
-    WorkerList: method([], async () =>
-      (await d.workers.list()).map((w) => ({ Name: w.name, Dest: w.dest, Version: w.version, Summary: JSON.parse(w.summary) as unknown, LastPing: Number(w.last_ping) })),
+    WorkerList: method([PageParam], async (p) =>
+      (await d.workers.list(page(p))).map((w) => ({ Name: w.name, Dest: w.dest, Version: w.version, Summary: JSON.parse(w.summary) as unknown, LastPing: Number(w.last_ping) })),
     ),
-    WorkerFind: method([z.string().min(1)], async (nameOrDest) => {
+    WorkerFind: method([nameString], async (nameOrDest) => {
       const w = await d.workers.find(nameOrDest);
       return w ? { Name: w.name, Dest: w.dest, LastPing: Number(w.last_ping) } : null;
     }),
     DealsImport: method(
-      [z.string().refine(isAbsolute, 'expected an absolute path'), z.number().int().nonnegative().nullable()],
+      [importPath, z.number().int().nonnegative().nullable()],
       async (path, miner) => {
         try {
           const sizes = (miner === null ? d.miners.all() : [d.miners.get(miner)]).map((m) => m.sectorSize);
@@ -160,8 +180,8 @@ export function adminMethods(d: {
       },
       'admin',
     ),
-    PiecesList: method([], async () =>
-      (await d.pieces.list()).map((p) => ({ PieceCID: p.cid, Miner: p.miner, PaddedSize: Number(p.padded_size), PayloadSize: Number(p.payload_size), Status: p.status, Sector: p.sector_miner === null ? null : sectorKey({ Miner: Number(p.sector_miner), Number: Number(p.sector_number) }) })),
+    PiecesList: method([PageParam], async (p) =>
+      (await d.pieces.list(page(p))).map((p) => ({ PieceCID: p.cid, Miner: p.miner, PaddedSize: Number(p.padded_size), PayloadSize: Number(p.payload_size), Status: p.status, Sector: p.sector_miner === null ? null : sectorKey({ Miner: Number(p.sector_miner), Number: Number(p.sector_number) }) })),
     ),
   };
   return Object.fromEntries(Object.entries(table).map(([name, def]) => [`SealFleet.${name}`, def]));

@@ -28,6 +28,7 @@ import {
   type Ticket,
   type WaitSeedResp,
 } from '../../core/wire/sealer.js';
+import { boundedArray, nameString, textString } from '../../core/wire/bounds.js';
 import { DomainSeparationTag } from '../../chain/randomness.js';
 import type { LotusClient } from '../../chain/client.js';
 import type { ManagerConfig } from '../config.js';
@@ -401,22 +402,22 @@ export function sealerMethods(s: SealerService, workers: WorkerRegistry): Record
     AssignTicket: method([SectorID], (id) => s.assignTicket(id), w),
     SubmitPreCommit: method([AllocatedSector, PreCommitOnChainInfo, z.boolean()], (sector, info, reset) => s.submitPreCommit(sector, info, reset), w),
     PollPreCommitState: method([SectorID], (id) => s.pollPreCommitState(id), w),
-    SubmitPersisted: method([SectorID, z.string().min(1)], (id, instance) => s.submitPersisted(id, instance, false), w),
-    SubmitPersistedEx: method([SectorID, z.string().min(1), z.boolean()], (id, instance, up) => s.submitPersisted(id, instance, up), w),
+    SubmitPersisted: method([SectorID, nameString], (id, instance) => s.submitPersisted(id, instance, false), w),
+    SubmitPersistedEx: method([SectorID, nameString, z.boolean()], (id, instance, up) => s.submitPersisted(id, instance, up), w),
     WaitSeed: method([SectorID, z.number().int().optional()], (id) => s.waitSeed(id), w),
     SubmitProof: method([SectorID, ProofOnChainInfo, z.boolean()], (id, info, reset) => s.submitProof(id, info, reset), w),
     PollProofState: method([SectorID], (id) => s.pollProofState(id), w),
     ReportState: method([SectorID, ReportStateReq], (id, req) => s.reportState(id, req), w),
     ReportFinalized: method([SectorID], (id) => s.reportFinalized(id), w),
-    ReportAborted: method([SectorID, z.string()], (id, reason) => s.reportAborted(id, reason), w),
+    ReportAborted: method([SectorID, textString], (id, reason) => s.reportAborted(id, reason), w),
     AllocateSnapUpSector: snapAlloc,
     AllocateSanpUpSector: snapAlloc,
     SubmitSnapUpProof: method([SectorID, SnapUpOnChainInfo], (id, info) => s.submitSnapUpProof(id, info), w),
     AllocateRebuildSector: method([AllocateSectorSpec], (spec) => s.allocateRebuild(spec), w),
     WorkerPing: method([WorkerInfo], (info) => workers.ping(info).then(() => null), w),
-    StoreReserveSpace: method([SectorID, z.number().int().positive(), z.array(z.string()).nullable()], (id, size, candidates) =>
+    StoreReserveSpace: method([SectorID, z.number().int().positive(), boundedArray(nameString).nullable()], (id, size, candidates) =>
       s.reserveSpace(id, size, candidates ?? []), w),
-    StoreBasicInfo: method([z.string()], (name) => s.storeInfo(name), w),
+    StoreBasicInfo: method([nameString], (name) => s.storeInfo(name), w),
   };
   return Object.fromEntries(Object.entries(table).map(([name, def]) => [`Venus.${name}`, def]));
 }

@@ -110,8 +110,8 @@ export class PieceQueue {
     return this.db.selectFrom('pieces').selectAll().where('cid', '=', cid).executeTakeFirst();
   }
 
-  list(): Promise<PieceRow[]> {
-    return this.db.selectFrom('pieces').selectAll().orderBy('imported_at').execute();
+  list(page: { limit: number; offset: number }): Promise<PieceRow[]> {
+    return this.db.selectFrom('pieces').selectAll().orderBy('imported_at').orderBy('cid').limit(page.limit).offset(page.offset).execute();
   }
 
   /**

@@ -183,17 +183,19 @@ export class SectorRecords {
       .execute();
   }
 
-  events(id: SectorID): Promise<SectorEventRow[]> {
-    return this.db.selectFrom('sector_events').selectAll().where('miner', '=', id.Miner).where('number', '=', id.Number).orderBy('id').execute();
+  /** The latest `limit` events of a sector, oldest first. */
+  async events(id: SectorID, limit: number): Promise<SectorEventRow[]> {
+    const latest = await this.db.selectFrom('sector_events').selectAll().where('miner', '=', id.Miner).where('number', '=', id.Number).orderBy('id', 'desc').limit(limit).execute();
+    return latest.reverse();
   }
 
-  list(filter: { status?: SectorRow['status']; miner?: number; state?: string; plan?: SectorRow['plan']; rebuildRequested?: boolean; limit?: number }): Promise<SectorRow[]> {
+  list(filter: { status?: SectorRow['status']; miner?: number; state?: string; plan?: SectorRow['plan']; rebuildRequested?: boolean; limit?: number; offset?: number }): Promise<SectorRow[]> {
     let q = this.db.selectFrom('sectors').selectAll();
     if (filter.status) q = q.where('status', '=', filter.status);
     if (filter.plan) q = q.where('plan', '=', filter.plan);
     if (filter.rebuildRequested) q = q.where('rebuild_requested', '=', 1);
     if (filter.miner !== undefined) q = q.where('miner', '=', filter.miner);
     if (filter.state) q = q.where('latest_state', '=', filter.state);
-    return q.orderBy('miner').orderBy('number').limit(filter.limit ?? 10_000).execute();
+    return q.orderBy('miner').orderBy('number').limit(filter.limit ?? 10_000).offset(filter.offset ?? 0).execute();
   }
 }

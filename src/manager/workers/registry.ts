@@ -18,8 +18,8 @@ export class WorkerRegistry {
       .execute();
   }
 
-  list(): Promise<WorkerPingRow[]> {
-    return this.db.selectFrom('worker_pings').selectAll().orderBy('name').execute();
+  list(page: { limit: number; offset: number }): Promise<WorkerPingRow[]> {
+    return this.db.selectFrom('worker_pings').selectAll().orderBy('name').limit(page.limit).offset(page.offset).execute();
   }
 
   /** A worker by instance name, or else by the address it pings from. */
