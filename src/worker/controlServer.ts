@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import { RPC_CODES, RpcError } from '../core/rpc/errors.js';
-import { method, RpcServer, serveHttp, type Caller } from '../core/rpc/server.js';
+import { method, RpcServer, serveHttp, type Caller, type MethodDef } from '../core/rpc/server.js';
 import { labelString } from '../core/wire/bounds.js';
 import { THREAD_LOG_MAX, WorkerControlMethods } from '../core/wire/workerControl.js';
 import type { ThreadController } from './controller.js';
@@ -24,6 +24,27 @@ function tokenCheck(expected: string): (token: string | undefined) => Caller {
   };
 }
 
+/** The `VenusWorker.*` method table (exported so tools that enumerate the API, like the fuzz suite, see every method). */
+export function controlMethods(controller: ThreadController, version: string): Record<string, MethodDef> {
+  // The index is checked here so that every caller gets damocles' InvalidParams answer for it.
+  const thread = (i: number): number => {
+    if (!controller.list().some((t) => t.index === i)) throw new RpcError(RPC_CODES.InvalidParams, `worker #${i} not found`);
+    return i;
+  };
+  return {
+    [WorkerControlMethods.list]: method([], () => controller.list()),
+    [WorkerControlMethods.pause]: method([index], (i) => controller.pause(thread(i)), 'write'),
+    [WorkerControlMethods.resume]: method(
+      [index, labelString.nullable().optional()],
+      (i, state) => controller.resume(thread(i), state ?? null),
+      'write',
+    ),
+    [WorkerControlMethods.drain]: method([index.nullable().optional()], (i) => controller.drain(i == null ? null : thread(i)), 'write'),
+    [WorkerControlMethods.log]: method([index, z.number().int().min(1).max(THREAD_LOG_MAX).optional()], (i, limit) => controller.log(thread(i), limit ?? 50)),
+    [WorkerControlMethods.version]: method([], () => version),
+  };
+}
+
 /**
  * Serves the `VenusWorker.*` control API (JSON-RPC at `/` and `/rpc/v0`). Without a token every caller
  * may act: the config only allows that on a loopback address.
@@ -39,23 +60,7 @@ export async function startControlServer(
     ...(cfg.token === null ? {} : { authorize: tokenCheck(cfg.token) }),
     onError: (name, err) => log.warn({ err, method: name }, 'control call refused'),
   });
-  // The index is checked here so that every caller gets damocles' InvalidParams answer for it.
-  const thread = (i: number): number => {
-    if (!controller.list().some((t) => t.index === i)) throw new RpcError(RPC_CODES.InvalidParams, `worker #${i} not found`);
-    return i;
-  };
-  rpc.register({
-    [WorkerControlMethods.list]: method([], () => controller.list()),
-    [WorkerControlMethods.pause]: method([index], (i) => controller.pause(thread(i)), 'write'),
-    [WorkerControlMethods.resume]: method(
-      [index, labelString.nullable().optional()],
-      (i, state) => controller.resume(thread(i), state ?? null),
-      'write',
-    ),
-    [WorkerControlMethods.drain]: method([index.nullable().optional()], (i) => controller.drain(i == null ? null : thread(i)), 'write'),
-    [WorkerControlMethods.log]: method([index, z.number().int().min(1).max(THREAD_LOG_MAX).optional()], (i, limit) => controller.log(thread(i), limit ?? 50)),
-    [WorkerControlMethods.version]: method([], () => version),
-  });
+  rpc.register(controlMethods(controller, version));
   const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
   const http = await serveHttp(
     `${host}:${cfg.port}`,

@@ -121,11 +121,6 @@ export class RpcServer {
     return this.methods.has(name);
   }
 
-  /** The registered methods and their definitions (for tools that enumerate the API, such as the fuzz suite). */
-  methodTable(): ReadonlyMap<string, MethodDef> {
-    return this.methods;
-  }
-
   /** Answers one request object of a body; null for a notification. */
   private async dispatch(item: unknown, caller: Caller): Promise<RpcResponse | null> {
     const request = checkRequest(item);

@@ -34,10 +34,14 @@ const printable = (text: string): boolean => !UNPRINTABLE.test(text) && !LONE_SU
 /** A string of at most `max` characters. */
 export const boundedString = (max: number) => z.string().max(max, `expected at most ${max} characters`);
 
-/** A printable, well-formed name (no control or bidi characters, no lone surrogates), 1–256 characters. */
-export const nameString = boundedString(BOUNDS.name)
-  .min(1, 'expected a non-empty name')
-  .refine(printable, 'expected printable text without control or bidi characters');
+/**
+ * A printable, well-formed name (no control or bidi characters, no lone surrogates), 1–256 characters;
+ * `missing` is the message for an empty one.
+ */
+export const requiredName = (missing: string) =>
+  boundedString(BOUNDS.name).min(1, missing).refine(printable, 'expected printable text without control or bidi characters');
+
+export const nameString = requiredName('expected a non-empty name');
 
 /** `nameString` that may be empty (state and event labels, where the first report has no previous state). */
 export const labelString = boundedString(BOUNDS.name).refine(printable, 'expected printable text without control or bidi characters');

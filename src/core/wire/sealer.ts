@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FAILURE_LEVELS } from '../errors.js';
-import { BOUNDS, boundedArray, boundedString, labelString, nameString, pathString, textString } from './bounds.js';
+import { BOUNDS, boundedArray, boundedString, labelString, nameString, pathString, requiredName, textString } from './bounds.js';
 
 /**
  * The worker → manager sealer API (`Venus.*` on `/rpc/v0`), in damocles' JSON shapes: PascalCase keys,
@@ -141,8 +141,8 @@ export const WorkerSummary = z.object({
 });
 
 export const WorkerInfo = z.object({
-  Name: nameString,
-  Dest: nameString,
+  Name: requiredName('worker name is required'),
+  Dest: requiredName('worker dest is required'),
   Version: boundedString(BOUNDS.name),
   Summary: WorkerSummary,
 });
