@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { RPC_CODES } from '../../src/core/rpc/errors.js';
+import { foreignHost } from '../../src/core/rpc/origin.js';
 import { method, RpcServer, serveHttp } from '../../src/core/rpc/server.js';
 import { BOUNDS } from '../../src/core/wire/bounds.js';
 import type { AllocatedSector } from '../../src/core/wire/sealer.js';
@@ -165,6 +166,17 @@ describe('RPC server hardening (real HTTP)', () => {
       { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin' },
     ];
     for (const headers of allowed) assert.deepEqual((await send(url, body, headers)).json, { jsonrpc: '2.0', id: 1, result: 3 }, JSON.stringify(headers));
+  });
+
+  it('refuses a rebound Host on every path of a loopback listener, and only there', async () => {
+    const rebound = await send(`${base}/healthz`, null, { host: 'evil.example' });
+    assert.equal(rebound.status, 403);
+    assert.match(errorOf(rebound.json).message, /Host "evil.example" refused/);
+    assert.equal((await send(`${base}/healthz`, null, { host: '[::1]:80' })).status, 200);
+    assert.equal(foreignHost('0.0.0.0', 'manager.example:1234'), null);
+    assert.equal(foreignHost('10.0.0.5', 'manager.example'), null);
+    assert.match(foreignHost('localhost', 'evil.example') ?? '', /refused/);
+    assert.match(foreignHost('::1', '127.0.0.1.evil.example') ?? '', /refused/);
   });
 
   it('answers bad percent-encoding with 400 and a failing route with a generic JSON 500, and keeps serving', async () => {

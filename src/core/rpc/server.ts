@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { RPC_CODES, RpcError } from './errors.js';
-import { refuseForeign } from './origin.js';
+import { foreignHost, refuseForeign } from './origin.js';
 import { parseRequestBody, type RpcId, type RpcResponse, errorResponse } from './envelope.js';
 
 /** Lotus-style permissions; each includes the ones before it. */
@@ -309,6 +309,12 @@ export async function serveHttp(
 ): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
   const { host, port } = parseListen(listen);
   const server = createServer((req, res) => {
+    const refusedHost = foreignHost(host, req.headers.host);
+    if (refusedHost) {
+      req.resume();
+      sendJson(res, 403, errorResponse(null, RPC_CODES.InvalidRequest, refusedHost));
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0] as string;
     if (!decodes(path)) {
       req.resume();
