@@ -3,12 +3,15 @@ import { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import { RPC_CODES, RpcError } from '../core/rpc/errors.js';
 import { method, RpcServer, serveHttp, type Caller, type MethodDef } from '../core/rpc/server.js';
-import { labelString } from '../core/wire/bounds.js';
-import { THREAD_LOG_MAX, WorkerControlMethods } from '../core/wire/workerControl.js';
+import { BOUNDS, labelString, truncateMiddle } from '../core/wire/bounds.js';
+import { THREAD_LOG_ERROR_MAX, THREAD_LOG_MAX, WorkerControlMethods } from '../core/wire/workerControl.js';
 import type { ThreadController } from './controller.js';
 import type { WorkerConfig } from './config.js';
 
 const index = z.number().int();
+
+/** Replies stay bounded whatever a processor wrote into an error: the worker's own store keeps it whole. */
+const cut = (error: string | null, max: number): string | null => (error === null ? null : truncateMiddle(error, max));
 
 /**
  * Checks a bearer token against the configured one. Digests of equal length let the comparison take the
@@ -32,7 +35,7 @@ export function controlMethods(controller: ThreadController, version: string): R
     return i;
   };
   return {
-    [WorkerControlMethods.list]: method([], () => controller.list()),
+    [WorkerControlMethods.list]: method([], () => controller.list().map((t) => ({ ...t, last_error: cut(t.last_error, BOUNDS.text) }))),
     [WorkerControlMethods.pause]: method([index], (i) => controller.pause(thread(i)), 'write'),
     [WorkerControlMethods.resume]: method(
       [index, labelString.nullable().optional()],
@@ -40,7 +43,9 @@ export function controlMethods(controller: ThreadController, version: string): R
       'write',
     ),
     [WorkerControlMethods.drain]: method([index.nullable().optional()], (i) => controller.drain(i == null ? null : thread(i)), 'write'),
-    [WorkerControlMethods.log]: method([index, z.number().int().min(1).max(THREAD_LOG_MAX).optional()], (i, limit) => controller.log(thread(i), limit ?? 50)),
+    [WorkerControlMethods.log]: method([index, z.number().int().min(1).max(THREAD_LOG_MAX).optional()], (i, limit) =>
+      controller.log(thread(i), limit ?? 50).map((e) => ({ ...e, error: cut(e.error, THREAD_LOG_ERROR_MAX) })),
+    ),
     [WorkerControlMethods.version]: method([], () => version),
   };
 }

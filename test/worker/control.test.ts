@@ -6,7 +6,8 @@ import { pino } from 'pino';
 import { WorkerControl } from '../../src/cli/workerClient.js';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import { RPC_CODES, RpcError } from '../../src/core/rpc/errors.js';
-import type { ThreadEvent, WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
+import { BOUNDS } from '../../src/core/wire/bounds.js';
+import { THREAD_LOG_ERROR_MAX, type ThreadEvent, type WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
 import type { ThreadController } from '../../src/worker/controller.js';
 import { startControlServer } from '../../src/worker/controlServer.js';
 import { ROOT, runCli, tempDir } from '../helpers/processes.js';
@@ -253,5 +254,31 @@ describe('sealfleet-worker worker …', () => {
     const down = await runCli(WORKER_BIN, ['worker', '-c', writeConfig(dir, Number(new URL(unused.url).port)), 'list']);
     assert.equal(down.code, 1);
     assert.match(down.stderr, /^error: worker cli-test at http:\/\/127\.0\.0\.1:\d+\/rpc\/v0 is unreachable: .*ECONNREFUSED.*\n$/);
+  });
+});
+
+describe('worker control server replies', () => {
+  it('cut long error texts, keeping head and tail, so a full log stays bounded', async () => {
+    const long = `HEAD ${'e'.repeat(200_000)} TAIL`;
+    const verbose = new (class extends FakeController {
+      override list(): WorkerThreadInfo[] {
+        return THREADS.map((t) => ({ ...t, last_error: long }));
+      }
+      override log(): ThreadEvent[] {
+        return Array.from({ length: 100 }, () => ({ ...(EVENTS[1] as ThreadEvent), error: long }));
+      }
+    })();
+    const server = await startControlServer({ host: '127.0.0.1', port: 0, token: null }, verbose, 'v0.1.0-test', silent);
+    try {
+      const rpc = new RpcClient({ url: server.url });
+      const [thread] = await rpc.call<WorkerThreadInfo[]>('VenusWorker.WorkerList');
+      assert.ok((thread?.last_error?.length ?? 0) <= BOUNDS.text);
+      assert.match(thread?.last_error ?? '', /^HEAD e+\n… \[\d+ characters cut\] …\ne+ TAIL$/);
+      const rows = await rpc.call<ThreadEvent[]>('VenusWorker.WorkerLog', [0, 100]);
+      assert.equal(rows.length, 100);
+      for (const row of rows) assert.ok((row.error?.length ?? 0) <= THREAD_LOG_ERROR_MAX && row.error?.endsWith(' TAIL'));
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -42,6 +42,12 @@ export type ThreadEvent = z.infer<typeof ThreadEvent>;
 
 /** How many rows of a thread's log one WorkerLog call returns at most. */
 export const THREAD_LOG_MAX = 10_000;
+/**
+ * Longest error text of one WorkerLog row (longer ones are cut in the middle): a full log then stays
+ * within THREAD_LOG_MAX × 2 KiB, and the whole error is still in the thread's `last_error` and the
+ * manager's sector log.
+ */
+export const THREAD_LOG_ERROR_MAX = 2048;
 
 export const WORKER_CONTROL_PORT = 17890;
 export const WorkerControlMethods = {
