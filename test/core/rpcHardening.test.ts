@@ -256,6 +256,32 @@ describe('daemon hardening (real manager and worker)', () => {
     assert.deepEqual(await m.call<unknown[]>('SealFleet.SectorLog', [s.ID]), before);
   });
 
+  it('refuses names with control or bidi characters, over-long names and paths, and traversal in an import path', async () => {
+    const s = await m.call<AllocatedSector>('Venus.AllocateSector', [{ AllowedMiners: null, AllowedProofTypes: null }]);
+    const summary = { Threads: 0, Empty: 0, Paused: 0, Running: 0, Waiting: 0, Errors: 0 };
+    const refused: [string, unknown[], RegExp][] = [
+      ['Venus.WorkerPing', [{ Name: 'w\u001b[2J', Dest: 'd', Version: 'v', Summary: summary }], /param 0\.Name: expected printable text/],
+      ['Venus.WorkerPing', [{ Name: 'w\u202eexe.txt', Dest: 'd', Version: 'v', Summary: summary }], /param 0\.Name: expected printable text/],
+      ['Venus.WorkerPing', [{ Name: 'n'.repeat(257), Dest: 'd', Version: 'v', Summary: summary }], /param 0\.Name: expected at most 256 characters/],
+      ['Venus.StoreBasicInfo', ['local\u0000'], /param 0: expected printable text/],
+      ['Venus.SubmitPersisted', [s.ID, '\ud800'], /param 1: expected printable text/],
+      ['Venus.ReportState', [s.ID, { Worker: { Instance: 'w', Location: `/${'p'.repeat(4096)}` }, StateChange: { Prev: 'A', Next: 'B', Event: 'E' } }], /param 1\.Worker\.Location: expected at most 4096 characters/],
+      ['Venus.ReportAborted', [s.ID, 'r'.repeat(BOUNDS.text + 1)], /param 1: expected at most 16384 characters/],
+      ['Venus.StoreReserveSpace', [s.ID, 2048, Array(BOUNDS.items + 1).fill('local')], /param 2: expected at most 1024 items/],
+      ['SealFleet.DealsImport', ['/tmp/../etc/passwd', null], /param 0: expected a normalized path/],
+      ['SealFleet.DealsImport', ['../../etc/passwd', null], /param 0: expected an absolute path/],
+      ['SealFleet.PiecesList', [{ Limit: 10_001 }], /param 0\.Limit/],
+      ['SealFleet.WorkerList', [{ Offset: -1 }], /param 0\.Offset/],
+    ];
+    for (const [name, params, message] of refused) {
+      const res = await send(rpcUrl, call(name, params), admin());
+      const error = errorOf(res.json);
+      assert.equal(error.code, RPC_CODES.InvalidParams, name);
+      assert.match(error.message, message, name);
+    }
+    assert.deepEqual(await m.call('SealFleet.PiecesList', [{ Limit: 1, Offset: 0 }]), []);
+  });
+
   it('the worker cuts a long error text to the bound, keeping head and tail', async () => {
     const s = await m.call<AllocatedSector>('Venus.AllocateSector', [{ AllowedMiners: null, AllowedProofTypes: null }]);
     const client = new ManagerClient(rpcUrl, token);

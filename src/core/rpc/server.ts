@@ -78,12 +78,12 @@ export interface RpcServerOptions {
   observe?: (method: string, seconds: number, ok: boolean) => void;
   /**
    * Most calls one batch may hold (default 100). Neither damocles (go-jsonrpc) nor our clients batch at
-   * all, so the cap only has to leave room for scripts; 100 calls of the costliest method (a list at its
-   * row maximum) still answer in well under a second, while an unbounded batch let one request hold
-   * the manager for as long as its sender liked.
+   * all, so the cap only has to leave room for scripts. It bounds what one request can ask for (100
+   * times the costliest call, whose rows are bounded too) where an unbounded batch let one request
+   * queue work for as long as its sender liked; other requests are served between its calls.
    */
   maxBatch?: number;
-  /** Deepest nesting of arrays and objects a request may have (default 64; our deepest param needs 5). */
+  /** Deepest nesting of arrays and objects a request may have (default 64; our deepest, in a batch, nests 6). */
   maxDepth?: number;
 }
 
