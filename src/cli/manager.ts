@@ -1,11 +1,32 @@
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { acquireHomeLock } from '../core/homeLock.js';
 import { PERMISSIONS, type Permission } from '../core/rpc/server.js';
 import { startDevnet } from '../devnet/daemon.js';
-import { createToken, loadSecret } from '../manager/auth.js';
-import { startManager } from '../manager/daemon.js';
+import { createToken, loadSecret, rotateSecretFiles, tokenPath, WorkerName } from '../manager/auth.js';
+import { readChainTokenFile, startManager } from '../manager/daemon.js';
+import { managerLockPath } from '../manager/homeFiles.js';
+import { managerClient } from './managerClient.js';
 import { utilCommand } from './managerUtil.js';
-import { defaultHome, die, durationArg, listenArg, runUntilSignal } from './options.js';
+import { arg, defaultHome, die, durationArg, listenArg, runUntilSignal } from './options.js';
+
+/** The chain node's token: from --chain-token-file, else $SEALFLEET_CHAIN_TOKEN, else the config. Never argv: `ps` shows it. */
+function chainToken(file: string | undefined): string | undefined {
+  if (file !== undefined) return readChainTokenFile(file, '--chain-token-file');
+  return process.env.SEALFLEET_CHAIN_TOKEN || undefined;
+}
+
+const expireArg = arg((text) => {
+  const ms = durationArg(text);
+  if (ms <= 0) throw new Error(`invalid --expire "${text}": expected a lifetime above zero, e.g. 12h, 30d`);
+  return ms;
+});
+
+const workerArg = arg((text) => {
+  const parsed = WorkerName.safeParse(text);
+  if (!parsed.success) throw new Error(`invalid worker name "${text}": ${parsed.error.issues[0]?.message ?? 'not a worker name'}`);
+  return parsed.data;
+});
 
 const program = new Command('sealfleet-manager')
   .description('sealfleet manager: hands out sector work, keeps sector records, talks to the chain')
@@ -19,12 +40,16 @@ program
   .option('--listen <host:port>', 'address of the sealer API, /metrics and /healthz', listenArg, '127.0.0.1:1789')
   .option('--devnet', 'run the built-in devnet in this process and seal on it (writes a default config on first start)')
   .option('--chain-api <url>', 'a Lotus-compatible full node, e.g. http://127.0.0.1:1234/rpc/v1')
-  .option('--chain-token <token>', 'API token for --chain-api')
+  .option('--chain-token-file <path>', 'file holding the API token of the chain node (else $SEALFLEET_CHAIN_TOKEN, else [chain] token_file)')
+  .addOption(new Option('--chain-token <token>').hideHelp())
   .addOption(new Option('--devnet-proofs <verifier>', 'with --devnet: how the devnet verifies proofs (default: devnet.toml, mock)').choices(['mock', 'sidecar']))
-  .action(async (o: { home?: string; listen: string; devnet?: boolean; devnetProofs?: 'mock' | 'sidecar'; chainApi?: string; chainToken?: string }) => {
+  .action(async (o: { home?: string; listen: string; devnet?: boolean; devnetProofs?: 'mock' | 'sidecar'; chainApi?: string; chainToken?: string; chainTokenFile?: string }) => {
+    // Named, never echoed: the value is a secret that already leaked to `ps` once.
+    if (o.chainToken !== undefined) throw new InvalidArgumentError('--chain-token is no longer accepted (every user sees it in ps): put the token in a file and pass --chain-token-file <path>, or set SEALFLEET_CHAIN_TOKEN');
     if (o.devnet && o.chainApi) throw new InvalidArgumentError('--devnet and --chain-api exclude each other: pick one chain');
     if (o.devnetProofs && !o.devnet) throw new InvalidArgumentError('--devnet-proofs needs --devnet: it configures the in-process devnet');
     if (o.chainApi && !/^https?:\/\//.test(o.chainApi)) throw new InvalidArgumentError(`invalid --chain-api "${o.chainApi}": expected an http(s) URL`);
+    const token = chainToken(o.chainTokenFile);
     await runUntilSignal(async () => {
       const manager = await startManager({
         home: resolve(o.home ?? defaultHome()),
@@ -32,7 +57,7 @@ program
         ...(o.devnet ? { devnet: true } : {}),
         ...(o.devnetProofs ? { devnetProofs: o.devnetProofs } : {}),
         ...(o.chainApi ? { chainApi: o.chainApi } : {}),
-        ...(o.chainToken ? { chainToken: o.chainToken } : {}),
+        ...(token ? { chainToken: token } : {}),
       });
       return () => manager.close();
     });
@@ -60,18 +85,49 @@ program
 
 program.addCommand(utilCommand());
 
-program
-  .command('auth')
-  .description('API tokens')
+const auth = program.command('auth').description('API tokens');
+auth
   .command('create-token')
   .description('print a new token for the manager API')
   .requiredOption('--perm <perm>', `permission: ${PERMISSIONS.join(', ')}`, (v: string) => {
     if (!(PERMISSIONS as readonly string[]).includes(v)) throw new InvalidArgumentError(`invalid permission "${v}": expected one of ${PERMISSIONS.join(', ')}`);
     return v as Permission;
   })
+  .option('--expire <duration>', 'the token stops working after this long, e.g. 12h, 30d (default: until the secret is rotated)', expireArg)
+  .option('--worker <name>', "a worker's token: its pings may carry this worker name only (with --perm write)", workerArg)
   .option('--home <dir>', 'manager home (default: $SEALFLEET_HOME or ~/.sealfleet)')
-  .action(async (o: { perm: Permission; home?: string }) => {
-    process.stdout.write(`${await createToken(loadSecret(resolve(o.home ?? defaultHome()), false), o.perm)}\n`);
+  .action(async (o: { perm: Permission; expire?: number; worker?: string; home?: string }) => {
+    // A worker-bound token is what a worker runs with; binding a stronger one would make that worker an operator.
+    if (o.worker !== undefined && o.perm !== 'write') throw new InvalidArgumentError(`--worker makes a worker's token: use it with --perm write, not --perm ${o.perm}`);
+    const opts = { ...(o.expire === undefined ? {} : { expiresInMs: o.expire }), ...(o.worker === undefined ? {} : { worker: o.worker }) };
+    process.stdout.write(`${await createToken(loadSecret(resolve(o.home ?? defaultHome()), false), o.perm, opts)}\n`);
+  });
+auth
+  .command('rotate-secret')
+  .description('replace the JWT secret: every token issued so far stops working at once, a running manager included')
+  .option('--home <dir>', 'manager home (default: $SEALFLEET_HOME or ~/.sealfleet)')
+  .action(async (o: { home?: string }) => {
+    const home = resolve(o.home ?? defaultHome());
+    loadSecret(home, false);
+    let release: (() => void) | undefined;
+    try {
+      release = acquireHomeLock(managerLockPath(home), 'a manager');
+    } catch {
+      // A manager runs on this home: it swaps the secret in memory and writes the files itself.
+    }
+    if (release) {
+      try {
+        await rotateSecretFiles(home);
+      } finally {
+        release();
+      }
+    } else {
+      await managerClient(home).call('SealFleet.AuthRotateSecret');
+    }
+    process.stdout.write(
+      `secret rotated: every older token is refused from now on; a new admin token is in ${tokenPath(home)}.\n` +
+        'Workers: give each a new token (auth create-token --perm write --worker <name>), put it in [sector_manager] token of its worker.toml and restart it.\n',
+    );
   });
 
 program.parseAsync().catch(die);

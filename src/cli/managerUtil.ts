@@ -82,6 +82,12 @@ export function utilCommand(): Command {
       const done = await w.pause(index);
       out(`${w.name} #${index}: ${done ? 'pause requested' : 'already paused'}\n`);
     });
+  homeOpt(worker.command('forget').description('free a worker name: the next worker to ping with it registers it (for a retired or re-tokened worker)').argument('<name>', 'worker name'))
+    .action(async (name: string, o: { home?: string }) => {
+      const known = await managerClient(homeOf(o)).call<boolean>('SealFleet.WorkerForget', [name]);
+      if (!known) throw new Error(`no worker named "${name}" has pinged this manager`);
+      out(`${name}: forgotten; the next worker to ping with this name registers it\n`);
+    });
   homeOpt(
     worker
       .command('resume')

@@ -4,8 +4,10 @@ import { Command, Option } from 'commander';
 import { RpcClient } from '../core/rpc/client.js';
 import { formatSectorId } from '../core/sectorId.js';
 import type { SectorSummary } from '../manager/api/admin.js';
+import { createToken, loadSecret } from '../manager/auth.js';
 import { startManager } from '../manager/daemon.js';
 import { checkParams, findSidecar } from '../core/processor/sidecar.js';
+import { writePrivateFileAtomic } from '../core/privateFiles.js';
 import { loadWorkerConfig } from '../worker/config.js';
 import { startWorker } from '../worker/daemon.js';
 import { die, listenArg, runUntilSignal } from './options.js';
@@ -34,8 +36,10 @@ const program = new Command('sealfleet-quickstart')
       const manager = await startManager({ home, listen: o.listen, devnet: true, devnetProofs: mode.real ? 'sidecar' : 'mock' });
       const workerToml = join(home, 'worker.toml');
       const token = readFileSync(join(home, 'token'), 'utf8').trim();
+      // The worker gets a write token bound to its name, not the operator's admin token.
+      const workerToken = await createToken(loadSecret(home, false), 'write', { worker: QUICKSTART_WORKER });
       mkdirSync(join(home, 'worker'), { recursive: true });
-      writeFileSync(workerToml, quickstartWorkerToml(manager.url, token, o.threads, mode.real));
+      writePrivateFileAtomic(workerToml, quickstartWorkerToml(manager.url, workerToken, o.threads, mode.real));
       const worker = await startWorker(loadWorkerConfig(workerToml));
       const progress = watchProgress(new RpcClient({ url: manager.rpcUrl, token }));
       process.stdout.write(`sealfleet running: manager ${manager.url} (devnet in-process), worker with ${o.threads} sealer threads; ${mode.describe}\n`);
@@ -97,6 +101,8 @@ async function chooseMode(home: string, wanted: 'auto' | 'real' | 'mock'): Promi
   return settle({ real: false, describe: `mock processors, because ${why}` });
 }
 
+const QUICKSTART_WORKER = 'quickstart';
+
 function quickstartWorkerToml(managerUrl: string, token: string, threads: number, real: boolean): string {
   const sealingThreads = Array.from({ length: threads }, (_, i) => `[[sealing_thread]]\nlocation = "worker/thread-${i}"\nplan = "sealer"\n`).join('\n');
   const processors = real
@@ -116,7 +122,7 @@ stage_time = "300ms"
 `;
   return `# written by the quick start: ${threads} sealer threads on ${real ? 'the sealfleet-proofs sidecar' : 'mock processors'} against the local manager
 [worker]
-name = "quickstart"
+name = "${QUICKSTART_WORKER}"
 ping_interval = "5s"
 
 [sector_manager]

@@ -1,56 +1,190 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jwtVerify, SignJWT } from 'jose';
-import { PERMISSIONS, type Caller, type Permission } from '../core/rpc/server.js';
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { z } from 'zod';
+import { method, PERMISSIONS, type Caller, type MethodDef, type Permission } from '../core/rpc/server.js';
+import { writePrivateFileAtomic } from '../core/privateFiles.js';
 
 /**
- * Lotus-style API tokens: HS256 JWTs whose `Allow` claim lists permissions. The secret is created at
- * first start in the manager home (`jwt.secret`, mode 0600).
+ * Lotus-style API tokens: HS256 JWTs whose `Allow` claim lists permissions, with an optional `exp` and,
+ * for a worker's token, a `Worker` claim naming the worker it belongs to. The secret is created at first
+ * start in the manager home (`jwt.secret`, 0600) and replaced by `auth rotate-secret`.
  */
+export const secretPath = (home: string): string => join(home, 'jwt.secret');
+export const tokenPath = (home: string): string => join(home, 'token');
+
+const newSecret = (): Uint8Array => randomBytes(32);
+
+function writeSecret(home: string, secret: Uint8Array): void {
+  writePrivateFileAtomic(secretPath(home), Buffer.from(secret).toString('hex'));
+}
+
 export function loadSecret(home: string, create: boolean): Uint8Array {
-  const path = join(home, 'jwt.secret');
+  const path = secretPath(home);
   if (!existsSync(path)) {
     if (!create) throw new Error(`no JWT secret at ${path}: start the manager daemon once to create it`);
-    writeFileSync(path, randomBytes(32).toString('hex'), { mode: 0o600 });
-    chmodSync(path, 0o600);
+    writeSecret(home, newSecret());
   }
   const hex = readFileSync(path, 'utf8').trim();
   if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`JWT secret ${path} is not 32 bytes of hex`);
   return Buffer.from(hex, 'hex');
 }
 
-export function createToken(secret: Uint8Array, perm: Permission): Promise<string> {
+/** A short id of a secret, so that what was bound under one secret is known to be stale under the next. */
+export const secretId = (secret: Uint8Array): string => createHash('sha256').update(secret).digest('hex').slice(0, 16);
+
+/**
+ * Replaces the secret and the CLI's admin token in `home` (both written atomically, 0600) and returns the
+ * new secret: every token signed with the old one is refused from then on.
+ */
+export async function rotateSecretFiles(home: string): Promise<Uint8Array> {
+  const secret = newSecret();
+  const admin = await createToken(secret, 'admin');
+  writeSecret(home, secret);
+  writePrivateFileAtomic(tokenPath(home), `${admin}\n`);
+  return secret;
+}
+
+export interface TokenOptions {
+  /** Lifetime from now, in ms; the token carries `exp` (whole seconds, as JWTs count). */
+  expiresInMs?: number;
+  /** The worker this token belongs to: its pings may only carry this name. */
+  worker?: string;
+}
+
+/** A worker name as the `Worker` claim carries it: what a worker's `[worker] name` may be. */
+export const WorkerName = z
+  .string()
+  .min(1, 'a worker name is required')
+  .max(128, 'a worker name has at most 128 characters')
+  .regex(/^[^\s\p{Cc}]+$/u, 'a worker name has no spaces or control characters');
+
+export function createToken(secret: Uint8Array, perm: Permission, opts: TokenOptions = {}): Promise<string> {
   const allow = PERMISSIONS.slice(0, PERMISSIONS.indexOf(perm) + 1);
-  return new SignJWT({ Allow: allow }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(secret);
+  // No `iat`: the same request gives the same token, so the admin token the daemon writes at every start
+  // keeps its fingerprint (and any worker name it registered) across restarts.
+  const jwt = new SignJWT({ Allow: allow, ...(opts.worker === undefined ? {} : { Worker: opts.worker }) }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' });
+  if (opts.expiresInMs !== undefined) jwt.setExpirationTime(Math.ceil((Date.now() + opts.expiresInMs) / 1000));
+  return jwt.sign(secret);
 }
 
 /** A token's stable id: what the manager stores and logs instead of the token. */
 export const tokenFingerprint = (token: string): string => createHash('sha256').update(token).digest('hex').slice(0, 16);
 
-/** The caller a token stands for (its highest permission); throws on a missing, forged or malformed token. */
-export async function verifyToken(secret: Uint8Array, token: string | undefined): Promise<Caller> {
+/** The claims we read; others (Lotus adds none, damocles none) are ignored. */
+const Claims = z.object({
+  Allow: z.array(z.string()).default([]),
+  Worker: WorkerName.optional(),
+  exp: z.number().optional(),
+  nbf: z.number().optional(),
+});
+
+interface Verified {
+  caller: Caller;
+  /** Validity window in ms since the epoch (`nbf`, `exp`), checked again on every call. */
+  notBefore: number | null;
+  expiresAt: number | null;
+}
+
+/** Why a token is refused, in words that never include the token. */
+function refusal(err: unknown): Error {
+  if (err instanceof joseErrors.JWTExpired) return new Error('token expired');
+  if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'nbf') return new Error('token not valid yet (nbf)');
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new Error('token algorithm not allowed: expected HS256');
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new Error('token signature invalid (signed with another secret?)');
+  if (err instanceof joseErrors.JOSEError) return new Error(`token invalid (${err.code})`);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+async function verify(secret: Uint8Array, token: string | undefined): Promise<Verified> {
   if (!token) throw new Error('missing bearer token');
-  const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'] });
-  const allow = Array.isArray(payload.Allow) ? (payload.Allow as unknown[]) : [];
-  const granted = PERMISSIONS.filter((p) => allow.includes(p));
+  let payload: unknown;
+  try {
+    // jose checks exp and nbf here, and refuses every algorithm but HS256 (alg "none" included).
+    ({ payload } = await jwtVerify(token, secret, { algorithms: ['HS256'] }));
+  } catch (err) {
+    throw refusal(err);
+  }
+  const claims = Claims.safeParse(payload);
+  if (!claims.success) throw new Error(`token claims invalid: ${claims.error.issues[0]?.message ?? 'unknown'}`);
+  const granted = PERMISSIONS.filter((p) => claims.data.Allow.includes(p));
   const top = granted[granted.length - 1];
   if (!top) throw new Error('token grants no permission');
-  return { perm: top, credential: tokenFingerprint(token), worker: null };
+  return {
+    caller: { perm: top, credential: tokenFingerprint(token), worker: claims.data.Worker ?? null },
+    notBefore: claims.data.nbf === undefined ? null : claims.data.nbf * 1000,
+    expiresAt: claims.data.exp === undefined ? null : claims.data.exp * 1000,
+  };
+}
+
+/** The caller a token stands for (its highest permission); throws on a missing, forged, expired or malformed token. */
+export async function verifyToken(secret: Uint8Array, token: string | undefined): Promise<Caller> {
+  return (await verify(secret, token)).caller;
 }
 
 /**
- * `verifyToken` with a memory of tokens already verified: every worker call carries the same few tokens,
- * and a signature check per call costs more than the call. Refused tokens are not remembered.
+ * The manager's token check: `verifyToken` with a memory of tokens already verified (every worker call
+ * carries the same few tokens, and a signature check per call costs more than the call), and a secret that
+ * can be replaced while the daemon runs. The memory keeps each token's validity window, so expiry is
+ * honoured on every call, not only on the first.
  */
-export function tokenVerifier(secret: Uint8Array, capacity = 1024): (token: string | undefined) => Promise<Caller> {
-  const known = new Map<string, Caller>();
-  return async (token) => {
-    const hit = token === undefined ? undefined : known.get(token);
-    if (hit) return hit;
-    const caller = await verifyToken(secret, token);
-    if (known.size >= capacity) known.clear();
-    known.set(token as string, caller);
-    return caller;
+export class TokenAuthority {
+  private readonly known = new Map<string, Verified>();
+
+  constructor(
+    private secret: Uint8Array,
+    private readonly capacity = 1024,
+  ) {}
+
+  /** The id of the secret in use (see `secretId`). */
+  get secretId(): string {
+    return secretId(this.secret);
+  }
+
+  readonly authorize = async (token: string | undefined): Promise<Caller> => {
+    const secret = this.secret;
+    const entry = (token === undefined ? undefined : this.known.get(token)) ?? (await verify(secret, token));
+    const now = Date.now();
+    if (entry.expiresAt !== null && now >= entry.expiresAt) {
+      this.known.delete(token as string);
+      throw new Error('token expired');
+    }
+    if (entry.notBefore !== null && now < entry.notBefore) throw new Error('token not valid yet (nbf)');
+    // A rotation while this token was being verified: it was checked against the secret just retired.
+    if (secret !== this.secret) throw new Error('token refused: the secret was rotated');
+    if (!this.known.has(token as string)) {
+      if (this.known.size >= this.capacity) this.known.clear();
+      this.known.set(token as string, entry);
+    }
+    return entry.caller;
+  };
+
+  sign(perm: Permission, opts?: TokenOptions): Promise<string> {
+    return createToken(this.secret, perm, opts);
+  }
+
+  /** Uses `secret` from now on: every token verified before is forgotten, so it is checked (and refused) anew. */
+  rotate(secret: Uint8Array): void {
+    this.secret = secret;
+    this.known.clear();
+  }
+}
+
+/**
+ * `SealFleet.AuthRotateSecret` (admin): `auth rotate-secret` against a running manager. The files are
+ * written before the secret is swapped, so a failed write leaves the old secret in force everywhere.
+ */
+export function authMethods(home: string, authority: TokenAuthority, onRotated: () => void): Record<string, MethodDef> {
+  return {
+    'SealFleet.AuthRotateSecret': method(
+      [],
+      async () => {
+        authority.rotate(await rotateSecretFiles(home));
+        onRotated();
+        return null;
+      },
+      'admin',
+    ),
   };
 }

@@ -58,6 +58,8 @@ const ConfigSchema = z.strictObject({
       /** Lotus-compatible full node; ignored with `daemon --devnet`. */
       api: z.url().optional(),
       token: z.string().optional(),
+      /** A file holding the node's API token (kept out of manager.toml); wins over `token`. */
+      token_file: z.string().min(1).optional(),
       /** Tickets are drawn this many epochs below the head (chain finality on mainnet). */
       seal_randomness_lookback: z.number().int().min(0).default(900),
       /** PreCommit is refused when its ticket is older than this (builtin-actors: 2880 + 900). */

@@ -1,4 +1,4 @@
-import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { CID } from 'multiformats/cid';
@@ -10,11 +10,13 @@ import { startDevnet, type RunningDevnet } from '../devnet/daemon.js';
 import { findSidecar, requireSidecar, SidecarClient } from '../core/processor/sidecar.js';
 import { adminMethods } from './api/admin.js';
 import { sealerMethods, SealerService } from './api/sealer.js';
-import { createToken, loadSecret, tokenVerifier } from './auth.js';
+import { authMethods, loadSecret, TokenAuthority, tokenPath } from './auth.js';
 import { Committer } from './commitment/committer.js';
 import { Miners } from './commitment/miners.js';
 import { defaultDevnetConfig, loadConfig, type ManagerConfig } from './config.js';
 import { openDatabase } from './db/open.js';
+import { databasePath, managerLockPath, secureManagerHome } from './homeFiles.js';
+import { writePrivateFileAtomic } from '../core/privateFiles.js';
 import { PieceQueue, sidecarHashing, typescriptHashing, type PieceHashing } from './deals/pieces.js';
 import { managerMetrics } from './metrics.js';
 import { SectorNumbering } from './sectors/numbering.js';
@@ -31,6 +33,7 @@ export interface ManagerOptions {
   devnetProofs?: 'mock' | 'sidecar';
   /** A Lotus-compatible node; overrides `[chain] api` of the config. */
   chainApi?: string;
+  /** The chain node's API token; overrides `[chain] token_file` and `token` of the config. */
   chainToken?: string;
   logger?: Logger;
 }
@@ -49,20 +52,21 @@ export interface RunningManager {
  */
 export async function startManager(opts: ManagerOptions): Promise<RunningManager> {
   const log = opts.logger ?? createLogger('manager');
-  mkdirSync(opts.home, { recursive: true });
-  const release = acquireHomeLock(join(opts.home, 'manager.lock'), 'a manager');
+  mkdirSync(opts.home, { recursive: true, mode: 0o700 });
+  const release = acquireHomeLock(managerLockPath(opts.home), 'a manager');
   const cleanup: (() => Promise<void> | void)[] = [release];
   const unwind = async (): Promise<void> => {
     for (const fn of cleanup.reverse()) await fn();
   };
   try {
+    secureManagerHome(opts.home, log);
     const persistDefault = join(opts.home, 'persist');
     const config = loadConfig(join(opts.home, 'manager.toml'), opts.devnet ? () => defaultDevnetConfig(persistDefault) : undefined);
     for (const s of config.persist_stores) mkdirSync(s.path, { recursive: true });
 
     let devnet: RunningDevnet | undefined;
     let chainUrl = opts.chainApi ?? config.chain.api;
-    let chainToken = opts.chainToken ?? config.chain.token;
+    let chainToken = opts.chainToken ?? chainTokenFromConfig(config);
     if (opts.devnet) {
       devnet = await startDevnet({
         home: join(opts.home, 'devnet'),
@@ -77,7 +81,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     if (!chainUrl) throw new Error('no chain: pass --devnet, or --chain-api <url>, or set [chain] api in manager.toml');
     const lotus = new LotusClient({ url: chainUrl, ...(chainToken ? { token: chainToken } : {}), timeoutMs: 30_000 });
 
-    const db = await openDatabase(join(opts.home, 'manager.db'));
+    const db = await openDatabase(databasePath(opts.home));
     cleanup.push(() => db.destroy());
     const miners = new Miners(lotus, config.miners);
     await miners.load();
@@ -88,7 +92,8 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     cleanup.push(() => hashing.close());
     const pieces = new PieceQueue(db, opts.home, hashing);
     const stores = new PersistStores(db, config.persist_stores);
-    const workers = new WorkerRegistry(db);
+    const authority = new TokenAuthority(loadSecret(opts.home, true));
+    const workers = new WorkerRegistry(db, () => authority.secretId);
     const committer = new Committer(db, lotus, miners, config, log.child({ part: 'commitment' }));
     const metrics = managerMetrics(db);
     const sealer = new SealerService({ config, lotus, miners, records, numbering, pieces, stores, workers, committer, log, onFailure: metrics.failure });
@@ -99,8 +104,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     }, Math.max(250, config.chain.poll_interval));
     cleanup.push(() => clearInterval(upgrades));
 
-    const secret = loadSecret(opts.home, true);
-    const authorize = tokenVerifier(secret);
+    const authorize = authority.authorize;
     const rpc = new RpcServer({
       authorize,
       onError: (m, err) => log.error({ err, method: m }, 'rpc handler failed'),
@@ -110,6 +114,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       id === null ? null : ((await db.selectFrom('messages').select('cid').where('id', '=', id).executeTakeFirst())?.cid ?? null);
     rpc.register(sealerMethods(sealer, workers));
     rpc.register(adminMethods({ records, workers, pieces, miners, messageCid }));
+    rpc.register(authMethods(opts.home, authority, () => log.warn('JWT secret rotated: every older token is refused from now on')));
 
     const pieceRoute = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const header = req.headers.authorization;
@@ -152,9 +157,9 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     cleanup.push(() => http.close());
     const rpcUrl = `${http.url}/rpc/v0`;
     writeFileSync(join(opts.home, 'api'), `${http.url}\n`);
-    writeFileSync(join(opts.home, 'token'), `${await createToken(secret, 'admin')}\n`, { mode: 0o600 });
+    writePrivateFileAtomic(tokenPath(opts.home), `${await authority.sign('admin')}\n`);
     log.info(
-      { url: http.url, chain: devnet ? 'devnet (in-process)' : chainUrl, miners: miners.all().map((m) => m.address), stores: config.persist_stores.map((s) => s.name) },
+      { url: http.url, chain: devnet ? 'devnet (in-process)' : withoutCredentials(chainUrl), miners: miners.all().map((m) => m.address), stores: config.persist_stores.map((s) => s.name) },
       'manager up',
     );
     return {
@@ -176,4 +181,32 @@ function pieceHashing(config: ManagerConfig, log: Logger): PieceHashing {
   const sidecar = commitment === 'sidecar' ? requireSidecar(proofs_bin, '[pieces] commitment = "sidecar"') : findSidecar(proofs_bin);
   if (!sidecar) return typescriptHashing;
   return sidecarHashing(new SidecarClient(sidecar, log.child({ part: 'pieces' })));
+}
+
+/** `[chain] token_file` (read at start, so a rotated node token needs a restart) or else `[chain] token`. */
+function chainTokenFromConfig(config: ManagerConfig): string | undefined {
+  const file = config.chain.token_file;
+  if (file === undefined) return config.chain.token;
+  return readChainTokenFile(file, '[chain] token_file');
+}
+
+/** Reads a chain token file; errors name the file and where it was given, never its content. */
+export function readChainTokenFile(path: string, source: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new Error(`cannot read the chain token file ${path} (${source}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (text === '') throw new Error(`the chain token file ${path} (${source}) is empty: expected the node's API token`);
+  return text;
+}
+
+/** A URL fit for a log line: a token in its user info or query string stays out. */
+function withoutCredentials(url: string): string {
+  const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  u.search = '';
+  return u.toString();
 }

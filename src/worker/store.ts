@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { precreatePrivateFile, PRIVATE_FILE, privateDir, tightenMode, type Tightened } from '../core/privateFiles.js';
 import type { EventName, State } from '../core/plans/index.js';
 import type { FailureLevel } from '../core/errors.js';
 import type { ThreadEvent } from '../core/wire/workerControl.js';
@@ -34,9 +34,19 @@ export interface TaskEvent {
 export class LocationStore {
   private readonly db: Database.Database;
 
+  /** Paths that were open to other users and were made private on opening (the caller warns). */
+  readonly tightened: Tightened[] = [];
+
   constructor(location: string) {
-    mkdirSync(join(location, 'meta'), { recursive: true });
-    this.db = new Database(join(location, 'meta', 'sealfleet.db'));
+    const meta = join(location, 'meta');
+    const path = join(meta, 'sealfleet.db');
+    const tighten = (t: Tightened | null): void => {
+      if (t) this.tightened.push(t);
+    };
+    tighten(privateDir(meta));
+    precreatePrivateFile(path);
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) tighten(tightenMode(file, PRIVATE_FILE));
+    this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(`

@@ -60,6 +60,7 @@ export class SealingThread {
     }
     this.flags = this.store.loadFlags();
     this.log = deps.log.child({ thread: config.index });
+    for (const t of this.store.tightened) this.log.warn({ file: t.path, oldMode: t.oldMode }, `${t.path} was open to other users (mode ${t.oldMode}): made private`);
   }
 
   get index(): number {

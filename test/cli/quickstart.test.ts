@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
 import { ROOT, runCli, spawnCli, tempDir } from '../helpers/processes.js';
 
 const QUICKSTART = join(ROOT, 'dist', 'cli', 'quickstart.js');
@@ -19,6 +20,10 @@ describe('quick start (npm start)', () => {
       assert.equal(await run.kill(), 0, run.stderr());
     }
     assert.equal(readFileSync(join(home, 'proofs-mode'), 'utf8'), 'mock\n');
+    // Its worker runs with a write token bound to its name, not the operator's admin token.
+    const token = /^token = "([^"]+)"$/m.exec(readFileSync(join(home, 'worker.toml'), 'utf8'))?.[1] ?? '';
+    assert.deepEqual(decodeJwt(token), { Allow: ['read', 'write'], Worker: 'quickstart' });
+    assert.equal(statSync(join(home, 'worker.toml')).mode & 0o777, 0o600);
 
     const real = await runCli(QUICKSTART, ['--home', home, '--listen', '127.0.0.1:0', '--proofs', 'real'], NO_SIDECAR);
     assert.notEqual(real.code, 0);

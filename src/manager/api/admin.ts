@@ -166,6 +166,7 @@ export function adminMethods(d: {
       const w = await d.workers.find(nameOrDest);
       return w ? { Name: w.name, Dest: w.dest, LastPing: Number(w.last_ping) } : null;
     }),
+    WorkerForget: method([z.string().min(1)], (name) => d.workers.forget(name), 'admin'),
     DealsImport: method(
       [importPath, z.number().int().nonnegative().nullable()],
       async (path, miner) => {

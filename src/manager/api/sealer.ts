@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../../core/log.js';
 import { cidToCommitment, commitmentToCid, unsealedSectorCommitment } from '../../core/commitment.js';
 import { RpcError, RPC_CODES } from '../../core/rpc/errors.js';
-import { method, type MethodDef } from '../../core/rpc/server.js';
+import { callerMethod, method, type MethodDef } from '../../core/rpc/server.js';
 import {
   AcquireDealsSpec,
   AllocateSectorSpec,
@@ -414,7 +414,7 @@ export function sealerMethods(s: SealerService, workers: WorkerRegistry): Record
     AllocateSanpUpSector: snapAlloc,
     SubmitSnapUpProof: method([SectorID, SnapUpOnChainInfo], (id, info) => s.submitSnapUpProof(id, info), w),
     AllocateRebuildSector: method([AllocateSectorSpec], (spec) => s.allocateRebuild(spec), w),
-    WorkerPing: method([WorkerInfo], (info) => workers.ping(info).then(() => null), w),
+    WorkerPing: callerMethod([WorkerInfo], (caller, info) => workers.ping(info, caller).then(() => null), w),
     StoreReserveSpace: method([SectorID, z.number().int().positive(), boundedArray(nameString).nullable()], (id, size, candidates) =>
       s.reserveSpace(id, size, candidates ?? []), w),
     StoreBasicInfo: method([nameString], (name) => s.storeInfo(name), w),

@@ -107,4 +107,11 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('messages_by_state').on('messages').columns(['state']).execute();
     },
   },
+  '0002_worker_ping_credential': {
+    async up(db: Kysely<unknown>) {
+      // A worker name belongs to the credential that registered it (see WorkerRegistry).
+      await db.schema.alterTable('worker_pings').addColumn('credential', 'text').execute();
+      await db.schema.alterTable('worker_pings').addColumn('secret_id', 'text').execute();
+    },
+  },
 };

@@ -87,6 +87,10 @@ export interface WorkerPingsTable {
   version: string;
   summary: string;
   last_ping: number;
+  /** Fingerprint of the token whose ping registered this name (never the token), null before 0002. */
+  credential: string | null;
+  /** Id of the JWT secret that token was signed with: a binding under an older secret is stale. */
+  secret_id: string | null;
 }
 
 export interface MessagesTable {

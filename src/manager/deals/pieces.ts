@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Selectable } from 'kysely';
 import { CID } from 'multiformats/cid';
@@ -83,10 +83,12 @@ export class PieceQueue {
     const digest = await this.hashing.digest(file);
     const existing = await this.get(digest.pieceCid);
     if (existing) return existing;
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const target = this.path(digest.pieceCid);
     const partial = `${target}.partial`;
     await copyFile(file, partial);
+    // copyFile gives the copy the source's mode; a deal's bytes are the owner's alone.
+    await chmod(partial, 0o600);
     await rename(partial, target);
     const row: PieceRow = {
       cid: digest.pieceCid,
