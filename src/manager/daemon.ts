@@ -85,7 +85,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     const records = new SectorRecords(db);
     const hashing = pieceHashing(config, log);
     cleanup.push(() => hashing.close());
-    const pieces = new PieceQueue(db, opts.home, hashing);
+    const pieces = new PieceQueue(db, opts.home, hashing, config.pieces.import_dirs);
     const stores = new PersistStores(db, config.persist_stores);
     const workers = new WorkerRegistry(db);
     const committer = new Committer(db, lotus, miners, config, log.child({ part: 'commitment' }));
