@@ -1,4 +1,6 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { readTomlConfig } from '../core/tomlConfig.js';
 import { parsedString } from '../core/validate.js';
@@ -83,6 +85,11 @@ const ConfigSchema = z.strictObject({
       commitment: z.enum(['auto', 'sidecar', 'typescript']).default('auto'),
       /** The sealfleet-proofs binary; default `$SEALFLEET_PROOFS_BIN`, else where `npm run build:proofs` puts it. */
       proofs_bin: z.string().min(1).optional(),
+      /**
+       * The only directories `util deals import` reads from (absolute, existing). Imported bytes are served to
+       * every read token, so an import must not reach the daemon's other files; the manager home never counts.
+       */
+      import_dirs: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   sectors: z
@@ -100,7 +107,10 @@ export type ManagerConfig = z.output<typeof ConfigSchema>;
 export type MinerConfig = ManagerConfig['miners'][number];
 export type PersistStoreConfig = ManagerConfig['persist_stores'][number];
 
-/** The config a fresh home gets with `daemon --devnet`: one 2KiB miner sealing at once, one persist store. */
+/**
+ * The config a fresh home gets with `daemon --devnet`: one 2KiB miner sealing at once, one persist store, and deal
+ * imports from the system temp dir (the quick start's `/tmp/piece.bin`): a local playground, not a production default.
+ */
 export function defaultDevnetConfig(persistPath: string): string {
   return `# sealfleet manager config (written on first start with --devnet; edit freely)
 [chain]
@@ -127,6 +137,10 @@ prove_batch_max_wait = "0s"
 [[persist_stores]]
 name = "local"
 path = ${JSON.stringify(persistPath)}
+
+[pieces]
+# util deals import reads deal files from these directories only (never from the manager home).
+import_dirs = [${JSON.stringify(realpathSync(tmpdir()))}]
 `;
 }
 
@@ -139,6 +153,15 @@ function checkConfig(cfg: ManagerConfig, source: string): ManagerConfig {
   });
   const dupMiner = cfg.miners.find((m, i) => cfg.miners.findIndex((o) => o.id === m.id) !== i);
   if (dupMiner) throw new Error(`invalid manager config ${source}: miner ${dupMiner.id} is listed twice`);
+  cfg.pieces.import_dirs.forEach((dir, i) => {
+    const bad = (why: string): never => {
+      throw new Error(`invalid manager config ${source}: pieces.import_dirs.${i} ${JSON.stringify(dir)} ${why}`);
+    };
+    if (!isAbsolute(dir)) bad('must be an absolute path');
+    const info = statSync(dir, { throwIfNoEntry: false });
+    if (!info) bad('does not exist');
+    else if (!info.isDirectory()) bad('is not a directory');
+  });
   const dupStore = cfg.persist_stores.find((s, i) => cfg.persist_stores.findIndex((o) => o.name === s.name) !== i);
   if (dupStore) throw new Error(`invalid manager config ${source}: persist store "${dupStore.name}" is listed twice`);
   return cfg;

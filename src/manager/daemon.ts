@@ -1,10 +1,8 @@
-import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CID } from 'multiformats/cid';
 import { createLogger, type Logger } from '../core/log.js';
 import { acquireHomeLock } from '../core/homeLock.js';
-import { RpcServer, serveHttp, allows } from '../core/rpc/server.js';
+import { RpcServer, serveHttp } from '../core/rpc/server.js';
 import { LotusClient } from '../chain/client.js';
 import { startDevnet, type RunningDevnet } from '../devnet/daemon.js';
 import { findSidecar, requireSidecar, SidecarClient } from '../core/processor/sidecar.js';
@@ -17,6 +15,7 @@ import { defaultDevnetConfig, loadConfig, type ManagerConfig } from './config.js
 import { openDatabase } from './db/open.js';
 import { databasePath, managerLockPath, secureManagerHome } from './homeFiles.js';
 import { writePrivateFileAtomic } from '../core/privateFiles.js';
+import { pieceStoreRoute } from './deals/pieceStore.js';
 import { PieceQueue, sidecarHashing, typescriptHashing, type PieceHashing } from './deals/pieces.js';
 import { managerMetrics } from './metrics.js';
 import { SectorNumbering } from './sectors/numbering.js';
@@ -90,7 +89,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     const records = new SectorRecords(db);
     const hashing = pieceHashing(config, log);
     cleanup.push(() => hashing.close());
-    const pieces = new PieceQueue(db, opts.home, hashing);
+    const pieces = new PieceQueue(db, opts.home, hashing, config.pieces.import_dirs);
     const stores = new PersistStores(db, config.persist_stores);
     const authority = new TokenAuthority(loadSecret(opts.home, true));
     const workers = new WorkerRegistry(db, () => authority.secretId);
@@ -116,30 +115,6 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     rpc.register(adminMethods({ records, workers, pieces, miners, messageCid }));
     rpc.register(authMethods(opts.home, authority, () => log.warn('JWT secret rotated: every older token is refused from now on')));
 
-    const pieceRoute = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-      const header = req.headers.authorization;
-      const token = header?.startsWith('Bearer ') ? header.slice(7) : new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? undefined;
-      const caller = await authorize(token).catch(() => undefined);
-      if (!caller || !allows(caller.perm, 'read')) {
-        res.writeHead(401, { 'content-type': 'text/plain' }).end('a valid token is required\n');
-        return;
-      }
-      const raw = decodeURIComponent((req.url ?? '').split('?')[0]?.slice('/piecestore/'.length) ?? '');
-      let cid: string;
-      try {
-        cid = CID.parse(raw).toString();
-      } catch {
-        res.writeHead(400, { 'content-type': 'text/plain' }).end(`"${raw}" is not a piece CID\n`);
-        return;
-      }
-      const piece = await pieces.get(cid);
-      if (!piece) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end(`piece ${cid} is not in the piece store\n`);
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Number(piece.payload_size) });
-      createReadStream(pieces.path(cid)).pipe(res);
-    };
     const http = await serveHttp(
       opts.listen,
       {
@@ -150,7 +125,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
         '/metrics': async (_req, res) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
         },
-        '/piecestore/': pieceRoute,
+        '/piecestore/': pieceStoreRoute(pieces, authorize, log.child({ part: 'piecestore' })),
       },
       (err) => log.error({ err }, 'http'),
     );

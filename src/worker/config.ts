@@ -56,6 +56,8 @@ export interface WorkerConfig {
     /** `<scheme>://<host>:<port>/rpc/v0` */
     url: string;
     token: string;
+    /** Sent to the manager's piece store (damocles' `piece_token`); defaults to `token`. */
+    piece_token: string;
   };
   sealing: SealingConfig;
   threads: ThreadConfig[];
@@ -215,6 +217,7 @@ const ConfigSchema = z.strictObject({
         { error: (issue) => (issue.input === undefined ? `missing: expected addr, ${MANAGER_ADDR}` : undefined) },
       ),
       token: required('a manager API token with write permission'),
+      piece_token: z.string().min(1).optional(),
     },
     { error: (issue) => (issue.input === undefined ? 'missing: expected rpc_client.addr and token of the manager' : undefined) },
   ),
@@ -284,7 +287,7 @@ export function loadWorkerConfig(path: string): WorkerConfig {
       rpc_server: { host: rpc_server.host, port: rpc_server.port, token: rpc_server.token ?? null },
       ping_interval: raw.worker.ping_interval,
     },
-    sector_manager: { url: raw.sector_manager.rpc_client.addr, token: raw.sector_manager.token },
+    sector_manager: { url: raw.sector_manager.rpc_client.addr, token: raw.sector_manager.token, piece_token: raw.sector_manager.piece_token ?? raw.sector_manager.token },
     sealing,
     threads,
     attached,

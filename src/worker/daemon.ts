@@ -58,7 +58,7 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
     return acquireHomeLock(join(t.location, 'worker.lock'), `a worker thread at ${t.location}`);
   });
   const manager = new ManagerClient(config.sector_manager.url, config.sector_manager.token);
-  const processors = await createProcessors(config.processors, log.child({ part: 'processors' }));
+  const processors = await createProcessors(config.processors, log.child({ part: 'processors' }), config.sector_manager.piece_token);
   let threads: SealingThread[] = [];
   try {
     for (const a of config.attached) {

@@ -327,7 +327,9 @@ export class SealingThread {
     this.store.append({ ...this.stamp(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
     await this.report(state, state, 'Failure', { Level: level, Desc: desc });
     this.applyDrop();
-    if (this.task.state === 'Aborted') return;
+    // Dropped by the manager just now: go straight to the finish step. A failure of the finish step itself
+    // (state already Aborted) backs off like any other, or it would retry in a hot loop.
+    if (state !== 'Aborted' && this.task.state === 'Aborted') return;
     if (level === 'Abort') {
       this.abortTask(desc);
       return;
@@ -364,6 +366,7 @@ export class SealingThread {
     const done = this.task.state;
     this.task = emptyTask(this.plan.name);
     this.store.save(this.task);
+    this.retries = 0;
     this.log.info({ sector: sector ? formatSectorId(sector) : null, outcome: done }, 'sector done; next task');
     if (done === 'Aborted') await this.sleep(this.config.sealing.seal_interval).catch(() => undefined);
   }

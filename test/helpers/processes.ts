@@ -15,6 +15,8 @@ export interface Spawned {
   /** Resolves with the first stdout line matching `pattern`, or rejects when the process exits first. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   stderr(): string;
+  /** Everything the process printed on stdout so far. */
+  stdout(): string;
   exited: Promise<number | null>;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -26,10 +28,12 @@ export function spawnCli(bin: string, args: string[], env: Record<string, string
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let all = '';
   let err = '';
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   proc.stdout?.on('data', (chunk: Buffer) => {
     out += chunk.toString();
+    all += chunk.toString();
     const lines = out.split('\n');
     out = lines.pop() ?? '';
     for (const line of lines) {
@@ -48,6 +52,7 @@ export function spawnCli(bin: string, args: string[], env: Record<string, string
   return {
     proc,
     stderr: () => err,
+    stdout: () => all,
     exited,
     waitFor: (pattern, timeoutMs = 15_000) =>
       new Promise((resolve, reject) => {

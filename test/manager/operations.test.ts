@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
@@ -171,12 +171,14 @@ describe('manager operations', () => {
       const noDaemon = await runCli(MANAGER_BIN, ['util', 'worker', 'list', '--home', tempDir('empty-home')]);
       assert.equal(noDaemon.code, 1);
       assert.match(noDaemon.stderr, /is the manager daemon running with --home/);
-      const noFile = await util(m.home, 'deals', 'import', join(m.home, 'nope.bin'));
+      const noFile = await util(m.home, 'deals', 'import', join(tempDir('no-file'), 'nope.bin'));
       assert.equal(noFile.code, 1);
       assert.match(noFile.stderr, /cannot import .*nope\.bin: no such file/);
-      const tooBig = await util(m.home, 'deals', 'import', join(ROOT, 'README.md'));
+      const big = join(tempDir('too-big'), 'big.bin');
+      writeFileSync(big, readFileSync(join(ROOT, 'README.md')));
+      const tooBig = await util(m.home, 'deals', 'import', big);
       assert.equal(tooBig.code, 1);
-      assert.match(tooBig.stderr, /README\.md: its \d+KiB piece does not fit in 2KiB sectors\n$/);
+      assert.match(tooBig.stderr, /big\.bin: its \d+KiB piece does not fit in 2KiB sectors\n$/);
       assert.ok(readFileSync(join(m.home, 'api'), 'utf8').startsWith('http://127.0.0.1:'));
     } finally {
       await http.close();

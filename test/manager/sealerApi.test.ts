@@ -38,7 +38,7 @@ describe('manager sealer API (real daemon, in-process devnet, real HTTP)', () =>
   };
   const state = (s: FakeSealer) => m.call<SectorState>('SealFleet.SectorState', [s.id]);
   const importPiece = async (bytes: Buffer): Promise<string> => {
-    const file = join(m.home, `payload-${randomBytes(4).toString('hex')}`);
+    const file = join(tempDir('payload'), 'payload.bin');
     writeFileSync(file, bytes);
     const res = await runCli(MANAGER_BIN, ['util', 'deals', 'import', file, '--home', m.home]);
     assert.equal(res.code, 0, res.stderr);

@@ -51,7 +51,7 @@ type Pieces = { Piece: { Size: number; PieceCID: { '/': string } } }[];
 const piecesOf = async (m: TestManager, s: SectorSummary): Promise<Pieces> => (await detail(m, s)).Pieces as Pieces;
 
 async function importPiece(m: TestManager, bytes: number): Promise<{ cid: string; by: string }> {
-  const file = join(m.home, `piece-${bytes}.bin`);
+  const file = join(tempDir('piece'), `piece-${bytes}.bin`);
   writeFileSync(file, randomBytes(bytes));
   const r = await runCli(MANAGER_BIN, ['util', 'deals', 'import', file, '--home', m.home]);
   assert.equal(r.code, 0, r.stderr);

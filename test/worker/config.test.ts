@@ -126,7 +126,7 @@ describe('worker config', () => {
     assert.deepEqual(cfg, {
       path,
       worker: { name: 'worker-01', rpc_server: { host: '0.0.0.0', port: 17999, token: 'control-secret' }, ping_interval: 10_000 },
-      sector_manager: { url: 'https://manager.lan:1789/rpc/v0', token: 'write-token' },
+      sector_manager: { url: 'https://manager.lan:1789/rpc/v0', token: 'write-token', piece_token: 'write-token' },
       sealing,
       threads: [
         { index: 0, location: join(dir, 'store1'), plan: 'sealer', sealing },

@@ -77,6 +77,19 @@ export class SealerService {
     );
   }
 
+  /**
+   * The record of a sector a worker seals from scratch (the sealer plan): the calls that build a new sector
+   * (deals, ticket, pre-commit, seed, proof) have no business with a snap-up or a rebuild, whose sector is on
+   * chain already: a pre-commit or proof sent for it would be a second one.
+   */
+  private async requireSealer(id: SectorID, call: string): Promise<SectorRow> {
+    const row = await this.d.records.requireSealing(id);
+    if (row.plan !== 'sealer') {
+      throw new RpcError(RPC_CODES.Application, `${call} refused: sector ${sectorKey(id)} is being handled by the ${row.plan} plan, which does not seal it anew`);
+    }
+    return row;
+  }
+
   async allocateSector(spec: z.infer<typeof AllocateSectorSpec>): Promise<z.infer<typeof AllocatedSector> | null> {
     const pool = this.candidates(spec, (m) => m.config.sector.enabled);
     const orphan = await this.d.records.claimOrphan(pool.map((m) => m.config.id), Date.now() - this.d.config.sectors.orphan_after);
@@ -101,7 +114,7 @@ export class SealerService {
   }
 
   async acquireDeals(id: SectorID, spec: z.infer<typeof AcquireDealsSpec>): Promise<SectorPieceV2[] | null> {
-    const row = await this.d.records.requireSealing(id);
+    const row = await this.requireSealer(id, 'AcquireDeals');
     if (row.pieces !== null) {
       const stored = JSON.parse(row.pieces) as SectorPieceV2[];
       return stored.length > 0 ? stored : null;
@@ -118,7 +131,7 @@ export class SealerService {
   }
 
   async assignTicket(id: SectorID): Promise<Ticket> {
-    await this.d.records.requireSealing(id);
+    await this.requireSealer(id, 'AssignTicket');
     const miner = this.d.miners.get(id.Miner);
     const head = await this.d.lotus.chainHead();
     const epoch = Math.max(0, head.Height - this.d.config.chain.seal_randomness_lookback);
@@ -130,20 +143,20 @@ export class SealerService {
 
   async submitPreCommit(sector: z.infer<typeof AllocatedSector>, info: z.infer<typeof PreCommitOnChainInfo>, reset: boolean): Promise<SubmitResp> {
     const id = sector.ID;
-    const row = await this.d.records.requireSealing(id);
+    const row = await this.requireSealer(id, 'SubmitPreCommit');
     const miner = this.d.miners.get(id.Miner);
     if (row.pre && !reset) {
       return sameJson(JSON.parse(row.pre), info) ? ok('already submitted') : refuse(SubmitResult.MismatchedSubmission, 'a different pre-commit was already submitted for this sector');
     }
+    // A sector that never acquired deals (its worker has deals off) is CC: its CommD is checked as such, and
+    // its pieces are fixed as none, so an AcquireDeals after the pre-commit cannot give it pieces it does not hold.
     const pieces = (row.pieces ? JSON.parse(row.pieces) : []) as SectorPieceV2[];
-    if (pieces.length > 0) {
-      const expected = unsealedSectorCommitment(
-        miner.sectorSize,
-        pieces.map((p) => ({ size: p.Piece.Size, commitment: cidToCommitment('unsealed', p.Piece.PieceCID['/']) })),
-      );
-      if (!Buffer.from(expected).equals(arrayToBytes(info.CommD))) {
-        return refuse(SubmitResult.MismatchedSubmission, `CommD ${commitmentToCid('unsealed', arrayToBytes(info.CommD)).toString()} does not match the pieces (expected ${commitmentToCid('unsealed', expected).toString()})`);
-      }
+    const expected = unsealedSectorCommitment(
+      miner.sectorSize,
+      pieces.map((p) => ({ size: p.Piece.Size, commitment: cidToCommitment('unsealed', p.Piece.PieceCID['/']) })),
+    );
+    if (!Buffer.from(expected).equals(arrayToBytes(info.CommD))) {
+      return refuse(SubmitResult.MismatchedSubmission, `CommD ${commitmentToCid('unsealed', arrayToBytes(info.CommD)).toString()} does not match the ${pieces.length > 0 ? 'pieces' : 'CC sector'} (expected ${commitmentToCid('unsealed', expected).toString()})`);
     }
     const head = await this.d.lotus.chainHead();
     const earliest = head.Height - this.d.config.chain.max_pre_commit_randomness_lookback;
@@ -159,7 +172,7 @@ export class SealerService {
       return refuse(SubmitResult.Rejected, `sector number ${id.Number} is already allocated on chain`);
     }
     // A pre-commit the chain already has (its message was sent before a crash, say) must not be sent again.
-    await this.d.records.update(id, { pre: JSON.stringify(info), pre_message: onChain ? ALREADY_ON_CHAIN : null, queued_at: Date.now() });
+    await this.d.records.update(id, { pre: JSON.stringify(info), pre_message: onChain ? ALREADY_ON_CHAIN : null, queued_at: Date.now(), pieces: JSON.stringify(pieces) });
     if (!onChain) this.d.committer.kick();
     return ok();
   }
@@ -175,7 +188,8 @@ export class SealerService {
   }
 
   async submitPersisted(id: SectorID, instance: string, isUpgrade: boolean): Promise<boolean> {
-    await this.d.records.require(id);
+    // A finished sector's files are where its record says; a late call must not move them elsewhere.
+    await this.d.records.requireSealing(id);
     let check;
     try {
       check = await this.d.stores.hasSectorFiles(instance, id, isUpgrade);
@@ -191,7 +205,7 @@ export class SealerService {
   }
 
   async waitSeed(id: SectorID): Promise<WaitSeedResp> {
-    await this.d.records.requireSealing(id);
+    await this.requireSealer(id, 'WaitSeed');
     const miner = this.d.miners.get(id.Miner);
     const pre = await this.d.lotus.stateSectorPreCommitInfo(miner.address, id.Number);
     if (!pre) throw new RpcError(RPC_CODES.Application, 'precommit info not found on chain');
@@ -207,7 +221,7 @@ export class SealerService {
   }
 
   async submitProof(id: SectorID, info: z.infer<typeof ProofOnChainInfo>, reset: boolean): Promise<SubmitResp> {
-    const row = await this.d.records.requireSealing(id);
+    const row = await this.requireSealer(id, 'SubmitProof');
     if (!row.pre) return refuse(SubmitResult.Rejected, 'pre-commit info not found');
     if (row.proof && !reset) {
       return row.proof === info.Proof ? ok('already submitted') : refuse(SubmitResult.MismatchedSubmission, 'a different proof was already submitted for this sector');
@@ -253,6 +267,15 @@ export class SealerService {
     if (row.status === 'finalized') return null;
     // A snap-up finishes when its update lands, not when the worker is done with it.
     if (row.plan === 'snapup') return null;
+    // A sealer sector is finalized only once its proof landed and the chain holds it; a rebuild is finalized
+    // while it is being rebuilt (status sealing, plan rebuild), which it is if we got here.
+    if (row.plan === 'sealer') {
+      const proof = row.proof === null ? null : await this.pollProofState(id);
+      if (proof?.State !== OnChainState.Landed || row.persist_instance === null) {
+        const why = row.proof === null ? 'no proof was submitted' : row.persist_instance === null ? 'its files were not persisted' : `its proof has not landed (${proof?.Desc ?? 'pending'})`;
+        throw new RpcError(RPC_CODES.Application, `ReportFinalized refused: sector ${sectorKey(id)} is still sealing: ${why}`);
+      }
+    }
     // A rebuilt sector is again what it was: a sealed sector, or an upgraded one.
     const plan = row.plan === 'rebuild' && row.upgrade ? 'snapup' : 'sealer';
     await this.d.records.update(id, { status: 'finalized', plan, rebuild_requested: 0 });
@@ -265,9 +288,20 @@ export class SealerService {
   async reportAborted(id: SectorID, reason: string): Promise<null> {
     const row = await this.d.records.require(id);
     if (row.status === 'aborted') return null;
+    // The snap-up or rebuild the worker gives up was already ended here (an operator abort answered through
+    // ReportState put the sector back as it was): its abort is done, and recorded once.
+    if (row.status === 'finalized' && (await this.lastAttemptAborted(id))) return null;
     if (row.status === 'finalized') throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(id)} is finalized and cannot be aborted`);
     await this.abort(row, reason);
     return null;
+  }
+
+  /** Whether the sector's last snap-up or rebuild ended in an abort (and nothing finalized it since). */
+  private async lastAttemptAborted(id: SectorID): Promise<boolean> {
+    const outcomes = new Set(['Aborted', 'Finalized', 'UpgradeLanded', 'SnapUpAllocated', 'RebuildAllocated']);
+    // The outcome is among the latest events: each attempt writes one, and a sector's log is bounded by its steps.
+    const last = (await this.d.records.events(id, 10_000)).filter((e) => e.worker_instance === 'manager' && e.event !== null && outcomes.has(e.event)).at(-1);
+    return last?.event === 'Aborted';
   }
 
   /** Drops a sector: its pieces go back to the queue, its reservation is freed, the record keeps why. */

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, rename, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { chmod, copyFile, mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import type { Selectable } from 'kysely';
 import { CID } from 'multiformats/cid';
 import { commitmentToCid, isCommitmentCid } from '../../core/commitment.js';
@@ -60,48 +61,72 @@ export class PieceQueue {
 
   constructor(
     private readonly db: ManagerDb,
-    home: string,
+    private readonly home: string,
     readonly hashing: PieceHashing = typescriptHashing,
+    /** `[pieces] import_dirs`: the only places files are imported from. */
+    private readonly importDirs: readonly string[] = [],
   ) {
     this.dir = join(home, 'pieces');
   }
 
   /**
-   * Computes the commitment of `file`, copies it into the piece store and queues it (for `miner`, or any).
-   * A piece that cannot fit in a `sectorSize` sector is refused before any hashing.
+   * Copies `file` into the piece store, computes its commitment and queues it (for `miner`, or any). Only a
+   * regular file whose real path (symlinks resolved) lies in one of `importDirs` and outside the manager home
+   * is taken: the piece store serves its bytes to every read token. The commitment is computed on the copy, so
+   * the stored bytes are the ones the CID names even if the source changes meanwhile. A piece that cannot fit
+   * in a `sectorSize` sector is refused before any copying.
    */
   async import(file: string, miner: number | null, sectorSize: number): Promise<PieceRow> {
-    const info = await stat(file).catch(() => {
-      throw new Error(`cannot import ${file}: no such file`);
-    });
+    const source = await this.importable(file);
+    const info = await stat(source);
     if (!info.isFile()) throw new Error(`cannot import ${file}: not a regular file`);
     if (info.size === 0) throw new Error(`cannot import ${file}: the file is empty`);
     const padded = paddedPieceSize(info.size);
     if (padded > sectorSize) {
       throw new Error(`cannot import ${file}: its ${formatSize(padded)} piece does not fit in ${formatSize(sectorSize)} sectors`);
     }
-    const digest = await this.hashing.digest(file);
-    const existing = await this.get(digest.pieceCid);
-    if (existing) return existing;
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const target = this.path(digest.pieceCid);
-    const partial = `${target}.partial`;
-    await copyFile(file, partial);
-    // copyFile gives the copy the source's mode; a deal's bytes are the owner's alone.
-    await chmod(partial, 0o600);
-    await rename(partial, target);
-    const row: PieceRow = {
-      cid: digest.pieceCid,
-      miner,
-      padded_size: digest.paddedSize,
-      payload_size: digest.payloadSize,
-      status: 'queued',
-      sector_miner: null,
-      sector_number: null,
-      imported_at: Date.now(),
-    };
-    await this.db.insertInto('pieces').values(row).execute();
-    return row;
+    const partial = join(this.dir, `import-${randomUUID()}.partial`);
+    try {
+      await copyFile(source, partial);
+      // copyFile gives the copy the source's mode; a deal's bytes are the owner's alone.
+      await chmod(partial, 0o600);
+      const digest = await this.hashing.digest(partial);
+      const existing = await this.get(digest.pieceCid);
+      if (existing) return existing;
+      await rename(partial, this.path(digest.pieceCid));
+      const row: PieceRow = {
+        cid: digest.pieceCid,
+        miner,
+        padded_size: digest.paddedSize,
+        payload_size: digest.payloadSize,
+        status: 'queued',
+        sector_miner: null,
+        sector_number: null,
+        imported_at: Date.now(),
+      };
+      await this.db.insertInto('pieces').values(row).execute();
+      return row;
+    } finally {
+      await rm(partial, { force: true });
+    }
+  }
+
+  /** The real path of `file` if `[pieces] import_dirs` allow importing it; otherwise an error naming why not. */
+  private async importable(file: string): Promise<string> {
+    if (this.importDirs.length === 0) {
+      throw new Error(`cannot import ${file}: no import directory is configured; set [pieces] import_dirs in manager.toml to the directories deal files may be imported from`);
+    }
+    const real = await realpath(file).catch((err: NodeJS.ErrnoException) => {
+      throw new Error(err.code === 'ENOENT' ? `cannot import ${file}: no such file` : `cannot import ${file}: ${err.code ?? err.message}`);
+    });
+    const home = await realpath(this.home);
+    if (isWithin(real, home)) throw new Error(`cannot import ${file}: it is in the manager home (${home}), whose files are never imported`);
+    for (const dir of this.importDirs) {
+      if (isWithin(real, await realpath(dir).catch(() => dir))) return real;
+    }
+    const shown = real === file ? file : `${file} (${real})`;
+    throw new Error(`cannot import ${shown}: it is not under any of [pieces] import_dirs (${this.importDirs.join(', ')})`);
   }
 
   path(cid: string): string {
@@ -174,6 +199,12 @@ export class PieceQueue {
   async sealed(sector: SectorID): Promise<void> {
     await this.db.updateTable('pieces').set({ status: 'sealed' }).where('sector_miner', '=', sector.Miner).where('sector_number', '=', sector.Number).execute();
   }
+}
+
+/** Whether the real path `path` is `dir` or below it (both real: no symlink in either). */
+function isWithin(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 function toSectorPiece(p: PieceRow, sector: SectorID, offset: number): SectorPieceV2 {

@@ -7,7 +7,7 @@ import { sealProofByName } from '../../core/proofTypes.js';
 import { formatSize } from '../../core/units.js';
 import type { AddPiecesTask, PieceInfo, TreeDTask } from '../../core/wire/processor.js';
 import { CACHE_FILES, type StageHandlers } from './common.js';
-import { ccPieceInfos, checkFits, filePieceCommitment, paddedOf, paddedPieceCommitment, pieceData } from './pieces.js';
+import { ccPieceInfos, checkFits, filePieceCommitment, paddedOf, paddedPieceCommitment, pieceData, type PieceToken } from './pieces.js';
 import { transfer } from './transfer.js';
 
 /**
@@ -32,7 +32,7 @@ const LEVEL_BATCH = 1024 ** 2;
  * next offset aligned to its padded size; gaps and the tail stay zero (a zero piece Fr32-pads to zeros), which is
  * where the filler pieces of the real layout go.
  */
-async function addPieces(task: AddPiecesTask): Promise<PieceInfo[]> {
+async function addPieces(task: AddPiecesTask, pieceToken: PieceToken): Promise<PieceInfo[]> {
   const { sectorSize } = sealProofByName(task.seal_proof_type);
   checkFits(sectorSize, task.pieces);
   await mkdir(dirname(task.staged_filepath), { recursive: true });
@@ -48,7 +48,7 @@ async function addPieces(task: AddPiecesTask): Promise<PieceInfo[]> {
       const commitment =
         piece.piece_file === 'pledge'
           ? zeroCommitment(padded)
-          : await writePiece(file, offset, pieceData(piece.piece_file, piece.payload_size), padded);
+          : await writePiece(file, offset, pieceData(piece.piece_file, piece.payload_size, pieceToken), padded);
       infos.push({ commitment: Array.from(commitment), size: piece.piece_size });
       offset += padded;
     }
@@ -146,9 +146,10 @@ async function hashLevel(file: FileHandle, start: number, size: number): Promise
   }
 }
 
-export const BUILTIN_HANDLERS: Partial<StageHandlers> = {
-  add_pieces: addPieces,
+/** The builtin stages; add_pieces fetches the manager's pieces with `pieceToken`. */
+export const builtinHandlers = (pieceToken: PieceToken): Partial<StageHandlers> => ({
+  add_pieces: (task) => addPieces(task, pieceToken),
   tree_d: treeD,
   piece_commitment: filePieceCommitment,
   transfer,
-};
+});

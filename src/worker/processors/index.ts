@@ -1,23 +1,24 @@
 import { SealingError, temporary, type FailureLevel } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { STAGES, type OutputOf, type Stage, type TaskOf } from '../../core/wire/processor.js';
-import { BUILTIN_HANDLERS } from './builtin.js';
-import type { StageHandler } from './common.js';
+import { builtinHandlers } from './builtin.js';
+import type { StageHandler, StageHandlers } from './common.js';
 import { ExternalStage } from '../../core/processor/external.js';
 import { StageLimits } from './limiter.js';
 import { createMockHandlers } from './mock.js';
+import type { PieceToken } from './pieces.js';
 import type { ProcessorKind, Processors, ProcessorsConfig } from './types.js';
 
 type ExternalStages = { [S in Stage]?: ExternalStage<S> };
 
 /** The kind each stage runs with: its `[[processors.<stage>]]` entries, else `kinds`, else `default`. */
-function resolveKinds(config: ProcessorsConfig): Record<Stage, ProcessorKind> {
+function resolveKinds(config: ProcessorsConfig, builtin: Partial<StageHandlers>): Record<Stage, ProcessorKind> {
   const kinds = {} as Record<Stage, ProcessorKind>;
   for (const stage of STAGES) {
     kinds[stage] = config.external[stage]?.length ? 'external' : (config.kinds[stage] ?? config.default);
-    if (kinds[stage] === 'builtin' && !(stage in BUILTIN_HANDLERS)) {
+    if (kinds[stage] === 'builtin' && !(stage in builtin)) {
       throw new Error(
-        `processors: stage ${stage} is set to "builtin", but builtin only covers ${Object.keys(BUILTIN_HANDLERS).join(', ')}; ` +
+        `processors: stage ${stage} is set to "builtin", but builtin only covers ${Object.keys(builtin).join(', ')}; ` +
           `use "mock" or an external processor ([[processors.${stage}]]) for ${stage}`,
       );
     }
@@ -36,9 +37,10 @@ function resolveKinds(config: ProcessorsConfig): Record<Stage, ProcessorKind> {
  * injected failure) is Permanent — retrying the same input gives the same answer, an operator must look — while a
  * child that died, timed out or is restarting is Temporary.
  */
-export async function createProcessors(config: ProcessorsConfig, log: Logger): Promise<Processors> {
-  const kinds = resolveKinds(config);
-  const mock = createMockHandlers(config.mock);
+export async function createProcessors(config: ProcessorsConfig, log: Logger, pieceToken: PieceToken = null): Promise<Processors> {
+  const builtin = builtinHandlers(pieceToken);
+  const kinds = resolveKinds(config, builtin);
+  const mock = createMockHandlers(config.mock, pieceToken);
   const externals: ExternalStages = {};
   const started: ExternalStage<Stage>[] = [];
   const startExternal = async <S extends Stage>(stage: S): Promise<void> => {
@@ -61,7 +63,7 @@ export async function createProcessors(config: ProcessorsConfig, log: Logger): P
   const handler = <S extends Stage>(stage: S): StageHandler<S> | undefined => {
     const external = externals[stage];
     if (external) return (task) => external.run(task);
-    return kinds[stage] === 'builtin' ? BUILTIN_HANDLERS[stage] : mock[stage];
+    return kinds[stage] === 'builtin' ? builtin[stage] : mock[stage];
   };
 
   let closing: Promise<void> | undefined;

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { permanent, temporary } from '../../core/errors.js';
 import { unsealedSectorCommitment, zeroCommitment, type PieceCommitment } from '../../core/commitment.js';
 import { pieceCommitment, PieceHasher } from '../../core/piece.js';
 import type { AddPiecesTask, PieceCommitmentOutput, PieceCommitmentTask, PieceFile, PieceInfo } from '../../core/wire/processor.js';
@@ -35,9 +36,13 @@ export function checkPiece(piece: PieceSpec): number {
   return padded;
 }
 
+/** How a piece's source appears in error texts: a URL without its query or credentials, which may hold secrets. */
 export function describePieceFile(file: PieceFile): string {
   if (file === 'pledge') return 'pledge';
-  return 'url' in file ? file.url : file.local;
+  if (!('url' in file)) return file.local;
+  if (!URL.canParse(file.url)) return '<unparsable URL>';
+  const url = new URL(file.url);
+  return `${url.origin}${url.pathname}${url.search || url.username || url.password ? ' (query and credentials not shown)' : ''}`;
 }
 
 /** The padded pieces of a sector, ready for `unsealedSectorCommitment`. */
@@ -66,30 +71,81 @@ export function checkFits(sectorSize: number, pieces: readonly PieceSpec[]): voi
   }
 }
 
+/** The token the `mock` and `builtin` add_pieces send to the manager's piece store (null: none). */
+export type PieceToken = string | null;
+
 /**
- * The first `payloadSize` bytes of a piece, as add_pieces reads them. A URL is fetched exactly as given: the
- * manager's piece store URLs carry their own token. A source shorter than `payloadSize` is an error: padding it
+ * The first `payloadSize` bytes of a piece, as add_pieces reads them. A URL is fetched with the piece token in
+ * `Authorization: Bearer`, never in the URL. A source shorter than `payloadSize` is an error: padding it
  * silently would seal a piece whose commitment differs from the deal's.
+ *
+ * Failure levels: what a retry can fix is temporary (the manager restarting or overloaded: connection refused
+ * or reset, timeouts, DNS, HTTP 5xx and 429, a body cut short); what it cannot is permanent, so the thread
+ * pauses with the reason (HTTP 4xx: a missing piece or a refused token will not fix itself; a short local file).
  */
-export async function* pieceData(file: Exclude<PieceFile, 'pledge'>, payloadSize: number): AsyncGenerator<Uint8Array> {
+export async function* pieceData(file: Exclude<PieceFile, 'pledge'>, payloadSize: number, token: PieceToken = null): AsyncGenerator<Uint8Array> {
   if (payloadSize === 0) return;
   const name = describePieceFile(file);
+  const remote = 'url' in file;
   let source: AsyncIterable<Uint8Array>;
-  if ('url' in file) {
-    const response = await fetch(file.url);
-    if (!response.ok || !response.body) throw new Error(`GET ${file.url}: HTTP ${response.status} ${response.statusText}`);
-    source = response.body;
+  if (remote) {
+    source = await fetchPiece(file.url, token);
   } else {
     source = createReadStream(file.local, { start: 0, end: payloadSize - 1 });
   }
   let taken = 0;
-  for await (const chunk of source) {
-    const part = chunk.subarray(0, payloadSize - taken);
-    taken += part.length;
-    yield part;
-    if (taken === payloadSize) return;
+  try {
+    for await (const chunk of source) {
+      const part = chunk.subarray(0, payloadSize - taken);
+      taken += part.length;
+      yield part;
+      if (taken === payloadSize) return;
+    }
+  } catch (err) {
+    if (remote && isNetworkError(err)) throw temporary(`GET ${name}: the transfer broke after ${taken} bytes: ${networkCause(err)}`);
+    throw err;
   }
-  throw new Error(`piece ${name} has ${taken} bytes, but its payload_size is ${payloadSize}`);
+  const short = `piece ${name} has ${taken} bytes, but its payload_size is ${payloadSize}`;
+  throw remote ? temporary(short) : permanent(short);
+}
+
+/** Answers worth another try later: the server is there but cannot serve now. */
+const RETRIABLE_STATUS = new Set([408, 425, 429]);
+
+async function fetchPiece(url: string, token: PieceToken): Promise<AsyncIterable<Uint8Array>> {
+  const shown = describePieceFile({ url });
+  let response: Response;
+  try {
+    response = await fetch(url, token === null ? {} : { headers: { authorization: `Bearer ${token}` } });
+  } catch (err) {
+    const text = `GET ${shown}: ${networkCause(err)}`;
+    throw isNetworkError(err) ? temporary(text) : permanent(text);
+  }
+  if (response.ok && response.body) return response.body;
+  const said = (await response.text().catch(() => '')).trim().slice(0, 300);
+  const text = `GET ${shown}: HTTP ${response.status} ${response.statusText}${said ? `: ${said}` : ''}`;
+  throw response.status >= 500 || RETRIABLE_STATUS.has(response.status) ? temporary(text) : permanent(text);
+}
+
+/** undici's fetch fails with a TypeError whose cause carries the system or undici error code. */
+function errorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+/** Connection refused / reset / aborted, socket hang-up, timeouts, DNS: the network or the server's restart. */
+function isNetworkError(err: unknown): boolean {
+  const code = errorCode(err);
+  return code !== undefined && (code.startsWith('E') || code.startsWith('UND_ERR_'));
+}
+
+function networkCause(err: unknown): string {
+  const code = errorCode(err);
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : err instanceof Error ? err.message : String(err);
+  return code && !cause.includes(code) ? `${code}: ${cause}` : cause;
 }
 
 /**

@@ -17,12 +17,16 @@ export const proofName = (task: SectorTask): string => sealProofInfo(required(ta
 export const sectorSize = (task: SectorTask): number => sealProofInfo(required(task.sector, 'sector').proofType).sectorSize;
 export const filesOf = (ctx: StepContext) => sectorPaths(ctx.location, required(ctx.task.sector, 'sector'));
 
-/** The add_pieces task for deal pieces (fetched from the manager's piece store), or CC when there are none. */
+/**
+ * The add_pieces task for deal pieces (fetched from the manager's piece store), or CC when there are none. The
+ * URL carries no token: it is written to the task, the event log and error texts; the processor sends the piece
+ * token in a header.
+ */
 export function addPiecesTask(ctx: StepContext, deals: SectorPieceV2[], staged: string): AddPiecesTask {
   return {
     seal_proof_type: proofName(ctx.task),
     pieces: deals.map((d) => ({
-      piece_file: { url: `${ctx.manager.base}/piecestore/${d.Piece.PieceCID['/']}?token=${encodeURIComponent(ctx.manager.token)}` },
+      piece_file: { url: `${ctx.manager.base}/piecestore/${encodeURIComponent(d.Piece.PieceCID['/'])}` },
       payload_size: d.DealInfo.PayloadSize,
       piece_size: unpaddedPieceSize(d.Piece.Size),
     })),
