@@ -77,7 +77,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     if (!chainUrl) throw new Error('no chain: pass --devnet, or --chain-api <url>, or set [chain] api in manager.toml');
     const lotus = new LotusClient({ url: chainUrl, ...(chainToken ? { token: chainToken } : {}), timeoutMs: 30_000 });
 
-    const db = await openDatabase(join(opts.home, 'manager.db'));
+    const db = await openDatabase(opts.home);
     cleanup.push(() => db.destroy());
     const miners = new Miners(lotus, config.miners);
     await miners.load();
@@ -98,6 +98,12 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       sealer.watchUpgrades().catch((err: unknown) => log.warn({ err }, 'snap-up watch failed'));
     }, Math.max(250, config.chain.poll_interval));
     cleanup.push(() => clearInterval(upgrades));
+    // Four looks per orphan_after (at most one a minute) release an orphan within 1.25 × orphan_after;
+    // overlapping sweeps are harmless, each orphan is claimed once.
+    const orphans = setInterval(() => {
+      sealer.releaseOrphans().catch((err: unknown) => log.warn({ err }, 'orphan sweep failed'));
+    }, Math.min(60_000, Math.max(250, config.sectors.orphan_after / 4)));
+    cleanup.push(() => clearInterval(orphans));
 
     const secret = loadSecret(opts.home, true);
     const authorize = tokenVerifier(secret);
