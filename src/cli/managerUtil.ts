@@ -124,7 +124,7 @@ export function utilCommand(): Command {
       if (o.json) return json(rows);
       out(renderTable(
         ['Sector', 'Status', 'Plan', 'State', 'Worker', 'Updated', 'Note'],
-        rows.map((s) => [s.Sector, s.Status, s.Plan, s.State ?? '-', s.Worker ?? '-', `${ago(s.UpdatedAt)} ago`, s.AbortReason ?? (s.AbortRequested ? `abort requested: ${s.AbortRequested}` : '-')]),
+        rows.map((s) => [s.Sector, s.Status, s.Plan, s.Orphaned ? 'orphaned' : s.State ?? '-', s.Worker ?? '-', `${ago(s.UpdatedAt)} ago`, s.AbortReason ?? (s.AbortRequested ? `abort requested: ${s.AbortRequested}` : '-')]),
       ));
     });
   homeOpt(sectors.command('state').description("one sector's record").argument('<sector>', 'sector id, e.g. s-t01000-2', sectorArg))

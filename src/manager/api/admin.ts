@@ -4,7 +4,7 @@ import { RpcError, RPC_CODES } from '../../core/rpc/errors.js';
 import { method, type MethodDef } from '../../core/rpc/server.js';
 import { SectorID } from '../../core/wire/sealer.js';
 import type { PieceQueue } from '../deals/pieces.js';
-import { sectorKey, type SectorEventRow, type SectorRecords, type SectorRow } from '../sectors/records.js';
+import { isOrphanRelease, sectorKey, type SectorEventRow, type SectorRecords, type SectorRow } from '../sectors/records.js';
 import type { WorkerRegistry } from '../workers/registry.js';
 import type { Miners } from '../commitment/miners.js';
 
@@ -22,6 +22,8 @@ export interface SectorSummary {
   UpdatedAt: number;
   AbortReason: string | null;
   AbortRequested: string | null;
+  /** Released by the orphan sweep: allocated, but no worker ever reported on it (AbortReason says more). */
+  Orphaned: boolean;
 }
 
 export interface SectorDetail extends SectorSummary {
@@ -64,6 +66,7 @@ function summary(r: SectorRow): SectorSummary {
     UpdatedAt: Number(r.updated_at),
     AbortReason: r.abort_reason,
     AbortRequested: r.abort_request,
+    Orphaned: isOrphanRelease(r),
   };
 }
 
