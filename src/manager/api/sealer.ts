@@ -68,6 +68,8 @@ const MAX_CHAIN_ALLOCATED_SKIPS = 32;
  * are safe to repeat, and which answers make the worker wait, retry, pause or abort.
  */
 export class SealerService {
+  private readonly startedAt = Date.now();
+
   constructor(private readonly d: SealerDeps) {}
 
   private candidates(spec: z.infer<typeof AllocateSectorSpec>, gate: (m: MinerFacts) => boolean): MinerFacts[] {
@@ -120,11 +122,13 @@ export class SealerService {
    * Releases every orphan older than `orphan_after`: an allocated sector no worker ever reported on would
    * otherwise stay `sealing` for good once no thread asks for work. It is aborted rather than handed out
    * again: a number is never handed out twice (the worker that took it may only be cut off, not dead), and
-   * any pieces it took go back to the queue. Returns how many it released.
+   * any pieces it took go back to the queue. Nothing is released until this manager has been up for
+   * orphan_after: its own downtime kept workers from reporting. Returns how many it released.
    */
   async releaseOrphans(): Promise<number> {
     const after = this.d.config.sectors.orphan_after;
     let released = 0;
+    if (Date.now() - this.startedAt < after) return released;
     for (let row = await this.d.records.claimOrphan(Date.now() - after); row; row = await this.d.records.claimOrphan(Date.now() - after)) {
       const id = idOf(row);
       const requested = row.abort_request === null ? '' : ` (abort requested: ${row.abort_request})`;
