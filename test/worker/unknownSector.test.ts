@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatSectorId } from '../../src/core/sectorId.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
-import { freePort, tempDir } from '../helpers/processes.js';
-import { startTestWorker, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
+import { freePort, runCli, tempDir } from '../helpers/processes.js';
+import { startTestWorker, WORKER_BIN, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
 
 describe('a manager that lost its database (real processes)', () => {
   it('makes a sealing thread pause with the error, keeping its sector, state and files; it aborts nothing', async () => {
@@ -40,6 +40,19 @@ describe('a manager that lost its database (real processes)', () => {
       const data = join(dir, 'thread-0', 'data');
       assert.ok(existsSync(data) && readdirSync(data).length > 0, 'the sector files are still on disk');
       assert.equal(sector, formatSectorId({ miner: 1000, number: 1 }));
+
+      // The operator's way out: drop the sector on purpose. The manager has nothing to mark aborted, and
+      // that does not pause the thread again.
+      for (const args of [['drain', '--index', '0'], ['resume', '--state', 'Aborted', '--index', '0']]) {
+        const res = await runCli(WORKER_BIN, ['worker', '-c', cfg, ...args]);
+        assert.equal(res.code, 0, res.stderr);
+      }
+      const drained = await eventually('the sector dropped', async () => {
+        const [t] = await worker.list();
+        return t?.job_stage === 'Drained' || t?.thread_state.state === 'Paused' ? t : undefined;
+      });
+      assert.deepEqual([drained.thread_state.state, drained.job_id, drained.last_error], ['Idle', null, null]);
+      assert.ok(!existsSync(data), 'its files are removed');
     } finally {
       await w?.daemon.kill();
       await m.daemon.kill();
