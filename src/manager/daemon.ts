@@ -98,7 +98,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       sealer.watchUpgrades().catch((err: unknown) => log.warn({ err }, 'snap-up watch failed'));
     }, Math.max(250, config.chain.poll_interval));
     cleanup.push(() => clearInterval(upgrades));
-    // Four looks per orphan_after (at most one a minute) release an orphan within 1.25 × orphan_after;
+    // Four looks per orphan_after, and at least one a minute, release an orphan at most one period late;
     // overlapping sweeps are harmless, each orphan is claimed once.
     const orphans = setInterval(() => {
       sealer.releaseOrphans().catch((err: unknown) => log.warn({ err }, 'orphan sweep failed'));
