@@ -6,6 +6,7 @@ import type { SectorDetail, SectorEvent, SectorSummary } from '../manager/api/ad
 import { arg, defaultHome, durationArg, indexArg } from './options.js';
 import { managerClient } from './managerClient.js';
 import { renderTable } from './table.js';
+import { printableJson, printLine } from './terminal.js';
 import { logLimitArg, renderThreadLog } from './threadLog.js';
 import { WorkerControl, workerControlUrl } from './workerClient.js';
 
@@ -30,7 +31,8 @@ const minerArg = arg((text) => {
 const out = (text: string): void => {
   process.stdout.write(text);
 };
-const json = (value: unknown): void => out(`${JSON.stringify(value, null, 2)}\n`);
+const json = (value: unknown): void => out(`${printableJson(value)}\n`);
+const line = (text: string): void => out(printLine(text));
 const ago = (ms: number): string => formatDuration(Date.now() - ms);
 
 /** Resolves a worker by name (or address) through the manager's ping records, else as an address. */
@@ -80,7 +82,7 @@ export function utilCommand(): Command {
     .action(async (name: string, index: number, o: { home?: string }) => {
       const w = await resolveWorker(homeOf(o), name);
       const done = await w.pause(index);
-      out(`${w.name} #${index}: ${done ? 'pause requested' : 'already paused'}\n`);
+      line(`${w.name} #${index}: ${done ? 'pause requested' : 'already paused'}`);
     });
   homeOpt(worker.command('forget').description('free a worker name: the next worker to ping with it registers it (for a retired or re-tokened worker)').argument('<name>', 'worker name'))
     .action(async (name: string, o: { home?: string }) => {
@@ -98,7 +100,7 @@ export function utilCommand(): Command {
   ).action(async (name: string, index: number, state: string | undefined, o: { home?: string }) => {
     const w = await resolveWorker(homeOf(o), name);
     await w.resume(index, state ?? null);
-    out(`${w.name} #${index}: resumed${state ? ` in state ${state}` : ''}\n`);
+    line(`${w.name} #${index}: resumed${state ? ` in state ${state}` : ''}`);
   });
   homeOpt(
     worker
@@ -130,7 +132,7 @@ export function utilCommand(): Command {
       if (o.json) return json(rows);
       out(renderTable(
         ['Sector', 'Status', 'Plan', 'State', 'Worker', 'Updated', 'Note'],
-        rows.map((s) => [s.Sector, s.Status, s.Plan, s.State ?? '-', s.Worker ?? '-', `${ago(s.UpdatedAt)} ago`, s.AbortReason ?? (s.AbortRequested ? `abort requested: ${s.AbortRequested}` : '-')]),
+        rows.map((s) => [s.Sector, s.Status, s.Plan, s.Orphaned ? 'orphaned' : s.State ?? '-', s.Worker ?? '-', `${ago(s.UpdatedAt)} ago`, s.AbortReason ?? (s.AbortRequested ? `abort requested: ${s.AbortRequested}` : '-')]),
       ));
     });
   homeOpt(sectors.command('state').description("one sector's record").argument('<sector>', 'sector id, e.g. s-t01000-2', sectorArg))
@@ -171,12 +173,12 @@ export function utilCommand(): Command {
     .option('--reason <text>', 'recorded with the sector', 'aborted via CLI')
     .action(async (id: { Miner: number; Number: number }, o: { home?: string; reason: string }) => {
       const s = await managerClient(homeOf(o)).call<SectorSummary>('SealFleet.SectorAbort', [id, o.reason]);
-      out(`${s.Sector}: abort requested (${o.reason}); ${s.Worker ? `worker ${s.Worker} drops it at its next report` : 'no worker has reported it yet'}\n`);
+      line(`${s.Sector}: abort requested (${o.reason}); ${s.Worker ? `worker ${s.Worker} drops it at its next report` : 'no worker has reported it yet'}`);
     });
   homeOpt(sectors.command('rebuild').description('queue a finalized sector for a rebuild worker').argument('<sector>', 'sector id', sectorArg))
     .action(async (id: { Miner: number; Number: number }, o: { home?: string }) => {
       const s = await managerClient(homeOf(o)).call<SectorSummary>('SealFleet.SectorRebuild', [id]);
-      out(`${s.Sector}: queued for rebuild\n`);
+      line(`${s.Sector}: queued for rebuild`);
     });
 
   const deals = util.command('deals').description('deal pieces');
@@ -184,7 +186,7 @@ export function utilCommand(): Command {
     .option('--miner <miner>', 'only this miner may seal it', minerArg)
     .action(async (file: string, o: { home?: string; miner?: number }) => {
       const r = await managerClient(homeOf(o)).call<{ PieceCID: string; PaddedSize: number; PayloadSize: number; CommitmentBy: string }>('SealFleet.DealsImport', [resolve(file), o.miner ?? null]);
-      out(`${r.PieceCID}  padded ${r.PaddedSize} bytes, payload ${r.PayloadSize} bytes, queued (commitment by ${r.CommitmentBy})\n`);
+      line(`${r.PieceCID}  padded ${r.PaddedSize} bytes, payload ${r.PayloadSize} bytes, queued (commitment by ${r.CommitmentBy})`);
     });
   homeOpt(deals.command('list').description('imported pieces and where they went'))
     .option('--json', 'print JSON')

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { parseListen } from '../core/rpc/server.js';
 import { parseDuration } from '../core/units.js';
+import { printLine } from './terminal.js';
 
 /** Wraps a parser so commander reports its message as the flag's error. */
 export function arg<T>(parse: (text: string) => T): (text: string) => T {
@@ -34,7 +35,7 @@ export const indexArg = arg((text) => {
 
 /** Prints one line on stderr and exits non-zero: how every command reports bad input or a failure. */
 export function die(err: unknown): never {
-  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(printLine(`error: ${err instanceof Error ? err.message : String(err)}`));
   process.exit(1);
 }
 

@@ -27,7 +27,7 @@ export function renderThreadLog(events: ThreadEvent[]): string {
       e.to,
       duration(e.took_ms),
       duration(e.processor_ms),
-      e.error === null ? '-' : `${e.level ?? ''}: ${e.error}`.replace(/\r?\n/g, '\\n'),
+      e.error === null ? '-' : `${e.level ?? ''}: ${e.error}`,
     ]),
   );
 }

@@ -5,6 +5,7 @@ import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
 import { loadWorkerConfig, type WorkerConfig } from '../worker/config.js';
 import { die, indexArg, runUntilSignal } from './options.js';
 import { renderTable } from './table.js';
+import { printableJson, printLine } from './terminal.js';
 import { logLimitArg, renderThreadLog } from './threadLog.js';
 import { WorkerControl } from './workerClient.js';
 
@@ -33,8 +34,7 @@ function threadRow(t: WorkerThreadInfo): (string | number | boolean)[] {
     paused && t.thread_state.elapsed !== undefined ? formatDuration(t.thread_state.elapsed * 1000) : '-',
     t.job_state || '-',
     t.job_stage ?? '-',
-    // One row per thread: a multi-line error would break the table, so newlines show escaped, as damocles does.
-    t.last_error?.replace(/\r?\n/g, '\\n') ?? '-',
+    t.last_error ?? '-',
   ];
 }
 
@@ -82,7 +82,7 @@ worker
   .option('--json', 'print JSON')
   .action(async (o: { json?: boolean }, cmd: Command) => {
     const threads = await controlOf(configOf(cmd)).list();
-    if (o.json) return out(`${JSON.stringify(threads, null, 2)}\n`);
+    if (o.json) return out(`${printableJson(threads)}\n`);
     out(renderTable(HEAD, threads.map(threadRow)));
   });
 
@@ -104,7 +104,7 @@ worker
     const control = controlOf(configOf(cmd));
     if (o.state !== undefined) await checkResumeState(control, o.index, o.state);
     if (!(await control.resume(o.index, o.state ?? null))) throw new Error(`worker #${o.index} was not resumed: it is not paused`);
-    out(`#${o.index}: resumed${o.state === undefined ? '' : ` in state ${o.state}`}\n`);
+    out(printLine(`#${o.index}: resumed${o.state === undefined ? '' : ` in state ${o.state}`}`));
   });
 
 worker
@@ -124,7 +124,7 @@ worker
   .option('--json', 'print JSON')
   .action(async (o: { index: number; limit: number; json?: boolean }, cmd: Command) => {
     const events = await controlOf(configOf(cmd)).log(o.index, o.limit);
-    out(o.json ? `${JSON.stringify(events, null, 2)}\n` : renderThreadLog(events));
+    out(o.json ? `${printableJson(events)}\n` : renderThreadLog(events));
   });
 
 program.parseAsync().catch(die);

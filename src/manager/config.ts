@@ -95,10 +95,11 @@ const ConfigSchema = z.strictObject({
   sectors: z
     .strictObject({
       /**
-       * A sector handed out by AllocateSector that no worker has reported on for this long is handed out
-       * again: its first worker died before it could record the number, and a number is never wasted.
+       * A sector handed out by AllocateSector that no worker has reported on for this long is an orphan (its
+       * worker died, or lost the answer, before recording the number): it is aborted as `orphaned` and any
+       * pieces go back to the queue. Its number is not handed out again.
        */
-      orphan_after: duration.default(600_000),
+      orphan_after: duration.refine((ms) => ms >= 1000, 'expected at least 1s').default(600_000),
     })
     .prefault({}),
 });

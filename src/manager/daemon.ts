@@ -13,7 +13,7 @@ import { Committer } from './commitment/committer.js';
 import { Miners } from './commitment/miners.js';
 import { defaultDevnetConfig, loadConfig, type ManagerConfig } from './config.js';
 import { openDatabase } from './db/open.js';
-import { databasePath, managerLockPath, secureManagerHome } from './homeFiles.js';
+import { managerLockPath, secureManagerHome } from './homeFiles.js';
 import { writePrivateFileAtomic } from '../core/privateFiles.js';
 import { pieceStoreRoute } from './deals/pieceStore.js';
 import { PieceQueue, sidecarHashing, typescriptHashing, type PieceHashing } from './deals/pieces.js';
@@ -80,7 +80,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     if (!chainUrl) throw new Error('no chain: pass --devnet, or --chain-api <url>, or set [chain] api in manager.toml');
     const lotus = new LotusClient({ url: chainUrl, ...(chainToken ? { token: chainToken } : {}), timeoutMs: 30_000 });
 
-    const db = await openDatabase(databasePath(opts.home));
+    const db = await openDatabase(opts.home);
     cleanup.push(() => db.destroy());
     const miners = new Miners(lotus, config.miners);
     await miners.load();
@@ -102,6 +102,12 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       sealer.watchUpgrades().catch((err: unknown) => log.warn({ err }, 'snap-up watch failed'));
     }, Math.max(250, config.chain.poll_interval));
     cleanup.push(() => clearInterval(upgrades));
+    // Four looks per orphan_after, and at least one a minute, release an orphan at most one period late;
+    // overlapping sweeps are harmless, each orphan is claimed once.
+    const orphans = setInterval(() => {
+      sealer.releaseOrphans().catch((err: unknown) => log.warn({ err }, 'orphan sweep failed'));
+    }, Math.min(60_000, Math.max(250, config.sectors.orphan_after / 4)));
+    cleanup.push(() => clearInterval(orphans));
 
     const authorize = authority.authorize;
     const rpc = new RpcServer({

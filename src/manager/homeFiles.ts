@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
-import { precreatePrivateFile, PRIVATE_FILE, privateDir, tightenMode, type Tightened } from '../core/privateFiles.js';
+import { PRIVATE_FILE, privateDir, tightenMode, type Tightened } from '../core/privateFiles.js';
 import { secretPath, tokenPath } from './auth.js';
 
 export const databasePath = (home: string): string => join(home, 'manager.db');
@@ -22,7 +22,6 @@ export function secureManagerHome(home: string, log: Logger): void {
   warn(tightenMode(secretPath(home), PRIVATE_FILE), '; if anyone else may have read it, run sealfleet-manager auth rotate-secret');
   warn(tightenMode(tokenPath(home), PRIVATE_FILE), '; it is an admin token: if anyone else may have read it, run sealfleet-manager auth rotate-secret');
   const db = databasePath(home);
-  precreatePrivateFile(db);
   for (const path of [db, `${db}-wal`, `${db}-shm`]) warn(tightenMode(path, PRIVATE_FILE));
   const pieces = join(home, 'pieces');
   warn(privateDir(pieces));

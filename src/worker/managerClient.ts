@@ -1,4 +1,4 @@
-import { abort, temporary } from '../core/errors.js';
+import { abort, permanent, SealingError, temporary } from '../core/errors.js';
 import { RpcClient } from '../core/rpc/client.js';
 import { RpcError } from '../core/rpc/errors.js';
 import { truncateMiddle } from '../core/wire/bounds.js';
@@ -18,6 +18,14 @@ import {
   type WaitSeedResp,
   type WorkerInfo,
 } from '../core/wire/sealer.js';
+import { SectorEnded } from '../core/wire/sectorEnded.js';
+
+/** The cause of the error a call about a sector the manager has no record of gets. */
+class UnknownSector extends Error {
+  constructor() {
+    super('the manager has no record of this sector');
+  }
+}
 
 export interface AllocationSpec {
   AllowedMiners: number[] | null;
@@ -25,9 +33,11 @@ export interface AllocationSpec {
 }
 
 /**
- * The sealer API as the worker calls it. Errors come back as sealing errors of the level damocles gives
- * them: "sector state not found" means the manager dropped the sector (abort); anything else may pass
- * (temporary).
+ * The sealer API as the worker calls it. Errors come back as sealing errors: "sector state not found" for
+ * a sector the manager ended on purpose (it says so in the error's data) drops the sector (abort); for a
+ * sector the manager has no record of, it pauses the thread (permanent) and keeps the sector and its files:
+ * a manager that lost its database must not make every worker throw its work away. Anything else may
+ * pass (temporary).
  */
 export class ManagerClient {
   readonly rpc: RpcClient;
@@ -43,7 +53,14 @@ export class ManagerClient {
     try {
       return await this.rpc.call<T>(`Venus.${method}`, params);
     } catch (err) {
-      if (err instanceof RpcError && err.code === SECTOR_STATE_NOT_FOUND) throw abort(`manager: ${err.message}`, err);
+      if (err instanceof RpcError && err.code === SECTOR_STATE_NOT_FOUND) {
+        if (SectorEnded.safeParse(err.data).success) throw abort(`manager: ${err.message}`, err);
+        throw permanent(
+          `manager ${method}: ${err.message}. The sector and its files are kept: check the manager's database (manager.db restored, replaced or started anew?); ` +
+            'to drop the sector instead, resume this thread in state Aborted',
+          new UnknownSector(),
+        );
+      }
       throw temporary(`manager ${method}: ${(err as Error).message}`, err);
     }
   }
@@ -67,7 +84,12 @@ export class ManagerClient {
   reportState = (id: SectorID, req: { Worker: { Instance: string; Location: string }; StateChange: { Prev: string; Next: string; Event: string }; Failure: { Level: string; Desc: string } | null }) =>
     this.call<SectorStateResp>('ReportState', [id, req.Failure ? { ...req, Failure: { ...req.Failure, Desc: truncateMiddle(req.Failure.Desc) } } : req]);
   reportFinalized = (id: SectorID) => this.call<null>('ReportFinalized', [id]);
-  reportAborted = (id: SectorID, reason: string) => this.call<null>('ReportAborted', [id, truncateMiddle(reason)]);
+  /** A manager with no record of the sector has nothing to mark aborted: the worker drops its copy either way. */
+  reportAborted = (id: SectorID, reason: string) =>
+    this.call<null>('ReportAborted', [id, truncateMiddle(reason)]).catch((err: unknown) => {
+      if (err instanceof SealingError && err.cause instanceof UnknownSector) return null;
+      throw err;
+    });
   allocateSnapUp = (spec: AllocationSpec, deals: { MaxDeals: number | null; MinUsedSpace: number | null }) => this.call<AllocatedSnapUpSector | null>('AllocateSanpUpSector', [{ Sector: spec, Deals: deals }]);
   submitSnapUpProof = (id: SectorID, info: { CommR: number[]; CommD: number[]; AccessInstance: string; Pieces: { '/': string }[]; Proof: string }) => this.call<SubmitResp>('SubmitSnapUpProof', [id, info]);
   allocateRebuild = (spec: AllocationSpec) => this.call<SectorRebuildInfo | null>('AllocateRebuildSector', [spec]);

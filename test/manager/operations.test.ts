@@ -167,7 +167,7 @@ describe('manager operations', () => {
       assert.match(badSector.stderr, /invalid sector id "s-t01000": expected s-t0<miner>-<number>/);
       const missing = await util(m.home, 'sealer', 'sectors', 'log', 's-t01000-77');
       assert.equal(missing.code, 1);
-      assert.match(missing.stderr, /^error: error code 11001: sector state not found \(s-t01000-77\)\n$/);
+      assert.match(missing.stderr, /^error: error code 11001: sector state not found \(s-t01000-77\): this manager has no record of the sector\n$/);
       const noDaemon = await runCli(MANAGER_BIN, ['util', 'worker', 'list', '--home', tempDir('empty-home')]);
       assert.equal(noDaemon.code, 1);
       assert.match(noDaemon.stderr, /is the manager daemon running with --home/);

@@ -63,8 +63,10 @@ describe('crash safety (real processes, SIGKILL)', () => {
       });
       const numbers = rows.map((s) => s.Number).sort((a, b) => a - b);
       assert.deepEqual(numbers, numbers.map((_, i) => i + 1), 'numbers 1..n, none lost, none twice');
-      const aborted = rows.filter((s) => s.Status !== 'finalized');
-      assert.deepEqual(aborted, [], 'no sector was aborted');
+      // A worker killed between AllocateSector and recording the number leaves an orphan, which the
+      // manager releases after orphan_after (nobody asks for work once the fleet is drained).
+      const aborted = rows.filter((s) => s.Status !== 'finalized' && !(s.Orphaned && s.State === null));
+      assert.deepEqual(aborted, [], 'no sector was aborted but orphans');
       const threads = await w.list();
       assert.ok(threads.every((t) => t.thread_state.state !== 'Paused'), JSON.stringify(threads));
     } finally {

@@ -5,7 +5,7 @@ import { method, type MethodDef } from '../../core/rpc/server.js';
 import { SectorID } from '../../core/wire/sealer.js';
 import { labelString, nameString, pathString, textString } from '../../core/wire/bounds.js';
 import type { PieceQueue } from '../deals/pieces.js';
-import { sectorKey, type SectorEventRow, type SectorRecords, type SectorRow } from '../sectors/records.js';
+import { isOrphanRelease, sectorKey, type SectorEventRow, type SectorRecords, type SectorRow } from '../sectors/records.js';
 import type { WorkerRegistry } from '../workers/registry.js';
 import type { Miners } from '../commitment/miners.js';
 
@@ -23,6 +23,8 @@ export interface SectorSummary {
   UpdatedAt: number;
   AbortReason: string | null;
   AbortRequested: string | null;
+  /** Released by the orphan sweep: allocated, but no worker ever reported on it (AbortReason says more). */
+  Orphaned: boolean;
 }
 
 export interface SectorDetail extends SectorSummary {
@@ -65,6 +67,7 @@ function summary(r: SectorRow): SectorSummary {
     UpdatedAt: Number(r.updated_at),
     AbortReason: r.abort_reason,
     AbortRequested: r.abort_request,
+    Orphaned: isOrphanRelease(r),
   };
 }
 

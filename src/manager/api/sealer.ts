@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from '../../core/log.js';
+import { formatDuration } from '../../core/units.js';
 import { cidToCommitment, commitmentToCid, unsealedSectorCommitment } from '../../core/commitment.js';
 import { RpcError, RPC_CODES } from '../../core/rpc/errors.js';
 import { callerMethod, method, type MethodDef } from '../../core/rpc/server.js';
@@ -36,7 +37,7 @@ import { ALREADY_ON_CHAIN, type Committer, type UpgradeRecord } from '../commitm
 import type { MinerFacts, Miners } from '../commitment/miners.js';
 import type { PieceQueue } from '../deals/pieces.js';
 import type { SectorNumbering } from '../sectors/numbering.js';
-import { sectorKey, type SectorRecords, type SectorRow } from '../sectors/records.js';
+import { ORPHAN_REASON, sectorKey, type SectorRecords, type SectorRow } from '../sectors/records.js';
 import type { PersistStores } from '../stores.js';
 import type { WorkerRegistry } from '../workers/registry.js';
 
@@ -60,12 +61,16 @@ const refuse = (res: number, desc: string): SubmitResp => ({ Res: res, Desc: des
 const idOf = (row: SectorRow): SectorID => ({ Miner: Number(row.miner), Number: Number(row.number) });
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+/** How many chain-allocated numbers one AllocateSector skips before it gives up (see unallocatedNumber). */
+const MAX_CHAIN_ALLOCATED_SKIPS = 32;
 
 /**
  * The sealer API workers call (`Venus.*`), with damocles' semantics: what each call stores, which calls
  * are safe to repeat, and which answers make the worker wait, retry, pause or abort.
  */
 export class SealerService {
+  private readonly startedAt = Date.now();
+
   constructor(private readonly d: SealerDeps) {}
 
   private candidates(spec: z.infer<typeof AllocateSectorSpec>, gate: (m: MinerFacts) => boolean): MinerFacts[] {
@@ -92,25 +97,60 @@ export class SealerService {
 
   async allocateSector(spec: z.infer<typeof AllocateSectorSpec>): Promise<z.infer<typeof AllocatedSector> | null> {
     const pool = this.candidates(spec, (m) => m.config.sector.enabled);
-    const orphan = await this.d.records.claimOrphan(pool.map((m) => m.config.id), Date.now() - this.d.config.sectors.orphan_after);
-    if (orphan) {
-      this.d.log.warn({ sector: sectorKey(idOf(orphan)) }, 'handing out again a sector no worker reported on');
-      await this.d.records.note(idOf(orphan), 'Reallocated', 'no worker reported on it after allocation');
-      return { ID: idOf(orphan), ProofType: Number(orphan.proof_type) };
-    }
     while (pool.length > 0) {
       const miner = pool.splice(Math.floor(Math.random() * pool.length), 1)[0] as MinerFacts;
-      const number = await this.d.numbering.next(miner.config);
+      const number = await this.unallocatedNumber(miner);
       if (number === null) continue;
-      // The number is spent from here on; a sector number the chain already has is skipped, not reused.
-      if (await this.d.lotus.stateMinerSectorAllocated(miner.address, number)) {
-        throw new RpcError(RPC_CODES.Application, `sector allocated. miner: ${miner.config.id}, sectors: (${number})`);
-      }
       await this.d.records.create({ miner: miner.config.id, number, proof_type: miner.sealProof.id, plan: 'sealer' });
       this.d.log.info({ sector: sectorKey({ Miner: miner.config.id, Number: number }) }, 'sector allocated');
       return { ID: { Miner: miner.config.id, Number: number }, ProofType: miner.sealProof.id };
     }
     return null;
+  }
+
+  /**
+   * The miner's next number the chain has not allocated, or null at its max_number. Numbers the chain
+   * already has are spent and skipped within this one call (a worker must not pay one failed call per
+   * number), up to a bound: a run of that many means this database is behind the chain, which only the
+   * operator can fix.
+   */
+  private async unallocatedNumber(miner: MinerFacts): Promise<number | null> {
+    const skipped: number[] = [];
+    while (skipped.length < MAX_CHAIN_ALLOCATED_SKIPS) {
+      const number = await this.d.numbering.next(miner.config);
+      if (number === null) return null;
+      if (!(await this.d.lotus.stateMinerSectorAllocated(miner.address, number))) {
+        if (skipped.length > 0) this.d.log.warn({ miner: miner.config.id, skipped }, 'skipped sector numbers the chain already allocated');
+        return number;
+      }
+      skipped.push(number);
+    }
+    throw new RpcError(
+      RPC_CODES.Application,
+      `sector allocated. miner: ${miner.config.id}, sectors: (${skipped[0]}..${skipped.at(-1)}): all ${skipped.length} numbers are already allocated on chain; ` +
+        `the manager's database is behind the chain (restored from an old backup?): set [miners.sector] init_number of miner ${miner.config.id} to the chain's highest sector number`,
+    );
+  }
+
+  /**
+   * Releases every orphan older than `orphan_after`: an allocated sector no worker ever reported on would
+   * otherwise stay `sealing` for good once no thread asks for work. It is aborted rather than handed out
+   * again: a number is never handed out twice (the worker that took it may only be cut off, not dead), and
+   * any pieces it took go back to the queue. Nothing is released until this manager has been up for
+   * orphan_after: its own downtime kept workers from reporting. Returns how many it released.
+   */
+  async releaseOrphans(): Promise<number> {
+    const after = this.d.config.sectors.orphan_after;
+    let released = 0;
+    if (Date.now() - this.startedAt < after) return released;
+    for (let row = await this.d.records.claimOrphan(Date.now() - after); row; row = await this.d.records.claimOrphan(Date.now() - after)) {
+      const id = idOf(row);
+      const requested = row.abort_request === null ? '' : ` (abort requested: ${row.abort_request})`;
+      this.d.log.warn({ sector: sectorKey(id), allocatedAt: new Date(Number(row.created_at)).toISOString() }, 'releasing an orphaned sector: no worker reported on it');
+      await this.abort(row, `${ORPHAN_REASON}no worker reported on it within ${formatDuration(after)} of allocation${requested}`);
+      released++;
+    }
+    return released;
   }
 
   async acquireDeals(id: SectorID, spec: z.infer<typeof AcquireDealsSpec>): Promise<SectorPieceV2[] | null> {

@@ -2,6 +2,7 @@ import type { Selectable, Updateable } from 'kysely';
 import { RpcError } from '../../core/rpc/errors.js';
 import { formatSectorId } from '../../core/sectorId.js';
 import { SECTOR_STATE_NOT_FOUND, type ReportStateReq, type SectorID } from '../../core/wire/sealer.js';
+import type { SectorEnded } from '../../core/wire/sectorEnded.js';
 import { GroupCommit } from '../db/groupCommit.js';
 import type { ManagerDb } from '../db/open.js';
 import type { SectorEventsTable, SectorsTable } from '../db/schema.js';
@@ -18,8 +19,14 @@ interface PendingReport {
 
 export const sectorKey = (id: SectorID): string => formatSectorId({ miner: id.Miner, number: id.Number });
 
+/** A sector this manager has no record of: the worker pauses on it, it does not drop the sector. */
 const notFound = (id: SectorID): RpcError =>
-  new RpcError(SECTOR_STATE_NOT_FOUND, `error code ${SECTOR_STATE_NOT_FOUND}: sector state not found (${sectorKey(id)})`);
+  new RpcError(SECTOR_STATE_NOT_FOUND, `error code ${SECTOR_STATE_NOT_FOUND}: sector state not found (${sectorKey(id)}): this manager has no record of the sector`);
+
+/** Abort reasons of sectors the orphan sweep released start with this. */
+export const ORPHAN_REASON = 'orphaned: ';
+export const isOrphanRelease = (row: Pick<SectorRow, 'status' | 'abort_reason'>): boolean =>
+  row.status === 'aborted' && (row.abort_reason?.startsWith(ORPHAN_REASON) ?? false);
 
 /** The manager's record of every sector it numbered, and each sector's event log. */
 export class SectorRecords {
@@ -31,7 +38,7 @@ export class SectorRecords {
     return this.db.selectFrom('sectors').selectAll().where('miner', '=', id.Miner).where('number', '=', id.Number).executeTakeFirst();
   }
 
-  /** The record, or the error damocles workers take as "abort this sector". */
+  /** The record, or the error damocles workers take as "abort this sector" (ours pause: see SectorEnded). */
   async require(id: SectorID): Promise<SectorRow> {
     const row = await this.get(id);
     if (!row) throw notFound(id);
@@ -42,7 +49,8 @@ export class SectorRecords {
   async requireSealing(id: SectorID): Promise<SectorRow> {
     const row = await this.require(id);
     if (row.status !== 'sealing') {
-      throw new RpcError(SECTOR_STATE_NOT_FOUND, `error code ${SECTOR_STATE_NOT_FOUND}: sector ${sectorKey(id)} is ${row.status}`);
+      const data: SectorEnded = { Known: true, Status: row.status, Reason: row.abort_reason };
+      throw new RpcError(SECTOR_STATE_NOT_FOUND, `error code ${SECTOR_STATE_NOT_FOUND}: sector ${sectorKey(id)} is ${row.status}${row.abort_reason ? ` (${row.abort_reason})` : ''}`, data);
     }
     return row;
   }
@@ -78,12 +86,11 @@ export class SectorRecords {
   }
 
   /**
-   * Takes one sealer sector of these miners that nobody has touched since `before` and no worker ever
-   * reported on (its worker died between allocation and recording it); the claim touches it, so it is
-   * handed out once.
+   * Takes one sealer sector that nobody has touched since `before` and no worker ever reported on (its
+   * worker died, or lost the answer, between allocation and recording it), for the orphan sweep to
+   * release. The claim touches the row, so of several managers sweeping one database only one takes it.
    */
-  async claimOrphan(miners: number[], before: number): Promise<SectorRow | undefined> {
-    if (miners.length === 0) return undefined;
+  async claimOrphan(before: number): Promise<SectorRow | undefined> {
     return this.db.transaction().execute(async (trx) => {
       const row = await trx
         .selectFrom('sectors')
@@ -91,8 +98,6 @@ export class SectorRecords {
         .where('status', '=', 'sealing')
         .where('plan', '=', 'sealer')
         .where('latest_state', 'is', null)
-        .where('abort_request', 'is', null)
-        .where('miner', 'in', miners)
         .where('updated_at', '<', before)
         .orderBy('updated_at')
         .limit(1)
