@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, SignJWT } from 'jose';
@@ -10,7 +10,7 @@ import { createToken, loadSecret } from '../../src/manager/auth.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
 import type { WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
 import { startTestDevnet, TEST_DEVNET_TOML } from '../helpers/devnet.js';
-import { eventually, FAST_DEVNET_TOML, startTestManager, type TestManager } from '../helpers/manager.js';
+import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
 import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
 
@@ -109,12 +109,11 @@ describe('manager auth', () => {
 describe('manager and worker files', () => {
   it('are private: looser ones are tightened with a warning naming them and their old mode', async () => {
     const home = tempDir('modes');
-    // A home and secret as an older release (or a careless copy) left them.
+    // A home that has run, with its files opened up as an older release (or a careless copy) left them.
+    const first = await startTestManager(home);
+    await first.daemon.kill();
     chmodSync(home, 0o755);
-    writeFileSync(join(home, 'jwt.secret'), randomBytes(32).toString('hex'), { mode: 0o644 });
-    writeFileSync(join(home, 'token'), 'stale\n', { mode: 0o644 });
-    mkdirSync(join(home, 'devnet'));
-    writeFileSync(join(home, 'devnet', 'devnet.toml'), FAST_DEVNET_TOML);
+    for (const f of ['jwt.secret', 'token', 'manager.db']) chmodSync(join(home, f), 0o644);
     const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0']);
     const warned = daemon.waitFor(/jwt\.secret was open to other users \(mode 0644\)/);
     const m = { home, url: (JSON.parse(await daemon.waitFor(/"manager up"/, 20_000)) as { url: string }).url };
@@ -124,7 +123,7 @@ describe('manager and worker files', () => {
       assert.equal(mode(home), '0700');
       for (const f of ['jwt.secret', 'token', 'manager.db', 'manager.db-wal', 'manager.db-shm']) assert.equal(mode(join(home, f)), '0600', f);
       assert.equal(mode(join(home, 'pieces')), '0700');
-      const piece = join(home, 'piece.bin');
+      const piece = join(tempDir('modes-piece'), 'piece.bin');
       writeFileSync(piece, randomBytes(1500), { mode: 0o644 });
       const imported = await cli(home, 'util', 'deals', 'import', piece);
       assert.equal(imported.code, 0, imported.stderr);

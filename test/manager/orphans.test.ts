@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { realpathSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { SectorSummary } from '../../src/manager/api/admin.js';
@@ -24,6 +25,9 @@ sender = "t0100"
 [sectors]
 orphan_after = "3s"
 
+[pieces]
+import_dirs = ["${realpathSync(tmpdir())}"]
+
 [[persist_stores]]
 name = "local"
 path = "${persist}"
@@ -34,7 +38,7 @@ describe('orphaned allocations (real daemon, no worker asks for work)', () => {
     const home = tempDir('orphans');
     const m = await startTestManager(home, { managerToml: managerToml(join(home, 'persist')) });
     try {
-      const payload = join(home, 'payload');
+      const payload = join(tempDir('orphans-piece'), 'payload');
       writeFileSync(payload, Buffer.alloc(1000, 7));
       const imported = await runCli(MANAGER_BIN, ['util', 'deals', 'import', payload, '--home', home]);
       assert.equal(imported.code, 0, imported.stderr);

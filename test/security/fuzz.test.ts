@@ -177,7 +177,7 @@ describe(`fuzzing the manager, the worker control API and the piece store (SEALF
       await m.call('Venus.ReportState', [s.ID, { Worker: { Instance: 'fuzz-worker', Location: '/var/fuzz' }, StateChange: { Prev: 'Empty', Next: 'Allocated', Event: 'Allocate' }, Failure: null }]);
       sectors.push(s);
     }
-    const payload = join(m.home, 'payload.bin');
+    const payload = join(tempDir('fuzz-piece'), 'payload.bin');
     writeFileSync(payload, Buffer.alloc(1000, 7));
     const imported = await runCli(MANAGER_BIN, ['util', 'deals', 'import', payload, '--home', m.home]);
     assert.equal(imported.code, 0, imported.stderr);
