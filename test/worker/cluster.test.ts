@@ -109,6 +109,9 @@ describe('worker and manager on the devnet (real processes)', () => {
       assert.match(badIndex.stderr, /worker #5 not found/);
       assert.match((await cli('list')).stdout, /PC1Done/);
 
+      // Drained first, so after the abort the thread takes no next sector that could pause before the
+      // "not paused" check below.
+      assert.equal((await cli('drain', '--index', '0')).code, 0);
       assert.equal((await cli('resume', '--state', 'Aborted', '--index', '0')).code, 0);
       const id = paused.job_id ?? '';
       await eventually('sector aborted at the manager', async () => ((await sectors(m, 'aborted')).some((s) => s.Sector === id) ? true : undefined));
