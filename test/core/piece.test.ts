@@ -15,6 +15,7 @@ import {
   PieceHasher,
   unpaddedPieceSize,
 } from '../../src/core/piece.js';
+import { mulberry32 as prng } from '../helpers/random.js';
 
 const VECTORS = new URL('./vectors/piece/', import.meta.url);
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
@@ -72,17 +73,6 @@ async function* asAsync(parts: Iterable<Uint8Array>): AsyncGenerator<Uint8Array>
   for (const part of parts) yield part;
 }
 
-/** A deterministic PRNG (mulberry32) so a failing split is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Payload sizes around the hasher's internal 2048-block (260096-byte) batches. */
 const BATCH = 2048 * 127;

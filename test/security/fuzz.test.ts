@@ -13,6 +13,7 @@ import { controlMethods } from '../../src/worker/controlServer.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
 import { MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
+import { mulberry32 } from '../helpers/random.js';
 
 /**
  * Seeded fuzzing of both daemons' APIs and the piece store. Every request sent is one the servers must
@@ -29,17 +30,6 @@ const CASES_PER_METHOD = 60;
  */
 const RSS_GROWTH_LIMIT_MIB = 192;
 
-/** mulberry32: a tiny, well-distributed seeded generator (the same seed gives the same run). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly next: () => number) {}
