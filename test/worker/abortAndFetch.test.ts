@@ -126,10 +126,15 @@ describe('piece fetching and the finish step (real manager and worker)', () => {
         const before = await ping();
         await eventually('another ping', async () => ((await ping()) > before ? true : undefined));
       };
-      // The abort's last report may still be on its way when the thread shows Empty: count after one ping.
-      await nextPing();
-      const managerEvents = (await m.call<SectorEvent[]>('SealFleet.SectorLog', [cc.id])).length;
-      const workerEvents = (await threadLog(w)).length;
+      // The abort's last rows may still be on their way when the thread shows Empty: wait until both logs
+      // hold still across a ping (a looping abort never does), then check they stay so.
+      const counts = async () => [(await m.call<SectorEvent[]>('SealFleet.SectorLog', [cc.id])).length, (await threadLog(w)).length] as const;
+      const [managerEvents, workerEvents] = await eventually('both logs of the sector at rest', async () => {
+        const before = await counts();
+        await nextPing();
+        const after = await counts();
+        return before[0] === after[0] && before[1] === after[1] ? after : undefined;
+      }, 30_000);
       for (let i = 0; i < 3; i++) await nextPing();
       const events = await m.call<SectorEvent[]>('SealFleet.SectorLog', [cc.id]);
       assert.equal(events.length, managerEvents, 'the manager\'s log of the sector stopped growing');
