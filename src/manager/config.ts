@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { readTomlConfig } from '../core/tomlConfig.js';
 import { parsedString } from '../core/validate.js';
 import { parseDuration, parseSize } from '../core/units.js';
+import { parseNetwork } from './trustedNetworks.js';
 
 const duration = parsedString(parseDuration);
 const size = parsedString(parseSize);
@@ -55,6 +56,15 @@ const StoreSchema = z.strictObject({
 });
 
 const ConfigSchema = z.strictObject({
+  api: z
+    .strictObject({
+      /**
+       * Networks (CIDR) whose hosts may call without a token and are then workers (`write`, never admin):
+       * damocles workers send no token. Empty (the default): every call needs a token.
+       */
+      trusted_networks: z.array(parsedString(parseNetwork)).default([]),
+    })
+    .prefault({}),
   chain: z
     .strictObject({
       /** Lotus-compatible full node; ignored with `daemon --devnet`. */

@@ -21,6 +21,7 @@ import { managerMetrics } from './metrics.js';
 import { SectorNumbering } from './sectors/numbering.js';
 import { SectorRecords } from './sectors/records.js';
 import { PersistStores } from './stores.js';
+import { isWide, TrustedNetworks } from './trustedNetworks.js';
 import { WorkerRegistry } from './workers/registry.js';
 
 export interface ManagerOptions {
@@ -109,7 +110,14 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     }, Math.min(60_000, Math.max(250, config.sectors.orphan_after / 4)));
     cleanup.push(() => clearInterval(orphans));
 
-    const authorize = authority.authorize;
+    const trusted = new TrustedNetworks(config.api.trusted_networks);
+    const authorize = trusted.authorize(authority.authorize);
+    if (trusted.networks.length > 0) {
+      log.info({ trustedNetworks: trusted.networks.map((n) => n.text) }, 'calls without a token from [api] trusted_networks are admitted as workers (write, never admin)');
+      for (const n of trusted.networks.filter(isWide)) {
+        log.warn({ network: n.text }, 'trusted network is very wide: every host in it may act as a worker without a token');
+      }
+    }
     const rpc = new RpcServer({
       authorize,
       onError: (m, err) => log.error({ err, method: m }, 'rpc handler failed'),

@@ -1,6 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { RpcClient } from '../../src/core/rpc/client.js';
+import type { MethodDef } from '../../src/core/rpc/server.js';
+import { adminMethods } from '../../src/manager/api/admin.js';
+import { sealerMethods } from '../../src/manager/api/sealer.js';
+import { authMethods, TokenAuthority } from '../../src/manager/auth.js';
 import { MANAGER_BIN, spawnCli, type Spawned } from './processes.js';
 
 /** A devnet quick enough for a whole sector in a few seconds. */
@@ -46,4 +51,14 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** The method tables the manager daemon registers, built with stand-ins: only names and permissions are read. */
+export function registeredManagerMethods(): Record<string, MethodDef> {
+  const unused = {} as never;
+  return {
+    ...sealerMethods(unused, unused),
+    ...adminMethods(unused),
+    ...authMethods('/nonexistent', new TokenAuthority(randomBytes(32)), () => undefined),
+  };
 }

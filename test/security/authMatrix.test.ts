@@ -5,13 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { RPC_CODES } from '../../src/core/rpc/errors.js';
-import { allows, type MethodDef, type Permission } from '../../src/core/rpc/server.js';
+import { allows, type Permission } from '../../src/core/rpc/server.js';
 import { WorkerControlMethods } from '../../src/core/wire/workerControl.js';
-import { adminMethods } from '../../src/manager/api/admin.js';
-import { sealerMethods } from '../../src/manager/api/sealer.js';
-import { authMethods, createToken, loadSecret, TokenAuthority } from '../../src/manager/auth.js';
+import { createToken, loadSecret } from '../../src/manager/auth.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
-import { startTestManager, type TestManager } from '../helpers/manager.js';
+import { registeredManagerMethods, startTestManager, type TestManager } from '../helpers/manager.js';
 import { tempDir } from '../helpers/processes.js';
 import { startTestWorker, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
 
@@ -53,16 +51,6 @@ const MANAGER_TABLE: Record<string, Permission> = {
   'SealFleet.PiecesList': 'read',
   'SealFleet.AuthRotateSecret': 'admin',
 };
-
-/** The method tables the manager daemon registers, built with stand-ins: only names and permissions are read. */
-function registeredManagerMethods(): Record<string, MethodDef> {
-  const unused = {} as never;
-  return {
-    ...sealerMethods(unused, unused),
-    ...adminMethods(unused),
-    ...authMethods('/nonexistent', new TokenAuthority(randomBytes(32)), () => undefined),
-  };
-}
 
 /** More params than any method takes: every call that passes auth is refused by validation and changes nothing. */
 const INVALID_PARAMS = Array<null>(10).fill(null);

@@ -65,14 +65,31 @@ export function callerMethod<S extends ParamSchemas, R>(
   };
 }
 
+/**
+ * Who a request is: `token` as `bearerToken` reads it, `source` the socket's remote address (never a
+ * forwarded header, which the sender writes). Throws to refuse.
+ */
+export type Authorize = (token: string | undefined, source: string | undefined) => Caller | Promise<Caller>;
+
+/**
+ * The bearer token of a request: undefined when it has no Authorization header at all, and '' (which no
+ * check accepts) when the header is there but is not a bearer token, so that a request that tried to
+ * present a credential is always judged by it.
+ */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined) return undefined;
+  return header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+}
+
 export interface RpcServerOptions {
   /** Largest request body accepted, in bytes; larger ones get HTTP 413 and the connection stays usable. */
   maxBodyBytes?: number;
   /**
-   * Maps the bearer token (undefined when absent) to its caller. Throwing refuses the token (HTTP 401).
-   * Without this hook every caller is `admin`.
+   * Maps the bearer token (see `bearerToken`) and the TCP source address of the request to its caller.
+   * Throwing refuses the call (HTTP 401). Without this hook every caller is `admin`.
    */
-  authorize?: (token: string | undefined) => Caller | Promise<Caller>;
+  authorize?: Authorize;
   onError?: (method: string, err: unknown) => void;
   /** Called after every call with its duration and whether it answered with a result. */
   observe?: (method: string, seconds: number, ok: boolean) => void;
@@ -178,15 +195,15 @@ export class RpcServer {
       sendJson(res, refusal.status, errorResponse(null, RPC_CODES.InvalidRequest, refusal.message));
       return;
     }
-    const header = req.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const token = bearerToken(req);
     let caller = UNAUTHENTICATED_ADMIN;
     if (this.options.authorize) {
       try {
-        caller = await this.options.authorize(token);
+        caller = await this.options.authorize(token, req.socket.remoteAddress);
       } catch (err) {
         req.resume();
-        sendJson(res, 401, errorResponse(null, RPC_CODES.Unauthorized, `token refused: ${(err as Error).message}`));
+        const what = token === undefined ? 'call refused' : 'token refused';
+        sendJson(res, 401, errorResponse(null, RPC_CODES.Unauthorized, `${what}: ${(err as Error).message}`));
         return;
       }
     }

@@ -33,7 +33,7 @@ import { boundedArray, nameString, textString } from '../../core/wire/bounds.js'
 import { DomainSeparationTag } from '../../chain/randomness.js';
 import type { LotusClient } from '../../chain/client.js';
 import type { ManagerConfig } from '../config.js';
-import { ALREADY_ON_CHAIN, type Committer, type UpgradeRecord } from '../commitment/committer.js';
+import { ALREADY_ON_CHAIN, sealerExpiration, type Committer, type UpgradeRecord } from '../commitment/committer.js';
 import type { MinerFacts, Miners } from '../commitment/miners.js';
 import type { PieceQueue } from '../deals/pieces.js';
 import type { SectorNumbering } from '../sectors/numbering.js';
@@ -160,12 +160,19 @@ export class SealerService {
       return stored.length > 0 ? stored : null;
     }
     const miner = this.d.miners.get(id.Miner);
-    const pieces = miner.config.sector.enable_deals
-      ? await this.d.pieces.acquire(id, miner.sectorSize, {
+    let pieces: SectorPieceV2[] | null = null;
+    if (miner.config.sector.enable_deals) {
+      const head = (await this.d.lotus.chainHead()).Height;
+      pieces = await this.d.pieces.acquire(
+        id,
+        miner.sectorSize,
+        {
           MaxDeals: Math.min(spec.MaxDeals ?? Infinity, miner.config.deals.max_deals),
           MinUsedSpace: Math.max(spec.MinUsedSpace ?? 0, miner.config.deals.min_used_space),
-        })
-      : null;
+        },
+        { start: head, end: sealerExpiration(head, miner, this.d.config) },
+      );
+    }
     await this.d.records.update(id, { pieces: JSON.stringify(pieces ?? []) });
     return pieces;
   }
@@ -370,7 +377,13 @@ export class SealerService {
         const info = await this.d.lotus.stateSectorGetInfo(miner.address, Number(row.number));
         if (!info || info.SectorKeyCID !== null || info.DealWeight !== '0' || info.VerifiedDealWeight !== '0') continue;
         const id = idOf(row);
-        const pieces = await this.d.pieces.acquire(id, miner.sectorSize, { MaxDeals: spec.Deals.MaxDeals ?? null, MinUsedSpace: spec.Deals.MinUsedSpace ?? null });
+        const head = (await this.d.lotus.chainHead()).Height;
+        const pieces = await this.d.pieces.acquire(
+          id,
+          miner.sectorSize,
+          { MaxDeals: spec.Deals.MaxDeals ?? null, MinUsedSpace: spec.Deals.MinUsedSpace ?? null },
+          { start: head, end: info.Expiration },
+        );
         if (!pieces) return null;
         const upgrade: UpgradeRecord = {
           public: { CommR: bytesToArray(cidToCommitment('sealed', info.SealedCID['/'])), SealedCID: info.SealedCID, Activation: info.Activation, Expiration: info.Expiration },

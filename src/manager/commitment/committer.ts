@@ -31,6 +31,10 @@ export interface UpgradeRecord {
 
 const EPOCHS_PER_DAY = 2880;
 
+/** The expiration a sector pre-committed at `head` asks for: the latest activation plus the miner's lifetime. */
+export const sealerExpiration = (head: number, miner: MinerFacts, config: ManagerConfig): number =>
+  head + config.chain.max_prove_commit_duration + miner.config.sector.lifetime_days * EPOCHS_PER_DAY;
+
 /** Stands in for a message id when the chain already had the sector's data before we sent anything. */
 export const ALREADY_ON_CHAIN = 'already-on-chain';
 
@@ -136,9 +140,7 @@ export class Committer {
   }
 
   private async build(miner: MinerFacts, kind: Kind, rows: SectorRow[], head: number): Promise<{ method: number; params: Uint8Array; value: bigint }> {
-    const policy = this.config.chain;
     if (kind === 'precommit') {
-      const lifetime = miner.config.sector.lifetime_days * EPOCHS_PER_DAY;
       const sectors = rows.map((r) => {
         const pre = JSON.parse(r.pre as string) as PreCommitOnChainInfo;
         const hasData = !!r.pieces && (JSON.parse(r.pieces) as unknown[]).length > 0;
@@ -148,7 +150,7 @@ export class Committer {
           sealedCid: commitmentToCid('sealed', arrayToBytes(pre.CommR)),
           sealRandEpoch: pre.Ticket.Epoch,
           dealIds: [],
-          expiration: head + policy.max_prove_commit_duration + lifetime,
+          expiration: sealerExpiration(head, miner, this.config),
           unsealedCid: hasData ? commitmentToCid('unsealed', arrayToBytes(pre.CommD)) : null,
         };
       });

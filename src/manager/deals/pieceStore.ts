@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CID } from 'multiformats/cid';
 import type { Logger } from '../../core/log.js';
-import { allows, type Caller, type Route } from '../../core/rpc/server.js';
+import { allows, bearerToken, type Authorize, type Route } from '../../core/rpc/server.js';
 import type { PieceQueue } from './pieces.js';
 
 const PREFIX = '/piecestore/';
@@ -12,23 +12,32 @@ const answer = (res: ServerResponse, status: number, text: string): void => {
 };
 
 /**
- * `GET /piecestore/<piece CID>`: the bytes of an imported piece, for workers' add_pieces. The token comes only
- * in `Authorization: Bearer`; a `?token=` query is refused so that no client keeps putting a secret in a URL
+ * `GET /piecestore/<piece CID>`: the bytes of an imported piece, for workers' add_pieces: 200 with the raw
+ * payload (exactly `payload_size` bytes, Content-Length set), which is what damocles' fetcher reads before
+ * it pads the piece itself. Callers are judged by the manager's authorize hook, so a damocles fetcher (no
+ * Authorization header on its first request) is served from a trusted network. The token comes only in
+ * `Authorization: Bearer`; a `?token=` query is refused so that no client keeps putting a secret in a URL
  * that proxies, access logs and error texts record. Every failure is an HTTP answer and a log line, never a
  * crash: the file is opened before the 200 goes out, and a read error mid-transfer cuts the response short
  * (the worker sees fewer bytes than Content-Length and retries).
  */
-export function pieceStoreRoute(pieces: PieceQueue, authorize: (token: string | undefined) => Promise<Caller>, log: Logger): Route {
+export function pieceStoreRoute(pieces: PieceQueue, authorize: Authorize, log: Logger): Route {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://piecestore');
     if (url.searchParams.has('token')) {
       answer(res, 400, 'a token in the URL is refused: send it in the Authorization header (Authorization: Bearer <token>)');
       return;
     }
-    const header = req.headers.authorization;
-    const caller = await authorize(header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined).catch(() => undefined);
+    const token = bearerToken(req);
+    const caller = await Promise.resolve(authorize(token, req.socket.remoteAddress)).catch(() => undefined);
     if (!caller || !allows(caller.perm, 'read')) {
-      answer(res, 401, 'a valid token with read permission is required in the Authorization header');
+      answer(
+        res,
+        401,
+        token === undefined
+          ? 'a token is required (Authorization: Bearer <token>), unless the request comes from one of the manager\'s [api] trusted_networks'
+          : 'a valid token with read permission is required in the Authorization header',
+      );
       return;
     }
     const raw = safeDecode(url.pathname.slice(PREFIX.length));

@@ -4,7 +4,7 @@ import { chmod, copyFile, mkdir, realpath, rename, rm, stat } from 'node:fs/prom
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { Selectable } from 'kysely';
 import { CID } from 'multiformats/cid';
-import { commitmentToCid, isCommitmentCid } from '../../core/commitment.js';
+import { cidToCommitment, commitmentToCid, isCommitmentCid } from '../../core/commitment.js';
 import { paddedPieceSize, pieceCommitment } from '../../core/piece.js';
 import { formatSize } from '../../core/units.js';
 import { idAddress } from '../../chain/address.js';
@@ -14,6 +14,12 @@ import type { PiecesTable } from '../db/schema.js';
 import type { SidecarClient } from '../../core/processor/sidecar.js';
 
 export type PieceRow = Selectable<PiecesTable>;
+
+/** The chain epochs a sector's pieces are for: from the epoch they were assigned to the sector's expiration. */
+export interface PieceTerm {
+  start: number;
+  end: number;
+}
 
 export interface ImportedDigest {
   pieceCid: string;
@@ -145,7 +151,7 @@ export class PieceQueue {
    * Gives the sector queued pieces, oldest first, that fit in it (each piece aligned to its own size),
    * at most `MaxDeals` (0: none); fewer padded bytes than `MinUsedSpace` gives none. Returns null for a CC sector.
    */
-  async acquire(sector: SectorID, sectorSize: number, spec: AcquireDealsSpec): Promise<SectorPieceV2[] | null> {
+  async acquire(sector: SectorID, sectorSize: number, spec: AcquireDealsSpec, term: PieceTerm): Promise<SectorPieceV2[] | null> {
     if (spec.MaxDeals === 0) return null;
     return this.db.transaction().execute(async (trx) => {
       const queued = await trx
@@ -176,7 +182,7 @@ export class PieceQueue {
       return chosen.map((p) => {
         const size = Number(p.padded_size);
         at = Math.ceil(at / size) * size;
-        const piece = toSectorPiece(p, sector, at);
+        const piece = toSectorPiece(p, sector, at, term);
         at += size;
         return piece;
       });
@@ -207,7 +213,19 @@ function isWithin(path: string, dir: string): boolean {
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
-function toSectorPiece(p: PieceRow, sector: SectorID, offset: number): SectorPieceV2 {
+/**
+ * The manager's number for a piece: the first 6 bytes of its commitment, never 0. A worker reads a piece
+ * with `DealID` 0, `IsBuiltinMarket` false and `AllocationID` 0 as filler (damocles' worker then writes
+ * zeros instead of fetching the bytes), so our pieces, which have no market deal and no verified
+ * allocation, carry this number as their AllocationID. It only marks the piece as data: it is derived
+ * from the CID (the same on every manager of a cluster, with no column to keep), and never sent to the
+ * chain, whose activation manifests carry no allocation for our pieces.
+ */
+export function pieceNumber(commitment: Uint8Array): number {
+  return Math.max(1, Buffer.from(commitment).readUIntBE(0, 6));
+}
+
+function toSectorPiece(p: PieceRow, sector: SectorID, offset: number, term: PieceTerm): SectorPieceV2 {
   const cid = CID.parse(p.cid);
   if (!isCommitmentCid('unsealed', cid)) throw new Error(`piece ${p.cid} is not a piece commitment CID`);
   const provider = idAddress(sector.Miner);
@@ -216,7 +234,7 @@ function toSectorPiece(p: PieceRow, sector: SectorID, offset: number): SectorPie
     DealInfo: {
       DealID: 0,
       PublishCid: null,
-      AllocationID: 0,
+      AllocationID: pieceNumber(cidToCommitment('unsealed', cid)),
       PieceCID: { '/': p.cid },
       PieceSize: Number(p.padded_size),
       Client: provider,
@@ -224,8 +242,8 @@ function toSectorPiece(p: PieceRow, sector: SectorID, offset: number): SectorPie
       Offset: offset,
       Length: Number(p.padded_size),
       PayloadSize: Number(p.payload_size),
-      StartEpoch: 0,
-      EndEpoch: 0,
+      StartEpoch: term.start,
+      EndEpoch: term.end,
       IsBuiltinMarket: false,
       IsCompatible: true,
     },
