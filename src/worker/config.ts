@@ -1,15 +1,19 @@
+import { statSync, type Stats } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { getPlan, type PlanName } from '../core/plans/index.js';
 import { parseSectorSize } from '../core/proofTypes.js';
 import { readTomlConfig } from '../core/tomlConfig.js';
-import { parseDuration, parseSize } from '../core/units.js';
+import { formatSize, parseDuration, parseSize } from '../core/units.js';
 import { parsedString } from '../core/validate.js';
 import { isStage, STAGES, type Stage } from '../core/wire/processor.js';
 import { WORKER_CONTROL_PORT } from '../core/wire/workerControl.js';
+import { parseListen } from '../core/rpc/server.js';
 import type { ExternalProcessorConfig } from '../core/processor/external.js';
-import { requireSidecar, SIDECAR_STAGES, sidecarProcessor, type Sidecar } from '../core/processor/sidecar.js';
+import { parseCpuList } from '../core/processor/placement.js';
+import { requireSidecar, SIDECAR_STAGES, sidecarEnv, sidecarProcessor, type Sidecar } from '../core/processor/sidecar.js';
+import { configWarning, noEffect, takeConfigWarnings } from './configCompat.js';
 import type { ProcessorKind, ProcessorsConfig } from './processors/types.js';
 
 export interface SealingConfig {
@@ -69,6 +73,10 @@ export interface WorkerConfig {
   threads: ThreadConfig[];
   attached: { name: string; location: string; read_only: boolean }[];
   processors: ProcessorsConfig;
+  /** `[metrics]`: Prometheus metrics at `http://<http_listen>/metrics` when enabled. */
+  metrics: { enable: boolean; http_listen: string };
+  /** What the daemon logs once at start: damocles keys that have no effect here, values damocles ignores too. */
+  warnings: string[];
 }
 
 const SEALING_DEFAULTS: SealingConfig = {
@@ -153,9 +161,14 @@ const SealingSchema = z
   })
   .partial();
 
-function checkStageKeys(table: Record<string, unknown>, ctx: z.RefinementCtx): void {
+/** Stages of damocles that sealfleet does not run: accepted where damocles takes a stage name, with no effect. */
+const DAMOCLES_ONLY_STAGES: readonly string[] = ['unseal', 'window_post', 'winning_post', 'synth_proof', 'sealing_daemons'];
+
+function checkStageKeys(table: Record<string, unknown>, ctx: z.RefinementCtx, alsoAccepted: readonly string[] = []): void {
   for (const key of Object.keys(table)) {
-    if (!isStage(key)) ctx.addIssue({ code: 'custom', path: [key], message: `unknown stage "${key}": expected one of ${STAGES.join(', ')}` });
+    if (!isStage(key) && !alsoAccepted.includes(key)) {
+      ctx.addIssue({ code: 'custom', path: [key], message: `unknown stage "${key}": expected one of ${STAGES.join(', ')}` });
+    }
   }
 }
 
@@ -168,16 +181,44 @@ const stageTable = <T extends z.ZodType>(value: T) =>
     .transform((table) => table as Partial<Record<Stage, z.output<T>>>)
     .default({});
 
+/** A damocles table keyed by stage (`[processors.limitation.concurrent]` …): its stages we do not run are dropped with a warning. */
+const damoclesStageTable = <T extends z.ZodType>(key: string, value: T) =>
+  z
+    .record(z.string(), value)
+    .superRefine((table, ctx) => checkStageKeys(table, ctx, DAMOCLES_ONLY_STAGES))
+    .transform((table) => {
+      const ours: Partial<Record<Stage, z.output<T>>> = {};
+      for (const [stage, v] of Object.entries(table)) {
+        if (isStage(stage)) ours[stage] = v;
+        else noEffect(`${key}.${stage}`);
+      }
+      return ours;
+    });
+
 /** `sidecar` is shorthand for `external` with sealfleet-proofs as the stage's processor. */
 const kind = z.enum(['mock', 'builtin', 'external', 'sidecar']);
 
+/** One `[[processors.<stage>]]` entry, with damocles' keys and defaults (`timeout` is ours). */
 const ExternalSchema = z.strictObject({
-  bin: required('the processor executable (a path, or a name looked up on PATH)'),
-  args: z.array(z.string()).default([]),
+  /** Absent: the stage runs in sealfleet-proofs, as damocles runs its own executable. */
+  bin: z.string().min(1).optional(),
+  /** Absent: `["processor", "<stage>"]`, as damocles. */
+  args: z.array(z.string()).optional(),
   envs: z.record(z.string(), z.string()).default({}),
-  concurrent: positiveInt.default(1),
+  inherit_envs: z.boolean().default(true),
+  /** Absent: no limit of its own, as damocles. */
+  concurrent: positiveInt.optional(),
+  locks: z.array(z.string().min(1)).default([]),
+  auto_restart: z.boolean().default(true),
   timeout: duration.default(0),
   stable_wait: duration.default(5000),
+  numa_preferred: nonNegativeInt.optional(),
+  cgroup: z
+    .strictObject({
+      group_name: z.string().min(1).optional(),
+      cpuset: parsedString((text) => (parseCpuList(text), text)).optional(),
+    })
+    .optional(),
 });
 
 /**
@@ -188,7 +229,17 @@ const ProcessorsSchema = z
   .object({
     default: kind.default('mock'),
     kinds: stageTable(kind),
-    limitation: z.strictObject({ concurrent: stageTable(positiveInt) }).prefault({}),
+    limitation: z
+      .strictObject({
+        concurrent: damoclesStageTable('processors.limitation.concurrent', positiveInt).optional(),
+        staggered: damoclesStageTable('processors.limitation.staggered', duration).default({}),
+      })
+      .prefault({}),
+    /** damocles' older name of `limitation.concurrent`, read only when that is absent. */
+    limit: damoclesStageTable('processors.limit', positiveInt).optional(),
+    ext_locks: z.record(z.string().min(1), positiveInt).default({}),
+    /** Sector size → tree_d file; checked against the file system once the config's directory is known. */
+    static_tree_d: z.record(z.string(), z.string().min(1)).default({}),
     mock: z
       .strictObject({
         stage_time: duration.default(50),
@@ -206,11 +257,15 @@ const ProcessorsSchema = z
       .prefault({}),
   })
   .catchall(z.unknown())
-  .transform(({ default: fallback, kinds, limitation, mock, sidecar, ...sections }, ctx) => {
+  .transform(({ default: fallback, kinds, limitation, limit, ext_locks, static_tree_d, mock, sidecar, ...sections }, ctx) => {
     const external: Partial<Record<Stage, z.output<typeof ExternalSchema>[]>> = {};
     for (const [key, value] of Object.entries(sections)) {
+      if (DAMOCLES_ONLY_STAGES.includes(key)) {
+        noEffect(`processors.${key}`);
+        continue;
+      }
       if (!isStage(key)) {
-        const message = `unknown key: expected default, kinds, limitation, mock, sidecar or a [[processors.<stage>]] section with the stage one of ${STAGES.join(', ')}`;
+        const message = `unknown key: expected default, kinds, limitation, limit, ext_locks, static_tree_d, mock, sidecar or a [[processors.<stage>]] section with the stage one of ${STAGES.join(', ')}`;
         ctx.addIssue({ code: 'custom', path: [key], message });
         continue;
       }
@@ -218,7 +273,7 @@ const ProcessorsSchema = z
       if (parsed.success) external[key] = parsed.data;
       else for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: [key, ...issue.path] });
     }
-    return { default: fallback, kinds, limitation, mock, sidecar, external };
+    return { default: fallback, kinds, limitation, limit, ext_locks, static_tree_d, mock, sidecar, external };
   });
 
 const MANAGER_ADDR = 'the manager address, e.g. /ip4/127.0.0.1/tcp/1789';
@@ -271,6 +326,13 @@ const ConfigSchema = z.strictObject({
     )
     .default([]),
   processors: ProcessorsSchema.prefault({}),
+  metrics: z
+    .strictObject({
+      enable: z.boolean().default(false),
+      // damocles listens on 0.0.0.0:9000; loopback unless asked keeps the worker's surface as small as its control API's.
+      http_listen: parsedString((text) => (parseListen(text), text.trim())).default('127.0.0.1:9000'),
+    })
+    .prefault({}),
 });
 
 export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -278,6 +340,8 @@ export const isLoopback = (host: string): boolean => host === 'localhost' || hos
 /** Reads and checks a worker config: key names as in damocles, but an unknown key is an error. */
 export function loadWorkerConfig(path: string): WorkerConfig {
   const file = resolve(path);
+  // Left over from a load that failed.
+  takeConfigWarnings();
   const raw = readTomlConfig(file, 'worker config', ConfigSchema);
   const fail = (problem: string): never => {
     throw new Error(`invalid worker config ${file}: ${problem}`);
@@ -317,6 +381,8 @@ export function loadWorkerConfig(path: string): WorkerConfig {
     threads,
     attached,
     processors: processorsConfig(raw.processors, dir, threads.length, fail),
+    metrics: raw.metrics,
+    warnings: takeConfigWarnings(),
   };
 }
 
@@ -334,8 +400,46 @@ function processorsConfig(
 ): ProcessorsConfig {
   const kinds: Partial<Record<Stage, ProcessorKind>> = {};
   const external: Partial<Record<Stage, ExternalProcessorConfig[]>> = {};
+  // A relative bin with a directory part is relative to the config, like locations; a bare name is looked up on PATH.
   const relative = (bin: string): string => (bin.includes('/') && !isAbsolute(bin) ? resolve(dir, bin) : bin);
   let sidecar: Sidecar | undefined;
+  const theSidecar = (what: string): Sidecar => {
+    try {
+      return (sidecar ??= requireSidecar(raw.sidecar.bin === undefined ? undefined : relative(raw.sidecar.bin), what));
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+  };
+  const entry = (stage: Stage, index: number, e: z.output<typeof ExternalSchema>): ExternalProcessorConfig => {
+    const key = `processors.${stage}.${index}`;
+    if (e.cgroup?.group_name !== undefined) noEffect(`${key}.cgroup.group_name`);
+    for (const lock of e.locks) {
+      if (!(lock in raw.ext_locks)) configWarning(`${key}.locks: "${lock}" is not in [processors.ext_locks], so it limits nothing (as in damocles)`);
+    }
+    let bin: string;
+    let envs = e.envs;
+    if (e.bin !== undefined) {
+      bin = relative(e.bin);
+    } else {
+      if (!SIDECAR_STAGES.includes(stage)) fail(`${key} has no bin, so it would run in sealfleet-proofs, which has no ${stage} stage: give bin`);
+      const found = theSidecar(`${key} without bin`);
+      bin = found.bin;
+      envs = { ...sidecarEnv(found), ...e.envs };
+    }
+    return {
+      bin,
+      args: e.args ?? ['processor', stage],
+      envs,
+      inherit_envs: e.inherit_envs,
+      concurrent: e.concurrent ?? null,
+      locks: e.locks,
+      auto_restart: e.auto_restart,
+      timeout: e.timeout,
+      stable_wait: e.stable_wait,
+      cpuset: e.cgroup?.cpuset ?? null,
+      numa_preferred: e.numa_preferred ?? null,
+    };
+  };
   for (const stage of STAGES) {
     const declared = raw.kinds[stage];
     const entries = raw.external[stage];
@@ -344,8 +448,7 @@ function processorsConfig(
         fail(`processors.kinds.${stage} is "${declared}", but [[processors.${stage}]] configures an external processor`);
       }
       kinds[stage] = 'external';
-      // A relative bin with a directory part is relative to the config, like locations; a bare name is looked up on PATH.
-      external[stage] = entries.map((e) => ({ ...e, bin: relative(e.bin) }));
+      external[stage] = entries.map((e, i) => entry(stage, i, e));
       continue;
     }
     if (declared !== undefined && declared !== 'sidecar') {
@@ -358,16 +461,64 @@ function processorsConfig(
       kinds[stage] = 'builtin';
       continue;
     }
-    try {
-      sidecar ??= requireSidecar(raw.sidecar.bin === undefined ? undefined : relative(raw.sidecar.bin), `processors ${declared ? `kinds.${stage}` : 'default'} = "sidecar"`);
-    } catch (err) {
-      fail((err as Error).message);
-    }
+    const found = theSidecar(`processors ${declared ? `kinds.${stage}` : 'default'} = "sidecar"`);
     kinds[stage] = 'external';
     // As many tasks per child as the worker has threads: the daemon's own stage limits are what bound the work.
-    external[stage] = [sidecarProcessor(sidecar, stage, { concurrent: threads, timeout: raw.sidecar.timeout })];
+    external[stage] = [sidecarProcessor(found, stage, { concurrent: threads, timeout: raw.sidecar.timeout })];
   }
   // With a sidecar default every stage has its kind set above; the fallback is never consulted.
   const fallback: ProcessorKind = raw.default === 'sidecar' ? 'builtin' : raw.default;
-  return { default: fallback, kinds, limitation: raw.limitation, mock: raw.mock, external };
+  return {
+    default: fallback,
+    kinds,
+    limitation: { concurrent: concurrentLimits(raw), staggered: staggeredLimits(raw.limitation.staggered) },
+    ext_locks: raw.ext_locks,
+    static_tree_d: staticTreeD(raw.static_tree_d, dir, fail),
+    mock: raw.mock,
+    external,
+  };
+}
+
+/** `limitation.concurrent`, else the older `limit`, as damocles. */
+function concurrentLimits(raw: z.output<typeof ProcessorsSchema>): Partial<Record<Stage, number>> {
+  if (raw.limitation.concurrent && raw.limit) configWarning('processors.limit is ignored: processors.limitation.concurrent is set');
+  return raw.limitation.concurrent ?? raw.limit ?? {};
+}
+
+/** Damocles ignores a stagger under a second; so do we, but say so. */
+function staggeredLimits(staggered: Partial<Record<Stage, number>>): Partial<Record<Stage, number>> {
+  const kept: Partial<Record<Stage, number>> = {};
+  for (const [stage, ms] of Object.entries(staggered) as [Stage, number][]) {
+    if (ms >= 1000) kept[stage] = ms;
+    else configWarning(`processors.limitation.staggered.${stage} = ${ms}ms is ignored: a stagger under 1s has no effect (as in damocles)`);
+  }
+  return kept;
+}
+
+/**
+ * `[processors.static_tree_d]`: each key a sector size, each file there, with the size of a tree_d of that sector
+ * size (2 × size − 32 bytes), so a wrong file is refused at start rather than trusted by PC1.
+ */
+function staticTreeD(table: Record<string, string>, dir: string, fail: (problem: string) => never): Partial<Record<number, string>> {
+  const trees: Partial<Record<number, string>> = {};
+  for (const [key, value] of Object.entries(table)) {
+    const where = `processors.static_tree_d."${key}"`;
+    let size: number;
+    try {
+      size = parseSectorSize(key);
+    } catch (err) {
+      return fail(`${where}: ${(err as Error).message}`);
+    }
+    const path = resolve(dir, value);
+    let st: Stats;
+    try {
+      st = statSync(path);
+    } catch (err) {
+      return fail(`${where}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (!st.isFile()) fail(`${where}: ${path} is not a file`);
+    if (st.size !== 2 * size - 32) fail(`${where}: ${path} has ${st.size} bytes, but the tree_d of a ${formatSize(size)} sector has ${2 * size - 32}`);
+    trees[size] = path;
+  }
+  return trees;
 }

@@ -9,6 +9,7 @@ import type { WorkerConfig } from './config.js';
 import { startControlServer, threadNotFound } from './controlServer.js';
 import type { ThreadController } from './controller.js';
 import { ManagerClient } from './managerClient.js';
+import { startWorkerMetrics } from './metrics.js';
 import { startPing } from './ping.js';
 import { createProcessors } from './processors/index.js';
 import { SealingThread } from './thread.js';
@@ -59,6 +60,7 @@ class Controller implements ThreadController {
 export async function startWorker(config: WorkerConfig): Promise<{ close(): Promise<void>; controlUrl: string }> {
   const identity = await workerIdentity(config.worker, config.sector_manager.url, createLogger('worker'));
   const log = createLogger('worker', { instance: identity.name });
+  for (const warning of config.warnings) log.warn({ config: config.path }, warning);
   const releases = config.threads.map((t) => {
     mkdirSync(t.location, { recursive: true });
     return acquireHomeLock(join(t.location, 'worker.lock'), `a worker thread at ${t.location}`);
@@ -66,12 +68,18 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
   const manager = new ManagerClient(config.sector_manager.url, config.sector_manager.token);
   const processors = await createProcessors(config.processors, log.child({ part: 'processors' }), config.sector_manager.piece_token);
   let threads: SealingThread[] = [];
+  let metrics: Awaited<ReturnType<typeof startWorkerMetrics>> | undefined;
   try {
     for (const a of config.attached) {
       const info = await manager.storeInfo(a.name);
       if (!info) throw new Error(`attached store "${a.name}" is not a persist store of the manager at ${config.sector_manager.url}`);
     }
-    threads = config.threads.map((t) => new SealingThread(t, { manager, processors, instance: identity.name, attached: config.attached.map((a) => a.name), log }));
+    if (config.metrics.enable) {
+      const sources = { threads: () => threads.map((t) => t.info()), inFlight: () => processors.inFlight() };
+      metrics = await startWorkerMetrics(config.metrics.http_listen, identity.name, sources, (err) => log.error({ err }, 'metrics request failed'));
+    }
+    const observer = metrics?.observer;
+    threads = config.threads.map((t) => new SealingThread(t, { manager, processors, instance: identity.name, attached: config.attached.map((a) => a.name), log, observer }));
     const controller = new Controller(identity.name, threads);
     const checkWithManager = (token: string) => manager.rpc.call(AUTH_VERIFY, [token], { schema: TokenGrant, timeoutMs: 10_000 });
     const about = { name: identity.name, version: WORKER_VERSION };
@@ -81,7 +89,7 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
     const info = async () => ({ Name: identity.name, Dest: await identity.dest(port), Version: WORKER_VERSION, threads: controller.list() });
     const stopPing = startPing(manager, info, config.worker.ping_interval, log);
     log.info(
-      { control: control.url, dest: await identity.dest(port), manager: config.sector_manager.url, threads: threads.map((t) => `${t.index}:${t.plan.name}@${t.config.location}`), processors: processors.describe('pc1') },
+      { control: control.url, dest: await identity.dest(port), metrics: metrics?.url ?? null, manager: config.sector_manager.url, threads: threads.map((t) => `${t.index}:${t.plan.name}@${t.config.location}`), processors: processors.describe('pc1') },
       'worker up',
     );
     return {
@@ -89,12 +97,14 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
       close: async () => {
         stopPing();
         await control.close();
+        await metrics?.close();
         await Promise.all(threads.map((t) => t.stop()));
         await processors.close();
         for (const r of releases) r();
       },
     };
   } catch (err) {
+    await metrics?.close();
     await Promise.all(threads.map((t) => t.stop()));
     await processors.close();
     for (const r of releases) r();

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../core/log.js';
 import { describeError, failureLevelOf, SealingError, type FailureLevel } from '../core/errors.js';
-import { getPlan, isPlanState, nextState, planStates, stageOf, type EventName, type Plan, type State } from '../core/plans/index.js';
+import { getPlan, isPlanState, nextState, planStates, stageOf, type EventName, type Plan, type PlanName, type State } from '../core/plans/index.js';
 import { formatSectorId } from '../core/sectorId.js';
 import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
 import type { ThreadConfig } from './config.js';
@@ -21,12 +21,20 @@ const BACKOFF_CAP_MS = 30 * 60_000;
 /** States that come before PreCommit submission in the sealer plan: resuming into one re-submits with reset. */
 const BEFORE_PRECOMMIT: readonly State[] = ['Allocated', 'DealsAcquired', 'PieceAdded', 'TreeDBuilt', 'TicketAssigned', 'PC1Done', 'PC2Done'];
 
+/** Told of each step that ends in a transition and of each failure (the worker's metrics). */
+export interface ThreadObserver {
+  /** `stage` as `worker list` shows it for the state the step ran in. */
+  step(plan: PlanName, stage: string, seconds: number): void;
+  failure(plan: PlanName, level: FailureLevel): void;
+}
+
 export interface ThreadDeps {
   manager: ManagerClient;
   processors: Processors;
   instance: string;
   attached: string[];
   log: Logger;
+  observer?: ThreadObserver;
 }
 
 /**
@@ -229,6 +237,7 @@ export class SealingThread {
             this.processorMs += performance.now() - start;
           }
         },
+        staticTreeD: (sectorSize) => processors.staticTreeD(sectorSize),
       },
       attached: this.deps.attached,
       log: this.log.child({ sector: this.sectorName }),
@@ -246,8 +255,10 @@ export class SealingThread {
     if (!handler) throw new SealingError('Abort', `unexpected state ${this.task.state} in the ${this.plan.name} plan`);
     this.setActivity('Running', null);
     this.processorMs = 0;
+    const started = performance.now();
     const result: StepResult = await handler(this.context());
     const from = this.task.state;
+    this.deps.observer?.step(this.plan.name, stageOf(this.plan, from), (performance.now() - started) / 1000);
     this.apply(result.event, result.patch ?? {}, Math.round(this.processorMs * 100) / 100);
     this.retries = 0;
     void this.report(from, this.task.state, result.event, null);
@@ -324,6 +335,7 @@ export class SealingThread {
     const level = failureLevelOf(err);
     const desc = describeError(err);
     const state = this.task.state;
+    this.deps.observer?.failure(this.plan.name, level);
     this.store.append({ ...this.stamp(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
     await this.report(state, state, 'Failure', { Level: level, Desc: desc });
     this.applyDrop();

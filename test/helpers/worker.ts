@@ -59,8 +59,9 @@ export interface TestWorker {
   list(): Promise<WorkerThreadInfo[]>;
 }
 
-export async function startTestWorker(configPath: string): Promise<TestWorker> {
-  const daemon = spawnCli(WORKER_BIN, ['daemon', '-c', configPath]);
+/** `env` is added to the daemon's environment (which its external processors inherit). */
+export async function startTestWorker(configPath: string, env: Record<string, string> = {}): Promise<TestWorker> {
+  const daemon = spawnCli(WORKER_BIN, ['daemon', '-c', configPath], env);
   const line = await daemon.waitFor(/"worker up"/, 20_000);
   const control = new RpcClient({ url: (JSON.parse(line) as { control: string }).control, timeoutMs: 10_000 });
   return { daemon, control, list: () => control.call<WorkerThreadInfo[]>('VenusWorker.WorkerList') };

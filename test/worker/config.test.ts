@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { EXTERNAL_DEFAULTS } from '../../src/core/processor/external.js';
 import { loadWorkerConfig, managerRpcUrl, type SealingConfig } from '../../src/worker/config.js';
 import { tempDir } from '../helpers/processes.js';
 
@@ -144,11 +145,14 @@ describe('worker config', () => {
       processors: {
         default: 'builtin',
         kinds: { tree_d: 'mock', pc2: 'external' },
-        limitation: { concurrent: { pc1: 4, c2: 1 } },
+        limitation: { concurrent: { pc1: 4, c2: 1 }, staggered: {} },
+        ext_locks: {},
+        static_tree_d: {},
         mock: { stage_time: 10, stage_times: { pc1: 2000 }, fail: { c2: 0.25 } },
         external: {
           pc2: [
             {
+              ...EXTERNAL_DEFAULTS,
               bin: join(dir, 'bin', 'sealfleet-proofs'),
               args: ['processor', 'pc2'],
               envs: { CUDA_VISIBLE_DEVICES: '0' },
@@ -156,10 +160,13 @@ describe('worker config', () => {
               timeout: 3_600_000,
               stable_wait: 5000,
             },
-            { bin: 'sealfleet-proofs', args: [], envs: {}, concurrent: 1, timeout: 0, stable_wait: 30_000 },
+            // damocles' defaults: args for the stage, no limit of its own.
+            { ...EXTERNAL_DEFAULTS, bin: 'sealfleet-proofs', args: ['processor', 'pc2'], envs: {}, concurrent: null, timeout: 0, stable_wait: 30_000 },
           ],
         },
       },
+      metrics: { enable: false, http_listen: '127.0.0.1:9000' },
+      warnings: [],
     });
   });
 
@@ -185,10 +192,14 @@ describe('worker config', () => {
     assert.deepEqual(cfg.processors, {
       default: 'mock',
       kinds: {},
-      limitation: { concurrent: {} },
+      limitation: { concurrent: {}, staggered: {} },
+      ext_locks: {},
+      static_tree_d: {},
       mock: { stage_time: 50, stage_times: {}, fail: {} },
       external: {},
     });
+    assert.deepEqual(cfg.metrics, { enable: false, http_listen: '127.0.0.1:9000' });
+    assert.deepEqual(cfg.warnings, []);
   });
 
   it('normalizes the manager address, multiaddr or URL, to its /rpc/v0 endpoint', () => {
@@ -234,7 +245,7 @@ describe('worker config', () => {
     assert.equal(refusal(`${MANAGER}${THREAD}sealing.allowed_size = ["2KiB"]\n`), 'unknown key sealing_thread.0.sealing.allowed_size');
     assert.equal(refusal(`${MANAGER}${THREAD}[worker]\nrpc_server.hots = "127.0.0.1"\n`), 'unknown key worker.rpc_server.hots');
     assert.equal(refusal(`${MANAGER}${THREAD}[attached_selection]\nenable_space_weighted = true\n`), 'unknown key attached_selection');
-    assert.equal(refusal(`${MANAGER}${THREAD}[[processors.pc1]]\nbin = "p"\nnuma_preferred = 0\n`), 'unknown key processors.pc1.0.numa_preferred');
+    assert.equal(refusal(`${MANAGER}${THREAD}[[processors.pc1]]\nbin = "p"\nnuma_prefered = 0\n`), 'unknown key processors.pc1.0.numa_prefered');
   });
 
   it('names the key and what was expected for a bad value', () => {
@@ -251,7 +262,7 @@ describe('worker config', () => {
     const stages = /one of add_pieces, tree_d, pc1, pc2, c1, c2, .*transfer/;
     for (const [toml, key] of [
       ['[processors.kinds]\npc3 = "mock"', 'processors.kinds.pc3'],
-      ['[processors.limitation.concurrent]\nwindow_post = 1', 'processors.limitation.concurrent.window_post'],
+      ['[processors.limitation.concurrent]\nwindowpost = 1', 'processors.limitation.concurrent.windowpost'],
       ['[processors.mock]\nstage_times.PC1 = "1s"', 'processors.mock.stage_times.PC1'],
       ['[processors.mock]\nfail.unseal = 0.5', 'processors.mock.fail.unseal'],
     ] as const) {
@@ -259,8 +270,8 @@ describe('worker config', () => {
       assert.ok(reason.startsWith(`${key}: unknown stage "${key.split('.').pop()}": `), reason);
       assert.match(reason, stages);
     }
-    const reason = refusal(`${MANAGER}${THREAD}[[processors.sealing_daemons]]\nbin = "x"\n`);
-    assert.match(reason, /^processors\.sealing_daemons: unknown key: expected default, kinds, limitation, mock, sidecar or a \[\[processors\.<stage>\]\] section/);
+    const reason = refusal(`${MANAGER}${THREAD}[[processors.sealing_daemon]]\nbin = "x"\n`);
+    assert.match(reason, /^processors\.sealing_daemon: unknown key: expected default, kinds, limitation, limit, ext_locks, static_tree_d, mock, sidecar or a \[\[processors\.<stage>\]\] section/);
     assert.match(reason, stages);
   });
 
@@ -274,10 +285,6 @@ describe('worker config', () => {
     for (const host of ['localhost', '127.0.0.2', '::1', '0.0.0.0', '192.168.1.5']) {
       assert.equal(loadWorkerConfig(configFile(`${MANAGER}${THREAD}[worker]\nrpc_server.host = "${host}"\n`)).worker.rpc_server.host, host);
     }
-    assert.equal(
-      refusal(`${MANAGER}${THREAD}[[processors.pc1]]\nargs = ["processor", "pc1"]\n`),
-      'processors.pc1.0.bin: missing: expected the processor executable (a path, or a name looked up on PATH)',
-    );
     assert.equal(
       refusal(`${MANAGER}${THREAD}[processors.kinds]\npc1 = "mock"\n[[processors.pc1]]\nbin = "p"\n`),
       'processors.kinds.pc1 is "mock", but [[processors.pc1]] configures an external processor',
@@ -322,5 +329,141 @@ describe('worker config', () => {
 
   it('reports a file that is not TOML, with the line', () => {
     assert.throws(() => loadWorkerConfig(configFile('[worker\n')), /^Error: cannot read worker config \S*worker\.toml \(line 1, column \d+\): /);
+  });
+});
+
+describe('worker config: damocles processor keys and [metrics]', () => {
+  /** A directory with a stand-in sealfleet-proofs (config loading only checks that it is an executable file). */
+  function withSidecar(): { dir: string; bin: string; path: (text: string) => string } {
+    const dir = tempDir('worker-config-processors');
+    const bin = join(dir, 'sealfleet-proofs');
+    writeFileSync(bin, '#!/bin/sh\n', { mode: 0o755 });
+    return {
+      dir,
+      bin,
+      path: (text) => {
+        const path = join(dir, 'worker.toml');
+        writeFileSync(path, `${MANAGER}${THREAD}[processors.sidecar]\nbin = "./sealfleet-proofs"\n${text}`);
+        return path;
+      },
+    };
+  }
+
+  it('reads a damocles processors section: what is implemented is configured, the rest warns once per key', () => {
+    const { dir, bin, path } = withSidecar();
+    writeFileSync(join(dir, 'tree-d-2KiB.dat'), Buffer.alloc(2 * 2048 - 32));
+    const cfg = loadWorkerConfig(
+      path(`
+[processors.limitation.concurrent]
+pc1 = 2
+window_post = 1
+
+[processors.limitation.staggered]
+pc1 = "5min"
+c2 = "500ms"
+
+[processors.ext_locks]
+gpu = 1
+
+[processors.static_tree_d]
+2KiB = "tree-d-2KiB.dat"
+
+[[processors.pc1]]
+numa_preferred = 0
+cgroup.cpuset = "0-7,12"
+cgroup.group_name = "vc-worker"
+concurrent = 2
+inherit_envs = false
+auto_restart = false
+envs = { FIL_PROOFS_USE_MULTICORE_SDR = "1" }
+
+[[processors.pc2]]
+bin = "/opt/gpu-pc2"
+locks = ["gpu", "nvme"]
+
+[[processors.unseal]]
+bin = "/opt/unseal"
+
+[metrics]
+enable = true
+http_listen = "0.0.0.0:9100"
+`),
+    );
+    const { processors } = cfg;
+    assert.deepEqual(processors.limitation, { concurrent: { pc1: 2 }, staggered: { pc1: 300_000 } });
+    assert.deepEqual(processors.ext_locks, { gpu: 1 });
+    assert.deepEqual(processors.static_tree_d, { 2048: join(dir, 'tree-d-2KiB.dat') });
+    const [pc1] = processors.external.pc1 ?? [];
+    assert.deepEqual(pc1, {
+      bin,
+      args: ['processor', 'pc1'],
+      envs: { FIL_PROOFS_PARAMETER_CACHE: pc1?.envs.FIL_PROOFS_PARAMETER_CACHE, FIL_PROOFS_PARENT_CACHE: pc1?.envs.FIL_PROOFS_PARENT_CACHE, FIL_PROOFS_USE_MULTICORE_SDR: '1' },
+      inherit_envs: false,
+      concurrent: 2,
+      locks: [],
+      auto_restart: false,
+      timeout: 0,
+      stable_wait: 5000,
+      cpuset: '0-7,12',
+      numa_preferred: 0,
+    });
+    assert.ok(pc1?.envs.FIL_PROOFS_PARAMETER_CACHE, 'an entry without bin is the sidecar, with its caches');
+    assert.deepEqual(processors.external.pc2?.[0]?.locks, ['gpu', 'nvme']);
+    assert.deepEqual(processors.external.pc2?.[0]?.args, ['processor', 'pc2']);
+    assert.equal(processors.kinds.pc1, 'external');
+    assert.deepEqual(cfg.metrics, { enable: true, http_listen: '0.0.0.0:9100' });
+    assert.deepEqual(cfg.warnings.sort(), [
+      'key "processors.limitation.concurrent.window_post" is accepted for damocles compatibility and has no effect here',
+      'key "processors.pc1.0.cgroup.group_name" is accepted for damocles compatibility and has no effect here',
+      'key "processors.unseal" is accepted for damocles compatibility and has no effect here',
+      'processors.limitation.staggered.c2 = 500ms is ignored: a stagger under 1s has no effect (as in damocles)',
+      'processors.pc2.0.locks: "nvme" is not in [processors.ext_locks], so it limits nothing (as in damocles)',
+    ]);
+  });
+
+  it('reads the older processors.limit only without limitation.concurrent', () => {
+    const { path } = withSidecar();
+    assert.deepEqual(loadWorkerConfig(path('[processors.limit]\npc1 = 3\n')).processors.limitation.concurrent, { pc1: 3 });
+    const both = loadWorkerConfig(path('[processors.limit]\npc1 = 3\n[processors.limitation.concurrent]\npc2 = 1\n'));
+    assert.deepEqual(both.processors.limitation.concurrent, { pc2: 1 });
+    assert.deepEqual(both.warnings, ['processors.limit is ignored: processors.limitation.concurrent is set']);
+  });
+
+  it('refuses bad values of the processor keys, naming the key and what was expected', () => {
+    const { path } = withSidecar();
+    const reason = (text: string): string => {
+      const file = path(text);
+      try {
+        loadWorkerConfig(file);
+      } catch (err) {
+        return (err as Error).message.replace(`invalid worker config ${file}: `, '');
+      }
+      return assert.fail('the config was accepted');
+    };
+    assert.equal(reason('[[processors.pc1]]\ncgroup.cpusets = "0-3"\n'), 'unknown key processors.pc1.0.cgroup.cpusets');
+    assert.equal(reason('[[processors.pc1]]\ninherit_env = true\n'), 'unknown key processors.pc1.0.inherit_env');
+    assert.equal(reason('[processors.limitation]\nstagered.pc1 = "1min"\n'), 'unknown key processors.limitation.stagered');
+    assert.equal(reason('[metrics]\nlisten = "127.0.0.1:9000"\n'), 'unknown key metrics.listen');
+    assert.match(reason('[[processors.pc1]]\ncgroup.cpuset = "0-3,x"\n'), /^processors\.pc1\.0\.cgroup\.cpuset: invalid CPU list "0-3,x": expected CPU numbers and ranges like 0-7,16$/);
+    assert.match(reason('[[processors.pc1]]\ncgroup.cpuset = "7-3"\n'), /^processors\.pc1\.0\.cgroup\.cpuset: invalid CPU list "7-3": the range 7-3 runs backwards$/);
+    assert.match(reason('[[processors.pc1]]\nnuma_preferred = -1\n'), /^processors\.pc1\.0\.numa_preferred: .*>=0/);
+    assert.match(reason('[[processors.pc1]]\nauto_restart = "yes"\n'), /^processors\.pc1\.0\.auto_restart: .*expected boolean/);
+    assert.match(reason('[[processors.pc1]]\nlocks = "gpu"\n'), /^processors\.pc1\.0\.locks: .*expected array/);
+    assert.match(reason('[processors.ext_locks]\ngpu = 0\n'), /^processors\.ext_locks\.gpu: .*>0/);
+    assert.match(reason('[processors.limitation.staggered]\npc1 = "soon"\n'), /^processors\.limitation\.staggered\.pc1: invalid duration "soon"/);
+    assert.match(reason('[processors.limitation.staggered]\npc3 = "1min"\n'), /^processors\.limitation\.staggered\.pc3: unknown stage "pc3": expected one of add_pieces/);
+    assert.match(reason('[processors.limit]\npc1 = 0\n'), /^processors\.limit\.pc1: .*>0/);
+    assert.equal(reason('[[processors.transfer]]\nconcurrent = 2\n'), 'processors.transfer.0 has no bin, so it would run in sealfleet-proofs, which has no transfer stage: give bin');
+    assert.match(reason('[processors.static_tree_d]\n33GiB = "/tmp"\n'), /^processors\.static_tree_d\."33GiB": invalid sector size "33GiB": expected one of 2KiB/);
+    assert.match(reason('[processors.static_tree_d]\n2KiB = "missing.dat"\n'), /^processors\.static_tree_d\."2KiB": cannot read \S+\/missing\.dat: ENOENT$/);
+    assert.match(reason('[processors.static_tree_d]\n2KiB = "."\n'), /^processors\.static_tree_d\."2KiB": \S+ is not a file$/);
+    assert.match(reason('[processors.static_tree_d]\n2KiB = "sealfleet-proofs"\n'), /^processors\.static_tree_d\."2KiB": \S+\/sealfleet-proofs has 10 bytes, but the tree_d of a 2KiB sector has 4064$/);
+    assert.match(reason('[metrics]\nhttp_listen = "9000"\n'), /^metrics\.http_listen: invalid listen address "9000": expected host:port/);
+    assert.match(reason('[metrics]\nenable = 1\n'), /^metrics\.enable: .*expected boolean/);
+  });
+
+  it('refuses an entry without bin when there is no sealfleet-proofs, naming the entry', () => {
+    const reason = refusal(`${MANAGER}${THREAD}[processors.sidecar]\nbin = "/nonexistent/sealfleet-proofs"\n[[processors.pc1]]\nconcurrent = 1\n`);
+    assert.equal(reason, 'processors.pc1.0 without bin needs the sealfleet-proofs sidecar, but /nonexistent/sealfleet-proofs is not an executable file: build it with "npm run build:proofs", or give its path');
   });
 });

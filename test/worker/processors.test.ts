@@ -13,8 +13,9 @@ import { verifyMockSealProof, verifyMockUpdateProof } from '../../src/core/mockP
 import { fr32Pad, pieceCommitment } from '../../src/core/piece.js';
 import { proverId, type AddPiecesTask, type PieceInfo, type Stage, type VerifySnapTask } from '../../src/core/wire/processor.js';
 import { createProcessors } from '../../src/worker/processors/index.js';
-import { Semaphore } from '../../src/worker/processors/limiter.js';
-import type { ExternalProcessorConfig } from '../../src/core/processor/external.js';
+import { Semaphore } from '../../src/core/semaphore.js';
+import { StaggeredGate } from '../../src/worker/processors/limiter.js';
+import { EXTERNAL_DEFAULTS, type ExternalProcessorConfig } from '../../src/core/processor/external.js';
 import type { Processors, ProcessorsConfig } from '../../src/worker/processors/types.js';
 import { tempDir } from '../helpers/processes.js';
 
@@ -25,13 +26,16 @@ const silent = pino({ level: 'silent' });
 const config = (over: Partial<ProcessorsConfig> = {}): ProcessorsConfig => ({
   default: 'mock',
   kinds: {},
-  limitation: { concurrent: {} },
+  limitation: { concurrent: {}, staggered: {} },
+  ext_locks: {},
+  static_tree_d: {},
   mock: { stage_time: 0, stage_times: {}, fail: {} },
   external: {},
   ...over,
 });
 
 const testProcessor = (stage: Stage, over: Partial<ExternalProcessorConfig> = {}, mode?: 'noready' | 'badready'): ExternalProcessorConfig => ({
+  ...EXTERNAL_DEFAULTS,
   bin: process.execPath,
   args: ['--import', TSX, FIXTURE, stage, ...(mode ? [mode] : [])],
   envs: {},
@@ -146,6 +150,22 @@ describe('stage limiter', () => {
     assert.deepEqual(order, ['c', 'd']);
     assert.equal(s.inUse, 0);
   });
+
+  it('takes a free token without waiting, and refuses when none is free', () => {
+    const s = new Semaphore(1);
+    const release = s.tryAcquire();
+    assert.ok(release);
+    assert.equal(s.tryAcquire(), undefined);
+    release();
+    assert.ok(s.tryAcquire());
+  });
+
+  it('frees a staggered slot at once when its holder finishes', async () => {
+    // An hour-long interval: the second start could only come through the holder giving the slot back.
+    const gate = new StaggeredGate(3_600_000);
+    (await gate.acquire())();
+    (await gate.acquire())();
+  });
 });
 
 describe('external processors', () => {
@@ -231,10 +251,50 @@ describe('external processors', () => {
     );
   });
 
+  it('chooses among entries as damocles: slot and locks all at once, most room left wins, else wait for the first', async () => {
+    const p = await createProcessors(
+      config({
+        ext_locks: { gpu: 1 },
+        external: {
+          pc1: [testProcessor('pc1', { concurrent: 1 }), testProcessor('pc1', { concurrent: 2, locks: ['gpu'] })],
+          c1: [testProcessor('c1', { locks: ['gpu'] })],
+        },
+      }),
+      silent,
+    );
+    try {
+      const finished: string[] = [];
+      const task = (stage: Stage, name: string, delay: number) => send(p, stage, { echo: name, delay }).then((out) => (finished.push(name), out));
+      const [a, b, c, d] = await Promise.all([task('pc1', 'a', 400), task('pc1', 'b', 400), task('pc1', 'c', 0), task('c1', 'd', 0)]);
+      // a: both entries free, the second has more room. b: the gpu is a's, so the first entry. c: neither is
+      // free, so it waits for the first entry, behind b. d: c1 shares the gpu lock with a, so it waits for a.
+      assert.notEqual(a!.pid, b!.pid);
+      assert.equal(c!.pid, b!.pid);
+      assert.equal(c!.in_flight, 1, 'c ran alone on the first entry');
+      assert.ok(finished.indexOf('d') > finished.indexOf('a'), `c1 waited for the gpu lock: ${finished.join(', ')}`);
+      assert.ok(finished.indexOf('c') > finished.indexOf('b'), finished.join(', '));
+      assert.equal(d!.in_flight, 1);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('starts a child unpinned, with one warning, when its cpuset names CPUs the worker may not use', async () => {
+    const { log, entries } = capture();
+    const p = await createProcessors(config({ external: { pc1: [testProcessor('pc1', { cpuset: '4095' })] } }), log);
+    try {
+      assert.equal((await send(p, 'pc1', { echo: 'runs' })).echoed, 'runs');
+      const warnings = entries().filter((e) => /cgroup\.cpuset "4095" has no effect/.test(e.msg));
+      assert.equal(warnings.length, 1, JSON.stringify(entries()));
+    } finally {
+      await p.close();
+    }
+  });
+
   it('runs at most limitation.concurrent tasks of a stage at once', async () => {
     const p = await createProcessors(
       config({
-        limitation: { concurrent: { pc1: 2 } },
+        limitation: { concurrent: { pc1: 2 }, staggered: {} },
         external: { pc1: [testProcessor('pc1', { concurrent: 8 })], c1: [testProcessor('c1', { concurrent: 8 })] },
       }),
       silent,

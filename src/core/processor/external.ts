@@ -4,8 +4,10 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { permanent, temporary } from '../errors.js';
 import type { Logger } from '../log.js';
+import { Semaphore, type Release } from '../semaphore.js';
 import { readyLine, type OutputOf, type Stage, type TaskOf } from '../wire/processor.js';
 import { OUTPUT_SCHEMAS } from './outputs.js';
+import { placeCommand, type Placement } from './placement.js';
 
 /**
  * External processors: child processes speaking the damocles processor protocol on stdio (one JSON object
@@ -21,18 +23,36 @@ const CLOSE_GRACE_MS = 5000;
 const LOGGED_STDOUT_CHARS = 100;
 const LOGGED_STDERR_CHARS = 2000;
 
+/** Tasks an entry without `concurrent` counts as able to take, when choosing among entries (as damocles). */
+const UNLIMITED_CAPACITY = 64;
+
 /** One external processor child for a stage (a worker's `[[processors.<stage>]]`). */
-export interface ExternalProcessorConfig {
+export interface ExternalProcessorConfig extends Placement {
   bin: string;
   args: string[];
   envs: Record<string, string>;
-  /** Tasks this child may run at once. */
-  concurrent: number;
+  /** The child gets the worker's environment under `envs`; false: `envs` alone. */
+  inherit_envs: boolean;
+  /** Tasks this child may run at once; null = no limit. */
+  concurrent: number | null;
+  /** Named locks (`[processors.ext_locks]`) a task of this entry holds while it runs. */
+  locks: string[];
+  /** A child that dies is started again; false: the entry stays down and its tasks fail as permanent. */
+  auto_restart: boolean;
   /** A task not answered within this many ms fails (0 = no limit). */
   timeout: number;
   /** How long the child may take to print its ready line, ms. */
   stable_wait: number;
 }
+
+/** Defaults of the keys a caller that is not a worker config has no reason to set. */
+export const EXTERNAL_DEFAULTS: Readonly<Pick<ExternalProcessorConfig, 'inherit_envs' | 'locks' | 'auto_restart' | 'cpuset' | 'numa_preferred'>> = {
+  inherit_envs: true,
+  locks: [],
+  auto_restart: true,
+  cpuset: null,
+  numa_preferred: null,
+};
 
 const ResponseLine = z.object({ id: z.number().int(), err_msg: z.string().nullish(), output: z.unknown() });
 
@@ -53,6 +73,12 @@ export class ExternalProcessor {
   /** The current child has printed its ready line: tasks may be sent. */
   private ready = false;
   private closed = false;
+  /** Why the entry is down for good (its child died with auto_restart off); its tasks fail with this. */
+  private down: Error | undefined;
+  /** Tasks holding this entry's slot and locks (sent, queued, or about to be). */
+  private leased = 0;
+  private readonly slot: Semaphore | null;
+  private readonly command: { command: string; args: string[] };
   private readonly queue: Pending[] = [];
   private readonly running = new Map<number, Pending>();
   private nextId = 1;
@@ -65,13 +91,56 @@ export class ExternalProcessor {
     readonly config: ExternalProcessorConfig,
     index: number,
     log: Logger,
+    /** This entry's `locks`, from the worker's `[processors.ext_locks]`; a name missing there does not limit. */
+    private readonly locks: Semaphore[] = [],
   ) {
     this.log = log.child({ stage, processor: index, bin: basename(config.bin) });
+    this.slot = config.concurrent === null ? null : new Semaphore(config.concurrent);
+    const { warnings, ...command } = placeCommand(config.bin, config.args, config);
+    this.command = command;
+    for (const warning of warnings) this.log.warn(warning);
   }
 
-  /** Tasks sent and not answered, plus tasks waiting for a slot. */
-  get load(): number {
-    return this.running.size + this.queue.length;
+  /** False once the child died with auto_restart off. */
+  get alive(): boolean {
+    return this.down === undefined;
+  }
+
+  /** How many more tasks this entry would take now: what damocles picks the entry by. */
+  get remaining(): number {
+    return (this.config.concurrent ?? UNLIMITED_CAPACITY) - this.leased;
+  }
+
+  /** The entry's slot and every one of its locks if all are free now, else nothing (and nothing held). */
+  tryLease(): Release | undefined {
+    const held: Release[] = [];
+    for (const take of [() => (this.slot ? this.slot.tryAcquire() : noop), ...this.locks.map((l) => () => l.tryAcquire())]) {
+      const release = take();
+      if (!release) {
+        for (const r of held) r();
+        return undefined;
+      }
+      held.push(release);
+    }
+    return this.leaseOf(held);
+  }
+
+  /** Waits for the entry's slot, then its locks in order. */
+  async lease(): Promise<Release> {
+    const held = [(await this.slot?.acquire()) ?? noop];
+    for (const lock of this.locks) held.push(await lock.acquire());
+    return this.leaseOf(held);
+  }
+
+  private leaseOf(held: Release[]): Release {
+    this.leased++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.leased--;
+      for (const r of held.reverse()) r();
+    };
   }
 
   /** Spawns the child; resolves once it has printed its ready line, rejects (with the child killed) otherwise. */
@@ -81,6 +150,7 @@ export class ExternalProcessor {
 
   run(task: unknown): Promise<unknown> {
     if (this.closed) return Promise.reject(temporary(`${this.stage} processor is closed`));
+    if (this.down) return Promise.reject(this.down);
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       let line: string;
@@ -111,9 +181,10 @@ export class ExternalProcessor {
   }
 
   private launch(): Promise<void> {
-    const { bin, args, envs, stable_wait } = this.config;
+    const { bin, envs, inherit_envs, stable_wait } = this.config;
     const expected = readyLine(this.stage);
-    const child = spawn(bin, args, { env: { ...process.env, ...envs }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const env = inherit_envs ? { ...process.env, ...envs } : { ...envs };
+    const child = spawn(this.command.command, this.command.args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     this.ready = false;
     return new Promise<void>((resolve, reject) => {
@@ -159,7 +230,7 @@ export class ExternalProcessor {
 
   private pump(): void {
     const child = this.child;
-    while (child && this.ready && this.running.size < this.config.concurrent) {
+    while (child && this.ready && this.running.size < (this.config.concurrent ?? Infinity)) {
       const task = this.queue.shift();
       if (!task) return;
       this.running.set(task.id, task);
@@ -210,12 +281,20 @@ export class ExternalProcessor {
     this.child = undefined;
     this.ready = false;
     const failed = this.running.size;
+    if (!this.config.auto_restart && !this.closed) {
+      this.down = permanent(`${this.stage} processor ${this.config.bin} exited (${how}) and auto_restart is off: it stays down until the worker restarts`);
+    }
     for (const task of this.running.values()) {
       clearTimeout(task.timer);
-      task.reject(temporary(`child process exited: ${this.stage}`));
+      task.reject(this.down ?? temporary(`child process exited: ${this.stage}`));
     }
     this.running.clear();
     if (this.closed) return;
+    if (this.down) {
+      this.log.error({ exit: how, failed }, 'processor exited; auto_restart is off, so it stays down');
+      this.failQueued(this.down);
+      return;
+    }
     this.log.warn({ exit: how, failed, restart_in_ms: this.restartDelay }, 'processor exited');
     this.scheduleRestart();
   }
@@ -242,16 +321,24 @@ export class ExternalProcessor {
   }
 }
 
-/** All the children of one stage; a task goes to the one with the least work. */
+/**
+ * All the children of one stage. A task tries every live entry for its slot and all its locks at once and goes
+ * to the one with the most room left (the later one on a tie); when none is free it waits for the first.
+ */
 export class ExternalStage<S extends Stage> {
   private constructor(
     readonly stage: S,
     private readonly processors: ExternalProcessor[],
   ) {}
 
-  /** Starts every child of the stage; if one fails its handshake, the others are closed again. */
-  static async start<S extends Stage>(stage: S, configs: ExternalProcessorConfig[], log: Logger): Promise<ExternalStage<S>> {
-    const processors = configs.map((config, i) => new ExternalProcessor(stage, config, i, log));
+  /**
+   * Starts every child of the stage; if one fails its handshake, the others are closed again. `locks` are the
+   * named locks entries may list, shared with the other stages.
+   */
+  static async start<S extends Stage>(stage: S, configs: ExternalProcessorConfig[], log: Logger, locks: ReadonlyMap<string, Semaphore> = new Map()): Promise<ExternalStage<S>> {
+    const processors = configs.map(
+      (config, i) => new ExternalProcessor(stage, config, i, log, config.locks.flatMap((name) => locks.get(name) ?? [])),
+    );
     const started = await Promise.allSettled(processors.map((p) => p.start()));
     const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) {
@@ -267,8 +354,13 @@ export class ExternalStage<S extends Stage> {
   }
 
   async run(task: TaskOf<S>): Promise<OutputOf<S>> {
-    const target = this.processors.reduce((best, p) => (p.load < best.load ? p : best));
-    const output = await target.run(task);
+    const { processor, release } = await this.select();
+    let output: unknown;
+    try {
+      output = await processor.run(task);
+    } finally {
+      release();
+    }
     const parsed = OUTPUT_SCHEMAS[this.stage].safeParse(output);
     if (!parsed.success) throw permanent(`${this.stage} processor answered with an invalid output: ${z.prettifyError(parsed.error)}`);
     return parsed.data;
@@ -277,4 +369,26 @@ export class ExternalStage<S extends Stage> {
   async close(): Promise<void> {
     await Promise.all(this.processors.map((p) => p.close()));
   }
+
+  private async select(): Promise<{ processor: ExternalProcessor; release: Release }> {
+    const alive = this.processors.filter((p) => p.alive);
+    const [first] = alive;
+    // Every entry is down: its run() gives the reason.
+    if (!first) return { processor: this.processors[0]!, release: noop };
+    let best: { processor: ExternalProcessor; release: Release; remaining: number } | undefined;
+    for (const processor of alive) {
+      const remaining = processor.remaining;
+      const release = processor.tryLease();
+      if (!release) continue;
+      if (best && best.remaining > remaining) {
+        release();
+        continue;
+      }
+      best?.release();
+      best = { processor, release, remaining };
+    }
+    return best ?? { processor: first, release: await first.lease() };
+  }
 }
+
+const noop: Release = () => undefined;

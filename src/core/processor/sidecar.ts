@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { isExecutable } from '../executable.js';
 import type { Logger } from '../log.js';
 import { STAGES, type OutputOf, type Stage, type TaskOf } from '../wire/processor.js';
-import { ExternalStage, type ExternalProcessorConfig } from './external.js';
+import { EXTERNAL_DEFAULTS, ExternalStage, type ExternalProcessorConfig } from './external.js';
 
 /**
  * The sealfleet-proofs sidecar (the Rust crate in `proofs/`): where its binary and caches are, whether its
@@ -31,15 +31,6 @@ export interface Sidecar {
 
 /** Every stage but `transfer`, which moves files between stores and stays in TypeScript. */
 export const SIDECAR_STAGES: readonly Stage[] = STAGES.filter((s) => s !== 'transfer');
-
-const isExecutable = (path: string): boolean => {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-};
 
 /**
  * The sidecar at `bin`, else at `$SEALFLEET_PROOFS_BIN`, else where `npm run build:proofs` puts it; undefined
@@ -70,6 +61,7 @@ export const sidecarEnv = (s: Sidecar): Record<string, string> => ({
 /** `sealfleet-proofs processor <stage>` as an external processor of the stage. */
 export function sidecarProcessor(s: Sidecar, stage: Stage, opts: { concurrent?: number; timeout?: number } = {}): ExternalProcessorConfig {
   return {
+    ...EXTERNAL_DEFAULTS,
     bin: s.bin,
     args: ['processor', stage],
     envs: sidecarEnv(s),

@@ -4,6 +4,7 @@ import { STAGES, type OutputOf, type Stage, type TaskOf } from '../../core/wire/
 import { builtinHandlers } from './builtin.js';
 import type { StageHandler, StageHandlers } from './common.js';
 import { ExternalStage } from '../../core/processor/external.js';
+import { Semaphore } from '../../core/semaphore.js';
 import { StageLimits } from './limiter.js';
 import { createMockHandlers } from './mock.js';
 import type { PieceToken } from './pieces.js';
@@ -43,10 +44,11 @@ export async function createProcessors(config: ProcessorsConfig, log: Logger, pi
   const mock = createMockHandlers(config.mock, pieceToken);
   const externals: ExternalStages = {};
   const started: ExternalStage<Stage>[] = [];
+  const locks = new Map(Object.entries(config.ext_locks).map(([name, limit]) => [name, new Semaphore(limit)]));
   const startExternal = async <S extends Stage>(stage: S): Promise<void> => {
     const entries = config.external[stage];
     if (kinds[stage] !== 'external' || !entries) return;
-    const external = await ExternalStage.start(stage, entries, log);
+    const external = await ExternalStage.start(stage, entries, log, locks);
     started.push(external);
     (externals as Record<S, ExternalStage<S>>)[stage] = external;
   };
@@ -56,7 +58,8 @@ export async function createProcessors(config: ProcessorsConfig, log: Logger, pi
     await Promise.all(started.map((s) => s.close()));
     throw failure.reason;
   }
-  const limits = new StageLimits(config.limitation.concurrent);
+  const limits = new StageLimits(config.limitation);
+  const inFlight: Partial<Record<Stage, number>> = {};
 
   const describe = (stage: Stage): string => externals[stage]?.describe() ?? kinds[stage];
 
@@ -71,9 +74,12 @@ export async function createProcessors(config: ProcessorsConfig, log: Logger, pi
 
   return {
     describe,
+    inFlight: () => ({ ...inFlight }),
+    staticTreeD: (sectorSize) => config.static_tree_d[sectorSize] ?? null,
     async run<S extends Stage>(stage: S, task: TaskOf<S>): Promise<OutputOf<S>> {
       if (closing) throw temporary(`processors are closed: cannot run ${stage}`);
       const release = await limits.acquire(stage);
+      inFlight[stage] = (inFlight[stage] ?? 0) + 1;
       try {
         const run = handler(stage);
         // resolveKinds has refused every stage without a processor.
@@ -83,6 +89,7 @@ export async function createProcessors(config: ProcessorsConfig, log: Logger, pi
         const level: FailureLevel = err instanceof SealingError ? err.level : 'Permanent';
         throw new SealingError(level, `${stage} (${describe(stage)}): ${err instanceof Error ? err.message : String(err)}`);
       } finally {
+        inFlight[stage] = (inFlight[stage] ?? 1) - 1;
         release();
       }
     },

@@ -1,57 +1,52 @@
+import { Semaphore, type Release } from '../../core/semaphore.js';
 import type { Stage } from '../../core/wire/processor.js';
 
-/** Gives a held token back; calling it again does nothing. */
-export type Release = () => void;
+/**
+ * `[processors.limitation.staggered]`: spreads the starts of a stage. One slot: a task takes it when it starts
+ * and gives it back `interval` later, or when it finishes if that is sooner. So while tasks run longer than the
+ * interval, no two start closer together than the interval.
+ */
+export class StaggeredGate {
+  private readonly slot = new Semaphore(1);
 
-/** A counting semaphore whose waiters are served in arrival order, so no sealing thread starves behind later ones. */
-export class Semaphore {
-  private held = 0;
-  private readonly waiters: (() => void)[] = [];
-
-  constructor(readonly limit: number) {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`a semaphore needs a limit ≥ 1, got ${limit}`);
-  }
-
-  /** Tokens in use. */
-  get inUse(): number {
-    return this.held;
-  }
-
-  /** Callers waiting for a token. */
-  get waiting(): number {
-    return this.waiters.length;
-  }
+  constructor(readonly interval: number) {}
 
   async acquire(): Promise<Release> {
-    if (this.held < this.limit) {
-      this.held++;
-    } else {
-      // The releaser hands its token straight to the first waiter, so `held` never dips and a newcomer cannot jump the queue.
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    }
-    let released = false;
+    const release = await this.slot.acquire();
+    const timer = setTimeout(release, this.interval);
+    // A pending interval must not keep a closing daemon alive.
+    timer.unref();
     return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.held--;
+      clearTimeout(timer);
+      release();
     };
   }
 }
 
-/** `[processors.limitation.concurrent]`: one semaphore per limited stage; stages without a limit never wait. */
+/**
+ * `[processors.limitation]`: per stage, an optional cap on tasks at once (`concurrent`) and an optional spread of
+ * their starts (`staggered`); a stage with neither never waits. The cap is taken first, so a task waiting for
+ * its turn to start does not hold the stagger slot.
+ */
 export class StageLimits {
   private readonly semaphores = new Map<Stage, Semaphore>();
+  private readonly gates = new Map<Stage, StaggeredGate>();
 
-  constructor(concurrent: Partial<Record<Stage, number>>) {
-    for (const [stage, limit] of Object.entries(concurrent) as [Stage, number | undefined][]) {
+  constructor(limitation: { concurrent: Partial<Record<Stage, number>>; staggered: Partial<Record<Stage, number>> }) {
+    for (const [stage, limit] of Object.entries(limitation.concurrent) as [Stage, number | undefined][]) {
       if (limit !== undefined) this.semaphores.set(stage, new Semaphore(limit));
+    }
+    for (const [stage, interval] of Object.entries(limitation.staggered) as [Stage, number | undefined][]) {
+      if (interval !== undefined) this.gates.set(stage, new StaggeredGate(interval));
     }
   }
 
-  acquire(stage: Stage): Promise<Release> {
-    const semaphore = this.semaphores.get(stage);
-    return semaphore ? semaphore.acquire() : Promise.resolve(() => undefined);
+  async acquire(stage: Stage): Promise<Release> {
+    const releaseSlot = (await this.semaphores.get(stage)?.acquire()) ?? (() => undefined);
+    const releaseGate = (await this.gates.get(stage)?.acquire()) ?? (() => undefined);
+    return () => {
+      releaseGate();
+      releaseSlot();
+    };
   }
 }

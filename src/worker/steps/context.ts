@@ -22,7 +22,7 @@ export interface StepContext {
   instance: string;
   manager: ManagerClient;
   /** Runs a stage; the thread times each run and keeps the total with the step's transition. */
-  processors: Pick<Processors, 'run'>;
+  processors: Pick<Processors, 'run' | 'staticTreeD'>;
   /** Names of the persist stores this worker has attached. */
   attached: string[];
   log: Logger;
