@@ -447,6 +447,13 @@ function processorsConfig(
       if (declared !== undefined && declared !== 'external') {
         fail(`processors.kinds.${stage} is "${declared}", but [[processors.${stage}]] configures an external processor`);
       }
+      // damocles runs its own executable for an entry without bin. Ours is sealfleet-proofs, except for the one
+      // stage it lacks (transfer), whose own implementation is the in-process builtin: damocles' sample config,
+      // with its bin-less [[processors.transfer]], then loads and behaves the same.
+      if (!SIDECAR_STAGES.includes(stage) && entries.every((e) => e.bin === undefined)) {
+        kinds[stage] = 'builtin';
+        continue;
+      }
       kinds[stage] = 'external';
       external[stage] = entries.map((e, i) => entry(stage, i, e));
       continue;

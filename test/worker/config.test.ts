@@ -421,6 +421,13 @@ http_listen = "0.0.0.0:9100"
     ]);
   });
 
+  it('runs a bin-less [[processors.transfer]] (as in damocles\' sample config) in the builtin transfer', () => {
+    const { path } = withSidecar();
+    const cfg = loadWorkerConfig(path('[[processors.transfer]]\nconcurrent = 2\n'));
+    assert.equal(cfg.processors.kinds.transfer, 'builtin');
+    assert.equal(cfg.processors.external.transfer, undefined);
+  });
+
   it('reads the older processors.limit only without limitation.concurrent', () => {
     const { path } = withSidecar();
     assert.deepEqual(loadWorkerConfig(path('[processors.limit]\npc1 = 3\n')).processors.limitation.concurrent, { pc1: 3 });
@@ -453,7 +460,10 @@ http_listen = "0.0.0.0:9100"
     assert.match(reason('[processors.limitation.staggered]\npc1 = "soon"\n'), /^processors\.limitation\.staggered\.pc1: invalid duration "soon"/);
     assert.match(reason('[processors.limitation.staggered]\npc3 = "1min"\n'), /^processors\.limitation\.staggered\.pc3: unknown stage "pc3": expected one of add_pieces/);
     assert.match(reason('[processors.limit]\npc1 = 0\n'), /^processors\.limit\.pc1: .*>0/);
-    assert.equal(reason('[[processors.transfer]]\nconcurrent = 2\n'), 'processors.transfer.0 has no bin, so it would run in sealfleet-proofs, which has no transfer stage: give bin');
+    assert.equal(
+      reason('[[processors.transfer]]\nbin = "/bin/true"\n[[processors.transfer]]\nconcurrent = 2\n'),
+      'processors.transfer.1 has no bin, so it would run in sealfleet-proofs, which has no transfer stage: give bin',
+    );
     assert.match(reason('[processors.static_tree_d]\n33GiB = "/tmp"\n'), /^processors\.static_tree_d\."33GiB": invalid sector size "33GiB": expected one of 2KiB/);
     assert.match(reason('[processors.static_tree_d]\n2KiB = "missing.dat"\n'), /^processors\.static_tree_d\."2KiB": cannot read \S+\/missing\.dat: ENOENT$/);
     assert.match(reason('[processors.static_tree_d]\n2KiB = "."\n'), /^processors\.static_tree_d\."2KiB": \S+ is not a file$/);
