@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { getPlan, type PlanName } from '../core/plans/index.js';
+import { isPlanName, PLAN_NAMES, type PlanName } from '../core/plans/index.js';
 import { parseSectorSize } from '../core/proofTypes.js';
 import { readTomlConfig } from '../core/tomlConfig.js';
 import { parseDuration, parseSize } from '../core/units.js';
@@ -12,6 +12,7 @@ import { WORKER_CONTROL_PORT } from '../core/wire/workerControl.js';
 import type { ExternalProcessorConfig } from '../core/processor/external.js';
 import { requireSidecar, SIDECAR_STAGES, sidecarProcessor, type Sidecar } from '../core/processor/sidecar.js';
 import type { ProcessorKind, ProcessorsConfig } from './processors/types.js';
+import { noEffect, noEffectWarning, takeNoEffectKeys } from './configCompat.js';
 
 export interface SealingConfig {
   /** Miner ids this thread seals for; null = any. */
@@ -32,6 +33,14 @@ export interface SealingConfig {
   rpc_polling_interval: number;
   /** Send a sector whose ticket expired back to TreeDBuilt instead of failing its PreCommit. */
   ticket_expiry_check: boolean;
+  /** With deals enabled, a sealer sector that got no deal piece waits for one instead of being sealed as CC. */
+  disable_cc: boolean;
+  /** Empty answers to a request for work (a sector, deals) before the thread rests `seal_interval` and asks anew. */
+  request_task_max_retries: number;
+  /** After PC2, run C1 with an all-zero seed over its output before submitting the PreCommit. */
+  verify_after_pc2: boolean;
+  /** After SubmitProof, do not poll for the proof to land. */
+  ignore_proof_check: boolean;
 }
 
 export interface ThreadConfig {
@@ -51,18 +60,25 @@ export interface WorkerConfig {
     rpc_server: { host: string; port: number; token: string | null };
     /** ms */
     ping_interval: number;
+    /** Absolute; searched for deal pieces (`<cid>`, `<cid>.car`) before the manager's piece store. */
+    local_pieces_dirs: string[];
   };
   sector_manager: {
     /** `<scheme>://<host>:<port>/rpc/v0` */
     url: string;
-    token: string;
-    /** Sent to the manager's piece store (damocles' `piece_token`); defaults to `token`. */
-    piece_token: string;
+    /** null: calls carry no Authorization header (the manager must trust the worker's network). */
+    token: string | null;
+    /** damocles' `piece_token` as configured: for the piece store, and the only token a piece store's redirect gets. */
+    piece_token: string | null;
+    /** `rpc_client.headers`: sent with every call to the manager and to its piece store. */
+    headers: Record<string, string>;
   };
   sealing: SealingConfig;
   threads: ThreadConfig[];
   attached: { name: string; location: string; read_only: boolean }[];
   processors: ProcessorsConfig;
+  /** One line per key that is accepted for damocles compatibility but does nothing here; the daemon logs them. */
+  warnings: string[];
 }
 
 const SEALING_DEFAULTS: SealingConfig = {
@@ -76,6 +92,10 @@ const SEALING_DEFAULTS: SealingConfig = {
   recover_interval: 60_000,
   rpc_polling_interval: 180_000,
   ticket_expiry_check: true,
+  disable_cc: false,
+  request_task_max_retries: 3,
+  verify_after_pc2: false,
+  ignore_proof_check: false,
 };
 
 const MULTIADDR = /^\/(ip4|ip6|dns|dns4|dns6)\/([^/]+)\/tcp\/(\d+)(?:\/(https?))?\/?$/;
@@ -122,8 +142,45 @@ const SealingSchema = z
     recover_interval: duration,
     rpc_polling_interval: duration,
     ticket_expiry_check: z.boolean(),
+    disable_cc: z.boolean(),
+    request_task_max_retries: nonNegativeInt,
+    verify_after_pc2: z.boolean(),
+    ignore_proof_check: z.boolean(),
   })
   .partial();
+
+/** damocles' plans that sealfleet workers do not run, and why: a thread with one is accepted and does not start. */
+const DORMANT_PLANS = {
+  unseal: 'sealfleet-worker has no unseal plan, so this thread does not start',
+  wdpost: 'sealfleet-worker has no wdpost plan (the manager proves WindowPoSt), so this thread does not start',
+} as const;
+type DormantPlan = keyof typeof DORMANT_PLANS;
+const isDormantPlan = (name: string): name is DormantPlan => Object.hasOwn(DORMANT_PLANS, name);
+
+const threadPlan = parsedString((name): PlanName | DormantPlan => {
+  if (isPlanName(name) || isDormantPlan(name)) return name;
+  throw new Error(`unknown plan "${name}": expected one of ${[...PLAN_NAMES, ...Object.keys(DORMANT_PLANS)].join(', ')}`);
+});
+
+/** RFC 9110 token characters. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Printable text (obs-text included), tab allowed: no CR, LF or other control character. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Set by the worker itself for each call: a configured value would break the request. */
+const CLIENT_HEADERS = ['content-length', 'content-type', 'transfer-encoding', 'host', 'connection'];
+
+/** `rpc_client.headers`. A value is never echoed in an error: it may be a credential. */
+const HeadersSchema = z.record(z.string(), z.string()).superRefine((table, ctx) => {
+  for (const [name, value] of Object.entries(table)) {
+    if (!HEADER_NAME.test(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `invalid header name "${name}": expected letters, digits and !#$%&'*+.^_\`|~- only` });
+    } else if (CLIENT_HEADERS.includes(name.toLowerCase())) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `header "${name}" is set by the worker on every call: remove it` });
+    } else if (!HEADER_VALUE.test(value)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `the value of header "${name}" has a control character (CR, LF, NUL …): expected one line of printable text` });
+    }
+  }
+});
 
 function checkStageKeys(table: Record<string, unknown>, ctx: z.RefinementCtx): void {
   for (const key of Object.keys(table)) {
@@ -208,25 +265,28 @@ const ConfigSchema = z.strictObject({
         })
         .prefault({}),
       ping_interval: duration.default(30_000),
+      local_pieces_dir: z.string().min(1).optional(),
+      local_pieces_dirs: z.array(z.string().min(1)).optional(),
     })
     .prefault({}),
   sector_manager: z.strictObject(
     {
       rpc_client: z.strictObject(
-        { addr: required(MANAGER_ADDR).pipe(parsedString(managerRpcUrl)) },
+        { addr: required(MANAGER_ADDR).pipe(parsedString(managerRpcUrl)), headers: HeadersSchema.default({}) },
         { error: (issue) => (issue.input === undefined ? `missing: expected addr, ${MANAGER_ADDR}` : undefined) },
       ),
-      token: required('a manager API token with write permission'),
+      token: z.string().min(1).optional(),
       piece_token: z.string().min(1).optional(),
     },
-    { error: (issue) => (issue.input === undefined ? 'missing: expected rpc_client.addr and token of the manager' : undefined) },
+    { error: (issue) => (issue.input === undefined ? 'missing: expected rpc_client.addr of the manager' : undefined) },
   ),
   sealing: SealingSchema.prefault({}),
   sealing_thread: z
     .array(
       z.strictObject({
-        location: required('the directory of the thread\'s local store'),
-        plan: parsedString((name) => getPlan(name).name).default('sealer'),
+        // damocles' wdpost threads have none; checked per plan below.
+        location: z.string().min(1).optional(),
+        plan: threadPlan.default('sealer'),
         sealing: SealingSchema.prefault({}),
       }),
     )
@@ -241,15 +301,23 @@ const ConfigSchema = z.strictObject({
       }),
     )
     .default([]),
+  // damocles' deprecated single store: [[attached]] replaced it there.
+  remote_store: noEffect(
+    z.strictObject({ name: z.string().min(1).optional(), location: required('the directory of the store'), readonly: z.boolean().optional() }),
+  ),
   processors: ProcessorsSchema.prefault({}),
 });
 
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
-/** Reads and checks a worker config: key names as in damocles, but an unknown key is an error. */
+/**
+ * Reads and checks a worker config: key names as in damocles. A key damocles accepts but that does nothing
+ * here is accepted with a warning (in `warnings`); a key damocles does not know either is an error.
+ */
 export function loadWorkerConfig(path: string): WorkerConfig {
   const file = resolve(path);
   const raw = readTomlConfig(file, 'worker config', ConfigSchema);
+  const warnings = takeNoEffectKeys(raw).map((key) => noEffectWarning(file, key));
   const fail = (problem: string): never => {
     throw new Error(`invalid worker config ${file}: ${problem}`);
   };
@@ -260,13 +328,32 @@ export function loadWorkerConfig(path: string): WorkerConfig {
     fail(`worker.rpc_server.host "${rpc_server.host}" lets other machines reach the control API, so worker.rpc_server.token is required`);
   }
 
+  const { token, piece_token, rpc_client } = raw.sector_manager;
+  const authorization = Object.keys(rpc_client.headers).find((name) => name.toLowerCase() === 'authorization');
+  if (token !== undefined && authorization !== undefined) {
+    fail(`sector_manager.rpc_client.headers.${authorization} is set together with sector_manager.token, which is sent as "Authorization: Bearer <token>": expected only one of the two`);
+  }
+
+  const { local_pieces_dir, local_pieces_dirs } = raw.worker;
+  if (local_pieces_dir !== undefined && local_pieces_dirs !== undefined) {
+    warnings.push(noEffectWarning(file, 'worker.local_pieces_dir', 'worker.local_pieces_dirs is set and wins'));
+  }
+  const pieceDirs = (local_pieces_dirs ?? (local_pieces_dir === undefined ? [] : [local_pieces_dir])).map((d) => resolve(dir, d));
+
   const sealing: SealingConfig = { ...SEALING_DEFAULTS, ...raw.sealing };
-  const threads = raw.sealing_thread.map((t, index): ThreadConfig => ({
-    index,
-    location: resolve(dir, t.location),
-    plan: t.plan,
-    sealing: { ...sealing, ...t.sealing },
-  }));
+  const threads: ThreadConfig[] = [];
+  raw.sealing_thread.forEach((t, index) => {
+    if (isDormantPlan(t.plan)) {
+      warnings.push(noEffectWarning(file, `sealing_thread.${index}.plan`, `"${t.plan}": ${DORMANT_PLANS[t.plan]}`));
+      return;
+    }
+    const location = t.location ?? fail(`sealing_thread.${index}.location: missing: expected the directory of the thread's local store`);
+    const thread: ThreadConfig = { index, location: resolve(dir, location), plan: t.plan, sealing: { ...sealing, ...t.sealing } };
+    if (thread.plan === 'sealer' && thread.sealing.disable_cc && !thread.sealing.enable_deals) {
+      fail(`sealing_thread.${index}: sealing.disable_cc is true but sealing.enable_deals is false, so the thread could never seal a sector: enable deals or drop disable_cc`);
+    }
+    threads.push(thread);
+  });
   threads.forEach((t) => {
     const first = threads.find((o) => o.location === t.location);
     if (first && first !== t) fail(`sealing_thread.${t.index}.location ${t.location} is already the location of sealing_thread.${first.index}`);
@@ -286,12 +373,15 @@ export function loadWorkerConfig(path: string): WorkerConfig {
       name: raw.worker.name ?? hostname(),
       rpc_server: { host: rpc_server.host, port: rpc_server.port, token: rpc_server.token ?? null },
       ping_interval: raw.worker.ping_interval,
+      local_pieces_dirs: pieceDirs,
     },
-    sector_manager: { url: raw.sector_manager.rpc_client.addr, token: raw.sector_manager.token, piece_token: raw.sector_manager.piece_token ?? raw.sector_manager.token },
+    sector_manager: { url: rpc_client.addr, token: token ?? null, piece_token: piece_token ?? null, headers: rpc_client.headers },
     sealing,
     threads,
     attached,
-    processors: processorsConfig(raw.processors, dir, threads.length, fail),
+    // A worker whose threads all have plans that do not run here still gets working processors.
+    processors: processorsConfig(raw.processors, dir, Math.max(1, threads.length), fail),
+    warnings,
   };
 }
 

@@ -17,9 +17,10 @@ export const WORKER_VERSION = 'sealfleet-worker 0.1.0';
 class Controller implements ThreadController {
   constructor(private readonly threads: SealingThread[]) {}
 
+  /** By its `[[sealing_thread]]` index: a thread of a plan that does not run here leaves a gap. */
   private get(index: number): SealingThread {
-    const t = this.threads[index];
-    if (!t) throw new RangeError(`worker #${index} not found (threads 0–${this.threads.length - 1})`);
+    const t = this.threads.find((o) => o.index === index);
+    if (!t) throw new RangeError(`worker #${index} not found (threads ${this.threads.map((o) => o.index).join(', ') || 'none'})`);
     return t;
   }
 
@@ -53,19 +54,22 @@ class Controller implements ThreadController {
  */
 export async function startWorker(config: WorkerConfig): Promise<{ close(): Promise<void>; controlUrl: string }> {
   const log = createLogger('worker', { instance: config.worker.name });
+  for (const warning of config.warnings) log.warn(warning);
   const releases = config.threads.map((t) => {
     mkdirSync(t.location, { recursive: true });
     return acquireHomeLock(join(t.location, 'worker.lock'), `a worker thread at ${t.location}`);
   });
-  const manager = new ManagerClient(config.sector_manager.url, config.sector_manager.token);
-  const processors = await createProcessors(config.processors, log.child({ part: 'processors' }), config.sector_manager.piece_token);
+  const { url, token, piece_token, headers } = config.sector_manager;
+  const manager = new ManagerClient(url, token, headers);
+  const pieceAccess = { token: piece_token ?? token, marketToken: piece_token, headers };
+  const processors = await createProcessors(config.processors, log.child({ part: 'processors' }), pieceAccess);
   let threads: SealingThread[] = [];
   try {
     for (const a of config.attached) {
       const info = await manager.storeInfo(a.name);
       if (!info) throw new Error(`attached store "${a.name}" is not a persist store of the manager at ${config.sector_manager.url}`);
     }
-    threads = config.threads.map((t) => new SealingThread(t, { manager, processors, instance: config.worker.name, attached: config.attached.map((a) => a.name), log }));
+    threads = config.threads.map((t) => new SealingThread(t, { manager, processors, instance: config.worker.name, attached: config.attached.map((a) => a.name), pieceDirs: config.worker.local_pieces_dirs, log }));
     const controller = new Controller(threads);
     const control = await startControlServer(config.worker.rpc_server, controller, WORKER_VERSION, log.child({ part: 'control' }));
     for (const t of threads) t.start();

@@ -26,6 +26,8 @@ export interface ThreadDeps {
   processors: Processors;
   instance: string;
   attached: string[];
+  /** `local_pieces_dirs`, searched for deal pieces before the manager's piece store. */
+  pieceDirs: readonly string[];
   log: Logger;
 }
 
@@ -231,6 +233,7 @@ export class SealingThread {
         },
       },
       attached: this.deps.attached,
+      pieceDirs: this.deps.pieceDirs,
       log: this.log.child({ sector: this.sectorName }),
       wait: async (ms, why) => {
         this.setActivity('Waiting', why);
