@@ -19,6 +19,7 @@ import { defaultDevnetConfig } from '../src/manager/config.js';
 import { checkParams, findSidecar, SidecarClient, type Sidecar } from '../src/core/processor/sidecar.js';
 import { sectorPaths } from '../src/worker/paths.js';
 import { builtinHandlers } from '../src/worker/processors/builtin.js';
+import { NO_PIECE_ACCESS } from '../src/worker/processors/pieces.js';
 import { writeWorkerConfig } from '../test/helpers/worker.js';
 import { fmt } from './lib.js';
 
@@ -145,7 +146,7 @@ async function sealThroughCluster(): Promise<SectorEvent[]> {
  * then the sidecar's tree_d … c2 with the task JSON of src/worker/steps. Returns each stage's ms and the total.
  */
 async function sealBackToBack(sidecar: Sidecar, log: Logger): Promise<{ stages: Record<SealStage, number>; total: number; verified: boolean }> {
-  const addPieces = builtinHandlers(null).add_pieces;
+  const addPieces = builtinHandlers(NO_PIECE_ACCESS).add_pieces;
   if (!addPieces) throw new Error('builtin add_pieces is gone: the baseline needs it');
   const dir = mkdtempSync(join(tmpdir(), 'sealfleet-bench-proofs-'));
   // Started before any timing, as the worker starts its children; closed at the end.

@@ -31,7 +31,7 @@ function controlToken(config: WorkerConfig): string | undefined {
   if (token !== null) return token;
   if (isLoopback(host)) return undefined;
   readOnlyToken = true;
-  return config.sector_manager.token;
+  return config.sector_manager.token ?? undefined;
 }
 
 /** The control API of the daemon this config describes; a wildcard listen address is reached on loopback. */

@@ -2,7 +2,7 @@ import { statSync, type Stats } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { getPlan, type PlanName } from '../core/plans/index.js';
+import { isPlanName, PLAN_NAMES, type PlanName } from '../core/plans/index.js';
 import { parseSectorSize } from '../core/proofTypes.js';
 import { readTomlConfig } from '../core/tomlConfig.js';
 import { formatSize, parseDuration, parseSize } from '../core/units.js';
@@ -13,8 +13,8 @@ import { parseListen } from '../core/rpc/server.js';
 import type { ExternalProcessorConfig } from '../core/processor/external.js';
 import { parseCpuList } from '../core/processor/placement.js';
 import { requireSidecar, SIDECAR_STAGES, sidecarEnv, sidecarProcessor, type Sidecar } from '../core/processor/sidecar.js';
-import { configWarning, noEffect, takeConfigWarnings } from './configCompat.js';
 import type { ProcessorKind, ProcessorsConfig } from './processors/types.js';
+import { noEffect, noEffectText, takeNoEffectKeys } from './configCompat.js';
 
 export interface SealingConfig {
   /** Miner ids this thread seals for; null = any. */
@@ -35,6 +35,14 @@ export interface SealingConfig {
   rpc_polling_interval: number;
   /** Send a sector whose ticket expired back to TreeDBuilt instead of failing its PreCommit. */
   ticket_expiry_check: boolean;
+  /** With deals enabled, a sealer sector that got no deal piece waits for one instead of being sealed as CC. */
+  disable_cc: boolean;
+  /** Empty answers to a request for work (a sector, deals) before the thread rests `seal_interval` and asks anew. */
+  request_task_max_retries: number;
+  /** After PC2, run C1 with an all-zero seed over its output before submitting the PreCommit. */
+  verify_after_pc2: boolean;
+  /** After SubmitProof, do not poll for the proof to land. */
+  ignore_proof_check: boolean;
 }
 
 export interface ThreadConfig {
@@ -61,13 +69,18 @@ export interface WorkerConfig {
     };
     /** ms */
     ping_interval: number;
+    /** Absolute; searched for deal pieces (`<cid>`, `<cid>.car`) before the manager's piece store. */
+    local_pieces_dirs: string[];
   };
   sector_manager: {
     /** `<scheme>://<host>:<port>/rpc/v0` */
     url: string;
-    token: string;
-    /** Sent to the manager's piece store (damocles' `piece_token`); defaults to `token`. */
-    piece_token: string;
+    /** null: calls carry no Authorization header (the manager must trust the worker's network). */
+    token: string | null;
+    /** damocles' `piece_token` as configured: for the piece store, and the only token a piece store's redirect gets. */
+    piece_token: string | null;
+    /** `rpc_client.headers`: sent with every call to the manager and to its piece store. */
+    headers: Record<string, string>;
   };
   sealing: SealingConfig;
   threads: ThreadConfig[];
@@ -90,6 +103,10 @@ const SEALING_DEFAULTS: SealingConfig = {
   recover_interval: 60_000,
   rpc_polling_interval: 180_000,
   ticket_expiry_check: true,
+  disable_cc: false,
+  request_task_max_retries: 3,
+  verify_after_pc2: false,
+  ignore_proof_check: false,
 };
 
 const MULTIADDR = /^\/(ip4|ip6|dns|dns4|dns6)\/([^/]+)\/tcp\/(\d+)(?:\/(https?))?\/?$/;
@@ -158,11 +175,48 @@ const SealingSchema = z
     recover_interval: duration,
     rpc_polling_interval: duration,
     ticket_expiry_check: z.boolean(),
+    disable_cc: z.boolean(),
+    request_task_max_retries: nonNegativeInt,
+    verify_after_pc2: z.boolean(),
+    ignore_proof_check: z.boolean(),
   })
   .partial();
 
 /** Stages of damocles that sealfleet does not run: accepted where damocles takes a stage name, with no effect. */
 const DAMOCLES_ONLY_STAGES: readonly string[] = ['unseal', 'window_post', 'winning_post', 'synth_proof', 'sealing_daemons'];
+
+/** damocles' plans that sealfleet workers do not run, and why: a thread with one is accepted and does not start. */
+const DORMANT_PLANS = {
+  unseal: 'sealfleet-worker has no unseal plan, so this thread does not start',
+  wdpost: 'sealfleet-worker has no wdpost plan (the manager proves WindowPoSt), so this thread does not start',
+} as const;
+type DormantPlan = keyof typeof DORMANT_PLANS;
+const isDormantPlan = (name: string): name is DormantPlan => Object.hasOwn(DORMANT_PLANS, name);
+
+const threadPlan = parsedString((name): PlanName | DormantPlan => {
+  if (isPlanName(name) || isDormantPlan(name)) return name;
+  throw new Error(`unknown plan "${name}": expected one of ${[...PLAN_NAMES, ...Object.keys(DORMANT_PLANS)].join(', ')}`);
+});
+
+/** RFC 9110 token characters. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Printable text (obs-text included), tab allowed: no CR, LF or other control character. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Set by the worker itself for each call: a configured value would break the request. */
+const CLIENT_HEADERS = ['content-length', 'content-type', 'transfer-encoding', 'host', 'connection'];
+
+/** `rpc_client.headers`. A value is never echoed in an error: it may be a credential. */
+const HeadersSchema = z.record(z.string(), z.string()).superRefine((table, ctx) => {
+  for (const [name, value] of Object.entries(table)) {
+    if (!HEADER_NAME.test(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `invalid header name "${name}": expected letters, digits and !#$%&'*+.^_\`|~- only` });
+    } else if (CLIENT_HEADERS.includes(name.toLowerCase())) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `header "${name}" is set by the worker on every call: remove it` });
+    } else if (!HEADER_VALUE.test(value)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `the value of header "${name}" has a control character (CR, LF, NUL …): expected one line of printable text` });
+    }
+  }
+});
 
 function checkStageKeys(table: Record<string, unknown>, ctx: z.RefinementCtx, alsoAccepted: readonly string[] = []): void {
   for (const key of Object.keys(table)) {
@@ -181,18 +235,22 @@ const stageTable = <T extends z.ZodType>(value: T) =>
     .transform((table) => table as Partial<Record<Stage, z.output<T>>>)
     .default({});
 
-/** A damocles table keyed by stage (`[processors.limitation.concurrent]` …): its stages we do not run are dropped with a warning. */
-const damoclesStageTable = <T extends z.ZodType>(key: string, value: T) =>
+/**
+ * A damocles table keyed by stage (`[processors.limitation.concurrent]` …): `stages` holds ours, `ignored` the
+ * damocles stages we do not run, which the loader reports as having no effect.
+ */
+const damoclesStageTable = <T extends z.ZodType>(value: T) =>
   z
     .record(z.string(), value)
     .superRefine((table, ctx) => checkStageKeys(table, ctx, DAMOCLES_ONLY_STAGES))
     .transform((table) => {
-      const ours: Partial<Record<Stage, z.output<T>>> = {};
+      const stages: Partial<Record<Stage, z.output<T>>> = {};
+      const ignored: string[] = [];
       for (const [stage, v] of Object.entries(table)) {
-        if (isStage(stage)) ours[stage] = v;
-        else noEffect(`${key}.${stage}`);
+        if (isStage(stage)) stages[stage] = v;
+        else ignored.push(stage);
       }
-      return ours;
+      return { stages, ignored };
     });
 
 /** `sidecar` is shorthand for `external` with sealfleet-proofs as the stage's processor. */
@@ -231,12 +289,12 @@ const ProcessorsSchema = z
     kinds: stageTable(kind),
     limitation: z
       .strictObject({
-        concurrent: damoclesStageTable('processors.limitation.concurrent', positiveInt).optional(),
-        staggered: damoclesStageTable('processors.limitation.staggered', duration).default({}),
+        concurrent: damoclesStageTable(positiveInt).optional(),
+        staggered: damoclesStageTable(duration).optional(),
       })
       .prefault({}),
     /** damocles' older name of `limitation.concurrent`, read only when that is absent. */
-    limit: damoclesStageTable('processors.limit', positiveInt).optional(),
+    limit: damoclesStageTable(positiveInt).optional(),
     ext_locks: z.record(z.string().min(1), positiveInt).default({}),
     /** Sector size → tree_d file; checked against the file system once the config's directory is known. */
     static_tree_d: z.record(z.string(), z.string().min(1)).default({}),
@@ -259,9 +317,11 @@ const ProcessorsSchema = z
   .catchall(z.unknown())
   .transform(({ default: fallback, kinds, limitation, limit, ext_locks, static_tree_d, mock, sidecar, ...sections }, ctx) => {
     const external: Partial<Record<Stage, z.output<typeof ExternalSchema>[]>> = {};
+    /** `[[processors.<stage>]]` sections of damocles stages we do not run: reported as having no effect. */
+    const ignored: string[] = [];
     for (const [key, value] of Object.entries(sections)) {
       if (DAMOCLES_ONLY_STAGES.includes(key)) {
-        noEffect(`processors.${key}`);
+        ignored.push(key);
         continue;
       }
       if (!isStage(key)) {
@@ -273,7 +333,7 @@ const ProcessorsSchema = z
       if (parsed.success) external[key] = parsed.data;
       else for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: [key, ...issue.path] });
     }
-    return { default: fallback, kinds, limitation, limit, ext_locks, static_tree_d, mock, sidecar, external };
+    return { default: fallback, kinds, limitation, limit, ext_locks, static_tree_d, mock, sidecar, external, ignored };
   });
 
 const MANAGER_ADDR = 'the manager address, e.g. /ip4/127.0.0.1/tcp/1789';
@@ -292,25 +352,28 @@ const ConfigSchema = z.strictObject({
         })
         .prefault({}),
       ping_interval: duration.default(30_000),
+      local_pieces_dir: z.string().min(1).optional(),
+      local_pieces_dirs: z.array(z.string().min(1)).optional(),
     })
     .prefault({}),
   sector_manager: z.strictObject(
     {
       rpc_client: z.strictObject(
-        { addr: required(MANAGER_ADDR).pipe(parsedString(managerRpcUrl)) },
+        { addr: required(MANAGER_ADDR).pipe(parsedString(managerRpcUrl)), headers: HeadersSchema.default({}) },
         { error: (issue) => (issue.input === undefined ? `missing: expected addr, ${MANAGER_ADDR}` : undefined) },
       ),
-      token: required('a manager API token with write permission'),
+      token: z.string().min(1).optional(),
       piece_token: z.string().min(1).optional(),
     },
-    { error: (issue) => (issue.input === undefined ? 'missing: expected rpc_client.addr and token of the manager' : undefined) },
+    { error: (issue) => (issue.input === undefined ? 'missing: expected rpc_client.addr of the manager' : undefined) },
   ),
   sealing: SealingSchema.prefault({}),
   sealing_thread: z
     .array(
       z.strictObject({
-        location: required('the directory of the thread\'s local store'),
-        plan: parsedString((name) => getPlan(name).name).default('sealer'),
+        // damocles' wdpost threads have none; checked per plan below.
+        location: z.string().min(1).optional(),
+        plan: threadPlan.default('sealer'),
         sealing: SealingSchema.prefault({}),
       }),
     )
@@ -325,6 +388,10 @@ const ConfigSchema = z.strictObject({
       }),
     )
     .default([]),
+  // damocles' deprecated single store: [[attached]] replaced it there.
+  remote_store: noEffect(
+    z.strictObject({ name: z.string().min(1).optional(), location: required('the directory of the store'), readonly: z.boolean().optional() }),
+  ),
   processors: ProcessorsSchema.prefault({}),
   metrics: z
     .strictObject({
@@ -337,25 +404,50 @@ const ConfigSchema = z.strictObject({
 
 export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
-/** Reads and checks a worker config: key names as in damocles, but an unknown key is an error. */
+/**
+ * Reads and checks a worker config: key names as in damocles. A key damocles accepts but that does nothing
+ * here is accepted with a warning (in `warnings`); a key damocles does not know either is an error.
+ */
 export function loadWorkerConfig(path: string): WorkerConfig {
   const file = resolve(path);
-  // Left over from a load that failed.
-  takeConfigWarnings();
   const raw = readTomlConfig(file, 'worker config', ConfigSchema);
+  const warnings: string[] = [];
+  const warn = (text: string): void => {
+    warnings.push(`config: ${file}: ${text}`);
+  };
+  for (const key of takeNoEffectKeys(raw)) warn(noEffectText(key));
   const fail = (problem: string): never => {
     throw new Error(`invalid worker config ${file}: ${problem}`);
   };
   const dir = dirname(file);
 
   const { rpc_server } = raw.worker;
+  const { token, piece_token, rpc_client } = raw.sector_manager;
+  const authorization = Object.keys(rpc_client.headers).find((name) => name.toLowerCase() === 'authorization');
+  if (token !== undefined && authorization !== undefined) {
+    fail(`sector_manager.rpc_client.headers.${authorization} is set together with sector_manager.token, which is sent as "Authorization: Bearer <token>": expected only one of the two`);
+  }
+
+  const { local_pieces_dir, local_pieces_dirs } = raw.worker;
+  if (local_pieces_dir !== undefined && local_pieces_dirs !== undefined) {
+    warn(noEffectText('worker.local_pieces_dir', 'worker.local_pieces_dirs is set and wins'));
+  }
+  const pieceDirs = (local_pieces_dirs ?? (local_pieces_dir === undefined ? [] : [local_pieces_dir])).map((d) => resolve(dir, d));
+
   const sealing: SealingConfig = { ...SEALING_DEFAULTS, ...raw.sealing };
-  const threads = raw.sealing_thread.map((t, index): ThreadConfig => ({
-    index,
-    location: resolve(dir, t.location),
-    plan: t.plan,
-    sealing: { ...sealing, ...t.sealing },
-  }));
+  const threads: ThreadConfig[] = [];
+  raw.sealing_thread.forEach((t, index) => {
+    if (isDormantPlan(t.plan)) {
+      warn(noEffectText(`sealing_thread.${index}.plan`, `"${t.plan}": ${DORMANT_PLANS[t.plan]}`));
+      return;
+    }
+    const location = t.location ?? fail(`sealing_thread.${index}.location: missing: expected the directory of the thread's local store`);
+    const thread: ThreadConfig = { index, location: resolve(dir, location), plan: t.plan, sealing: { ...sealing, ...t.sealing } };
+    if (thread.plan === 'sealer' && thread.sealing.disable_cc && !thread.sealing.enable_deals) {
+      fail(`sealing_thread.${index}: sealing.disable_cc is true but sealing.enable_deals is false, so the thread could never seal a sector: enable deals or drop disable_cc`);
+    }
+    threads.push(thread);
+  });
   threads.forEach((t) => {
     const first = threads.find((o) => o.location === t.location);
     if (first && first !== t) fail(`sealing_thread.${t.index}.location ${t.location} is already the location of sealing_thread.${first.index}`);
@@ -375,14 +467,16 @@ export function loadWorkerConfig(path: string): WorkerConfig {
       name: raw.worker.name ?? null,
       rpc_server: { host: rpc_server.host, port: rpc_server.port, token: rpc_server.token ?? null, advertise: rpc_server.advertise ?? null },
       ping_interval: raw.worker.ping_interval,
+      local_pieces_dirs: pieceDirs,
     },
-    sector_manager: { url: raw.sector_manager.rpc_client.addr, token: raw.sector_manager.token, piece_token: raw.sector_manager.piece_token ?? raw.sector_manager.token },
+    sector_manager: { url: rpc_client.addr, token: token ?? null, piece_token: piece_token ?? null, headers: rpc_client.headers },
     sealing,
     threads,
     attached,
-    processors: processorsConfig(raw.processors, dir, threads.length, fail),
+    // A worker whose threads all have plans that do not run here still gets working processors.
+    processors: processorsConfig(raw.processors, dir, Math.max(1, threads.length), fail, warn),
     metrics: raw.metrics,
-    warnings: takeConfigWarnings(),
+    warnings,
   };
 }
 
@@ -397,7 +491,9 @@ function processorsConfig(
   dir: string,
   threads: number,
   fail: (problem: string) => never,
+  warn: (text: string) => void,
 ): ProcessorsConfig {
+  for (const stage of raw.ignored) warn(noEffectText(`processors.${stage}`));
   const kinds: Partial<Record<Stage, ProcessorKind>> = {};
   const external: Partial<Record<Stage, ExternalProcessorConfig[]>> = {};
   // A relative bin with a directory part is relative to the config, like locations; a bare name is looked up on PATH.
@@ -412,9 +508,9 @@ function processorsConfig(
   };
   const entry = (stage: Stage, index: number, e: z.output<typeof ExternalSchema>): ExternalProcessorConfig => {
     const key = `processors.${stage}.${index}`;
-    if (e.cgroup?.group_name !== undefined) noEffect(`${key}.cgroup.group_name`);
+    if (e.cgroup?.group_name !== undefined) warn(noEffectText(`${key}.cgroup.group_name`));
     for (const lock of e.locks) {
-      if (!(lock in raw.ext_locks)) configWarning(`${key}.locks: "${lock}" is not in [processors.ext_locks], so it limits nothing (as in damocles)`);
+      if (!(lock in raw.ext_locks)) warn(`${key}.locks: "${lock}" is not in [processors.ext_locks], so it limits nothing (as in damocles)`);
     }
     let bin: string;
     let envs = e.envs;
@@ -478,7 +574,7 @@ function processorsConfig(
   return {
     default: fallback,
     kinds,
-    limitation: { concurrent: concurrentLimits(raw), staggered: staggeredLimits(raw.limitation.staggered) },
+    limitation: { concurrent: concurrentLimits(raw, warn), staggered: staggeredLimits(raw.limitation.staggered, warn) },
     ext_locks: raw.ext_locks,
     static_tree_d: staticTreeD(raw.static_tree_d, dir, fail),
     mock: raw.mock,
@@ -487,17 +583,28 @@ function processorsConfig(
 }
 
 /** `limitation.concurrent`, else the older `limit`, as damocles. */
-function concurrentLimits(raw: z.output<typeof ProcessorsSchema>): Partial<Record<Stage, number>> {
-  if (raw.limitation.concurrent && raw.limit) configWarning('processors.limit is ignored: processors.limitation.concurrent is set');
-  return raw.limitation.concurrent ?? raw.limit ?? {};
+type StageTable = z.output<ReturnType<typeof damoclesStageTable<typeof positiveInt>>>;
+
+/** A damocles stage table's stages, each damocles-only stage in it reported as having no effect. */
+function ourStages(key: string, table: StageTable, warn: (text: string) => void): Partial<Record<Stage, number>> {
+  for (const stage of table.ignored) warn(noEffectText(`${key}.${stage}`));
+  return table.stages;
+}
+
+function concurrentLimits(raw: z.output<typeof ProcessorsSchema>, warn: (text: string) => void): Partial<Record<Stage, number>> {
+  const { concurrent } = raw.limitation;
+  if (concurrent && raw.limit) warn('processors.limit is ignored: processors.limitation.concurrent is set');
+  if (concurrent) return ourStages('processors.limitation.concurrent', concurrent, warn);
+  return raw.limit ? ourStages('processors.limit', raw.limit, warn) : {};
 }
 
 /** Damocles ignores a stagger under a second; so do we, but say so. */
-function staggeredLimits(staggered: Partial<Record<Stage, number>>): Partial<Record<Stage, number>> {
+function staggeredLimits(staggered: StageTable | undefined, warn: (text: string) => void): Partial<Record<Stage, number>> {
   const kept: Partial<Record<Stage, number>> = {};
-  for (const [stage, ms] of Object.entries(staggered) as [Stage, number][]) {
+  const stages = staggered ? ourStages('processors.limitation.staggered', staggered, warn) : {};
+  for (const [stage, ms] of Object.entries(stages) as [Stage, number][]) {
     if (ms >= 1000) kept[stage] = ms;
-    else configWarning(`processors.limitation.staggered.${stage} = ${ms}ms is ignored: a stagger under 1s has no effect (as in damocles)`);
+    else warn(`processors.limitation.staggered.${stage} = ${ms}ms is ignored: a stagger under 1s has no effect (as in damocles)`);
   }
   return kept;
 }

@@ -18,7 +18,7 @@ export function controlMethods(controller: ThreadController, about: { name: stri
   // The index is checked here so that every caller gets damocles' InvalidParams answer for it.
   const thread = (i: number): number => {
     const threads = controller.list();
-    if (!threads.some((t) => t.index === i)) throw new RpcError(RPC_CODES.InvalidParams, threadNotFound(i, about.name, threads.length));
+    if (!threads.some((t) => t.index === i)) throw new RpcError(RPC_CODES.InvalidParams, threadNotFound(i, about.name, threads.map((t) => t.index)));
     return i;
   };
   return {
@@ -38,8 +38,16 @@ export function controlMethods(controller: ThreadController, about: { name: stri
 }
 
 /** The answer to a thread index the worker does not have, from the control API and the worker itself alike. */
-export const threadNotFound = (index: number, worker: string, threads: number): string =>
-  `thread #${index} not found: worker ${worker} has ${threads === 0 ? 'no threads' : threads === 1 ? 'thread 0' : `threads 0–${threads - 1}`}`;
+/** Indexes are those of the config's threads: unseal and wdpost threads, which do not run, leave gaps. */
+export function threadNotFound(index: number, worker: string, indexes: readonly number[]): string {
+  const contiguous = indexes.every((i, n) => i === n);
+  const which =
+    indexes.length === 0 ? 'no threads'
+    : indexes.length === 1 ? `thread ${indexes[0]}`
+    : contiguous ? `threads 0–${indexes.length - 1}`
+    : `threads ${indexes.join(', ')}`;
+  return `thread #${index} not found: worker ${worker} has ${which}`;
+}
 
 /**
  * Serves the `VenusWorker.*` control API (JSON-RPC at `/` and `/rpc/v0`). Open to every caller only on a

@@ -23,9 +23,10 @@ class Controller implements ThreadController {
     private readonly threads: SealingThread[],
   ) {}
 
+  /** By its `[[sealing_thread]]` index: a thread of a plan that does not run here leaves a gap. */
   private get(index: number): SealingThread {
-    const t = this.threads[index];
-    if (!t) throw new RangeError(threadNotFound(index, this.name, this.threads.length));
+    const t = this.threads.find((o) => o.index === index);
+    if (!t) throw new RangeError(threadNotFound(index, this.name, this.threads.map((o) => o.index)));
     return t;
   }
 
@@ -60,13 +61,15 @@ class Controller implements ThreadController {
 export async function startWorker(config: WorkerConfig): Promise<{ close(): Promise<void>; controlUrl: string }> {
   const identity = await workerIdentity(config.worker, config.sector_manager.url, createLogger('worker'));
   const log = createLogger('worker', { instance: identity.name });
-  for (const warning of config.warnings) log.warn({ config: config.path }, warning);
+  for (const warning of config.warnings) log.warn(warning);
   const releases = config.threads.map((t) => {
     mkdirSync(t.location, { recursive: true });
     return acquireHomeLock(join(t.location, 'worker.lock'), `a worker thread at ${t.location}`);
   });
-  const manager = new ManagerClient(config.sector_manager.url, config.sector_manager.token);
-  const processors = await createProcessors(config.processors, log.child({ part: 'processors' }), config.sector_manager.piece_token);
+  const { url, token, piece_token, headers } = config.sector_manager;
+  const manager = new ManagerClient(url, token, headers);
+  const pieceAccess = { token: piece_token ?? token, marketToken: piece_token, headers };
+  const processors = await createProcessors(config.processors, log.child({ part: 'processors' }), pieceAccess);
   let threads: SealingThread[] = [];
   let metrics: Awaited<ReturnType<typeof startWorkerMetrics>> | undefined;
   try {
@@ -79,7 +82,9 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
       metrics = await startWorkerMetrics(config.metrics.http_listen, identity.name, sources, (err) => log.error({ err }, 'metrics request failed'));
     }
     const observer = metrics?.observer;
-    threads = config.threads.map((t) => new SealingThread(t, { manager, processors, instance: identity.name, attached: config.attached.map((a) => a.name), log, observer }));
+    threads = config.threads.map(
+      (t) => new SealingThread(t, { manager, processors, instance: identity.name, attached: config.attached.map((a) => a.name), pieceDirs: config.worker.local_pieces_dirs, log, observer }),
+    );
     const controller = new Controller(identity.name, threads);
     const checkWithManager = (token: string) => manager.rpc.call(AUTH_VERIFY, [token], { schema: TokenGrant, timeoutMs: 10_000 });
     const about = { name: identity.name, version: WORKER_VERSION };

@@ -44,9 +44,10 @@ export class ManagerClient {
 
   constructor(
     readonly url: string,
-    readonly token: string,
+    token: string | null,
+    headers: Readonly<Record<string, string>> = {},
   ) {
-    this.rpc = new RpcClient({ url, token, timeoutMs: 60_000 });
+    this.rpc = new RpcClient({ url, token: token ?? undefined, headers, timeoutMs: 60_000 });
   }
 
   private async call<T>(method: string, params: unknown[]): Promise<T> {

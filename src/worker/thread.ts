@@ -33,6 +33,8 @@ export interface ThreadDeps {
   processors: Processors;
   instance: string;
   attached: string[];
+  /** `local_pieces_dirs`, searched for deal pieces before the manager's piece store. */
+  pieceDirs: readonly string[];
   log: Logger;
   observer?: ThreadObserver;
 }
@@ -240,6 +242,7 @@ export class SealingThread {
         staticTreeD: (sectorSize) => processors.staticTreeD(sectorSize),
       },
       attached: this.deps.attached,
+      pieceDirs: this.deps.pieceDirs,
       log: this.log.child({ sector: this.sectorName }),
       wait: async (ms, why) => {
         this.setActivity('Waiting', why);

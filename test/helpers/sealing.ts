@@ -37,9 +37,9 @@ export class FakeSealer {
     return Array.from(comm);
   }
 
-  async prepare(): Promise<void> {
+  async prepare(deals: { MaxDeals: number | null; MinUsedSpace: number | null } = { MaxDeals: null, MinUsedSpace: null }): Promise<void> {
     await this.report('Empty', 'Allocated', 'Allocate');
-    this.pieces = (await this.m.call<SectorPieceV2[] | null>('Venus.AcquireDeals', [this.id, { MaxDeals: null, MinUsedSpace: null }])) ?? [];
+    this.pieces = (await this.m.call<SectorPieceV2[] | null>('Venus.AcquireDeals', [this.id, deals])) ?? [];
     await this.report('Allocated', 'DealsAcquired', 'AcquireDeals');
     this.ticket = await this.m.call<Ticket>('Venus.AssignTicket', [this.id]);
     await this.report('TreeDBuilt', 'TicketAssigned', 'AssignTicket');
@@ -93,8 +93,8 @@ export class FakeSealer {
   }
 
   /** The whole sealer plan up to Finished. */
-  async sealAll(storePath: string): Promise<void> {
-    await this.prepare();
+  async sealAll(storePath: string, deals?: { MaxDeals: number | null; MinUsedSpace: number | null }): Promise<void> {
+    await this.prepare(deals);
     assert.equal((await this.submitPreCommit()).Res, SubmitResult.Accepted);
     await this.waitLanded('Venus.PollPreCommitState');
     this.persistFiles(storePath);

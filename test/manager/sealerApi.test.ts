@@ -145,11 +145,12 @@ describe('manager sealer API (real daemon, in-process devnet, real HTTP)', () =>
 
   it('snaps a CC sector and queues a rebuild', async () => {
     const cc = await allocate();
-    // MaxDeals 0 keeps a sector CC even with pieces queued; MinUsedSpace above the sector size does too.
+    // MaxDeals 0 keeps a sector CC even with pieces queued; MinUsedSpace above the sector size does too. No
+    // pieces is not final before the pre-commit (a worker may wait for deals), so the sector asks with MaxDeals 0.
     await importPiece(randomBytes(500));
     assert.equal(await m.call('Venus.AcquireDeals', [cc.id, { MaxDeals: 0, MinUsedSpace: null }]), null);
     assert.equal(await m.call('Venus.AcquireDeals', [cc.id, { MaxDeals: null, MinUsedSpace: 4096 }]), null);
-    await cc.sealAll(store);
+    await cc.sealAll(store, { MaxDeals: 0, MinUsedSpace: null });
     assert.deepEqual((await state(cc)).Pieces, []);
 
     const snapPiece = await importPiece(randomBytes(2000));

@@ -8,6 +8,8 @@ export interface RpcClientOptions {
   /** Full endpoint URL, e.g. `http://127.0.0.1:1234/rpc/v1`. */
   url: string;
   token?: string;
+  /** Sent with every call (e.g. what a gateway in front of the server needs); `token` and content-type win. */
+  headers?: Readonly<Record<string, string>>;
   /** Per-call timeout in milliseconds (default 30 s); a call may override it. */
   timeoutMs?: number;
 }
@@ -73,7 +75,7 @@ export class RpcClient {
   async call<T = unknown>(method: string, params: unknown[] = [], opts: { schema?: z.ZodType<T>; timeoutMs?: number } = {}): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? 30_000;
     const body = JSON.stringify({ jsonrpc: '2.0', id: this.nextId++, method, params });
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const headers: Record<string, string> = { ...this.options.headers, 'content-type': 'application/json' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     let text: string;
     let status: number;

@@ -157,7 +157,9 @@ export class SealerService {
     const row = await this.requireSealer(id, 'AcquireDeals');
     if (row.pieces !== null) {
       const stored = JSON.parse(row.pieces) as SectorPieceV2[];
-      return stored.length > 0 ? stored : null;
+      // No pieces is final once the sector is pre-committed as CC; before that, a worker that waits for deals
+      // instead of sealing CC (damocles' disable_cc) asks again, and must get what was queued since.
+      if (stored.length > 0 || row.pre !== null) return stored.length > 0 ? stored : null;
     }
     const miner = this.d.miners.get(id.Miner);
     let pieces: SectorPieceV2[] | null = null;

@@ -7,7 +7,7 @@ import { sealProofByName } from '../../core/proofTypes.js';
 import { formatSize } from '../../core/units.js';
 import type { AddPiecesTask, PieceInfo, TreeDTask } from '../../core/wire/processor.js';
 import { CACHE_FILES, type StageHandlers } from './common.js';
-import { ccPieceInfos, checkFits, filePieceCommitment, paddedOf, paddedPieceCommitment, pieceData, type PieceToken } from './pieces.js';
+import { ccPieceInfos, checkFits, filePieceCommitment, paddedOf, paddedPieceCommitment, pieceData, type PieceAccess } from './pieces.js';
 import { transfer } from './transfer.js';
 
 /**
@@ -32,7 +32,7 @@ const LEVEL_BATCH = 1024 ** 2;
  * next offset aligned to its padded size; gaps and the tail stay zero (a zero piece Fr32-pads to zeros), which is
  * where the filler pieces of the real layout go.
  */
-async function addPieces(task: AddPiecesTask, pieceToken: PieceToken): Promise<PieceInfo[]> {
+async function addPieces(task: AddPiecesTask, pieceAccess: PieceAccess): Promise<PieceInfo[]> {
   const { sectorSize } = sealProofByName(task.seal_proof_type);
   checkFits(sectorSize, task.pieces);
   await mkdir(dirname(task.staged_filepath), { recursive: true });
@@ -48,7 +48,7 @@ async function addPieces(task: AddPiecesTask, pieceToken: PieceToken): Promise<P
       const commitment =
         piece.piece_file === 'pledge'
           ? zeroCommitment(padded)
-          : await writePiece(file, offset, pieceData(piece.piece_file, piece.payload_size, pieceToken), padded);
+          : await writePiece(file, offset, pieceData(piece.piece_file, piece.payload_size, pieceAccess), padded);
       infos.push({ commitment: Array.from(commitment), size: piece.piece_size });
       offset += padded;
     }
@@ -146,9 +146,9 @@ async function hashLevel(file: FileHandle, start: number, size: number): Promise
   }
 }
 
-/** The builtin stages; add_pieces fetches the manager's pieces with `pieceToken`. */
-export const builtinHandlers = (pieceToken: PieceToken): Partial<StageHandlers> => ({
-  add_pieces: (task) => addPieces(task, pieceToken),
+/** The builtin stages; add_pieces fetches the manager's pieces with `pieceAccess`. */
+export const builtinHandlers = (pieceAccess: PieceAccess): Partial<StageHandlers> => ({
+  add_pieces: (task) => addPieces(task, pieceAccess),
   tree_d: treeD,
   piece_commitment: filePieceCommitment,
   transfer,

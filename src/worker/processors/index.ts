@@ -7,7 +7,7 @@ import { ExternalStage } from '../../core/processor/external.js';
 import { Semaphore } from '../../core/semaphore.js';
 import { StageLimits } from './limiter.js';
 import { createMockHandlers } from './mock.js';
-import type { PieceToken } from './pieces.js';
+import { NO_PIECE_ACCESS, type PieceAccess } from './pieces.js';
 import type { ProcessorKind, Processors, ProcessorsConfig } from './types.js';
 
 type ExternalStages = { [S in Stage]?: ExternalStage<S> };
@@ -38,10 +38,10 @@ function resolveKinds(config: ProcessorsConfig, builtin: Partial<StageHandlers>)
  * injected failure) is Permanent — retrying the same input gives the same answer, an operator must look — while a
  * child that died, timed out or is restarting is Temporary.
  */
-export async function createProcessors(config: ProcessorsConfig, log: Logger, pieceToken: PieceToken = null): Promise<Processors> {
-  const builtin = builtinHandlers(pieceToken);
+export async function createProcessors(config: ProcessorsConfig, log: Logger, pieceAccess: PieceAccess = NO_PIECE_ACCESS): Promise<Processors> {
+  const builtin = builtinHandlers(pieceAccess);
   const kinds = resolveKinds(config, builtin);
-  const mock = createMockHandlers(config.mock, pieceToken);
+  const mock = createMockHandlers(config.mock, pieceAccess);
   const externals: ExternalStages = {};
   const started: ExternalStage<Stage>[] = [];
   const locks = new Map(Object.entries(config.ext_locks).map(([name, limit]) => [name, new Semaphore(limit)]));

@@ -39,12 +39,12 @@ import {
 import type { ProcessorsConfig } from './types.js';
 import { CACHE_FILES, sparseFile, type StageHandler, type StageHandlers } from './common.js';
 import { bytes32 } from '../../core/processor/outputs.js';
-import { ccPieceInfos, checkFits, filePieceCommitment, paddedOf, paddedPieceCommitment, pieceData, sectorCommD, type PieceToken } from './pieces.js';
+import { ccPieceInfos, checkFits, filePieceCommitment, paddedOf, paddedPieceCommitment, pieceData, sectorCommD, type PieceAccess } from './pieces.js';
 import { transfer } from './transfer.js';
 
 const MARKER = 'sealfleet mock processor output\n';
 
-export function createMockHandlers(config: ProcessorsConfig['mock'], pieceToken: PieceToken): StageHandlers {
+export function createMockHandlers(config: ProcessorsConfig['mock'], pieceAccess: PieceAccess): StageHandlers {
   const simulate =
     <S extends Stage>(stage: S, work: StageHandler<S>): StageHandler<S> =>
     async (task) => {
@@ -56,7 +56,7 @@ export function createMockHandlers(config: ProcessorsConfig['mock'], pieceToken:
       return work(task);
     };
   return {
-    add_pieces: simulate('add_pieces', (task) => addPieces(task, pieceToken)),
+    add_pieces: simulate('add_pieces', (task) => addPieces(task, pieceAccess)),
     tree_d: simulate('tree_d', treeD),
     pc1: simulate('pc1', pc1),
     pc2: simulate('pc2', pc2),
@@ -77,7 +77,7 @@ export function createMockHandlers(config: ProcessorsConfig['mock'], pieceToken:
 // ----------------------------------------------------------------------------------------------------
 
 /** The staged file is all zeros (sparse), but the piece infos are the real commitments of the pieces. */
-async function addPieces(task: AddPiecesTask, pieceToken: PieceToken): Promise<PieceInfo[]> {
+async function addPieces(task: AddPiecesTask, pieceAccess: PieceAccess): Promise<PieceInfo[]> {
   const { sectorSize } = sealProofByName(task.seal_proof_type);
   checkFits(sectorSize, task.pieces);
   const infos: PieceInfo[] = [];
@@ -88,7 +88,7 @@ async function addPieces(task: AddPiecesTask, pieceToken: PieceToken): Promise<P
       commitment = zeroCommitment(padded);
     } else {
       const hasher = new PieceHasher();
-      for await (const chunk of pieceData(piece.piece_file, piece.payload_size, pieceToken)) hasher.update(chunk);
+      for await (const chunk of pieceData(piece.piece_file, piece.payload_size, pieceAccess)) hasher.update(chunk);
       commitment = paddedPieceCommitment(hasher, padded);
     }
     infos.push({ commitment: Array.from(commitment), size: piece.piece_size });

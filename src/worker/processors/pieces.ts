@@ -71,11 +71,23 @@ export function checkFits(sectorSize: number, pieces: readonly PieceSpec[]): voi
   }
 }
 
-/** The token the `mock` and `builtin` add_pieces send to the manager's piece store (null: none). */
-export type PieceToken = string | null;
+/** What the `mock` and `builtin` add_pieces send when they fetch a piece by URL. */
+export interface PieceAccess {
+  /** Bearer token for the piece store (`piece_token`, else the manager token); null: none. */
+  token: string | null;
+  /**
+   * Bearer token for the market a damocles-manager's piece store redirects to: `piece_token` only. The manager
+   * token is never sent to another server.
+   */
+  marketToken: string | null;
+  /** Sent to the piece store (`rpc_client.headers`: whatever the manager's gateway needs), not to a redirect target. */
+  headers: Readonly<Record<string, string>>;
+}
+
+export const NO_PIECE_ACCESS: PieceAccess = { token: null, marketToken: null, headers: {} };
 
 /**
- * The first `payloadSize` bytes of a piece, as add_pieces reads them. A URL is fetched with the piece token in
+ * The first `payloadSize` bytes of a piece, as add_pieces reads them. A URL is fetched with its token in
  * `Authorization: Bearer`, never in the URL. A source shorter than `payloadSize` is an error: padding it
  * silently would seal a piece whose commitment differs from the deal's.
  *
@@ -83,13 +95,13 @@ export type PieceToken = string | null;
  * or reset, timeouts, DNS, HTTP 5xx and 429, a body cut short); what it cannot is permanent, so the thread
  * pauses with the reason (HTTP 4xx: a missing piece or a refused token will not fix itself; a short local file).
  */
-export async function* pieceData(file: Exclude<PieceFile, 'pledge'>, payloadSize: number, token: PieceToken = null): AsyncGenerator<Uint8Array> {
+export async function* pieceData(file: Exclude<PieceFile, 'pledge'>, payloadSize: number, access: PieceAccess = NO_PIECE_ACCESS): AsyncGenerator<Uint8Array> {
   if (payloadSize === 0) return;
   const name = describePieceFile(file);
   const remote = 'url' in file;
   let source: AsyncIterable<Uint8Array>;
   if (remote) {
-    source = await fetchPiece(file.url, token);
+    source = await fetchPiece(file.url, access);
   } else {
     source = createReadStream(file.local, { start: 0, end: payloadSize - 1 });
   }
@@ -112,20 +124,64 @@ export async function* pieceData(file: Exclude<PieceFile, 'pledge'>, payloadSize
 /** Answers worth another try later: the server is there but cannot serve now. */
 const RETRIABLE_STATUS = new Set([408, 425, 429]);
 
-async function fetchPiece(url: string, token: PieceToken): Promise<AsyncIterable<Uint8Array>> {
-  const shown = describePieceFile({ url });
-  let response: Response;
+/** The answers that send a client elsewhere with a `Location`. */
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+
+/** The header damocles' piece fetcher sends with the market token, naming the API the token is for. */
+export const MARKET_NAMESPACE_HEADER = { 'x-venus-api-namespace': 'v1.IMarket' };
+
+/**
+ * GETs a piece. A damocles-manager's piece store may answer with a redirect to the market: it is followed
+ * once, by hand, with the market token and namespace header (what damocles' fetcher sends), so the manager
+ * token and the gateway headers never leave for another server. A second redirect is an error.
+ */
+async function fetchPiece(url: string, access: PieceAccess): Promise<AsyncIterable<Uint8Array>> {
+  const secrets = [access.token, access.marketToken].filter((s): s is string => !!s);
+  const first = await get(url, { ...access.headers, ...bearer(access.token) }, describePieceFile({ url }), secrets);
+  if (!REDIRECT_STATUS.has(first.response.status)) return body(first, secrets);
+  const location = first.response.headers.get('location');
+  await first.response.body?.cancel();
+  const target = location !== null && URL.canParse(location, url) ? new URL(location, url) : null;
+  if (!target || (target.protocol !== 'http:' && target.protocol !== 'https:')) {
+    const to = target ? `${target.protocol} URL` : 'no valid Location';
+    throw permanent(`GET ${first.shown}: HTTP ${first.response.status} redirect to ${to}: expected an http(s) URL`);
+  }
+  const shown = `${describePieceFile({ url: target.href })} (redirected from ${first.shown})`;
+  const second = await get(target.href, { ...MARKET_NAMESPACE_HEADER, ...bearer(access.marketToken) }, shown, secrets);
+  if (REDIRECT_STATUS.has(second.response.status)) {
+    await second.response.body?.cancel();
+    throw permanent(`GET ${shown}: HTTP ${second.response.status}: a second redirect; expected the piece's bytes after one redirect`);
+  }
+  return body(second, secrets);
+}
+
+const bearer = (token: string | null): Record<string, string> => (token === null ? {} : { authorization: `Bearer ${token}` });
+
+interface Answer {
+  response: Response;
+  /** The URL as error texts may show it. */
+  shown: string;
+}
+
+async function get(url: string, headers: Record<string, string>, shown: string, secrets: string[]): Promise<Answer> {
   try {
-    response = await fetch(url, token === null ? {} : { headers: { authorization: `Bearer ${token}` } });
+    return { response: await fetch(url, { headers, redirect: 'manual' }), shown };
   } catch (err) {
-    const text = `GET ${shown}: ${networkCause(err)}`;
+    const text = `GET ${shown}: ${hide(networkCause(err), secrets)}`;
     throw isNetworkError(err) ? temporary(text) : permanent(text);
   }
+}
+
+/** The piece's bytes from a 2xx answer; any other answer is an error carrying what the server said. */
+async function body({ response, shown }: Answer, secrets: string[]): Promise<AsyncIterable<Uint8Array>> {
   if (response.ok && response.body) return response.body;
-  const said = (await response.text().catch(() => '')).trim().slice(0, 300);
+  // A server may echo the request back: no token is shown.
+  const said = hide((await response.text().catch(() => '')).trim().slice(0, 300), secrets);
   const text = `GET ${shown}: HTTP ${response.status} ${response.statusText}${said ? `: ${said}` : ''}`;
   throw response.status >= 500 || RETRIABLE_STATUS.has(response.status) ? temporary(text) : permanent(text);
 }
+
+const hide = (text: string, secrets: string[]): string => secrets.reduce((t, s) => t.split(s).join('<hidden>'), text);
 
 /** undici's fetch fails with a TypeError whose cause carries the system or undici error code. */
 function errorCode(err: unknown): string | undefined {

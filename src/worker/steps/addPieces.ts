@@ -9,7 +9,7 @@ export const addPieces: Step = async (ctx) => {
   await mkdir(dirname(files.staged), { recursive: true });
   const deals = ctx.task.rebuild?.isSnapUp ? [] : ctx.task.deals;
   ctx.running('add_pieces');
-  const pieceInfos = await ctx.processors.run('add_pieces', addPiecesTask(ctx, deals, files.staged));
+  const pieceInfos = await ctx.processors.run('add_pieces', await addPiecesTask(ctx, deals, files.staged));
   return { event: 'AddPiece', patch: { pieceInfos } };
 };
 
@@ -19,6 +19,6 @@ export const addSnapPieces: Step = async (ctx) => {
   const files = filesOf(ctx);
   await mkdir(dirname(files.updateStaged), { recursive: true });
   ctx.running('add_pieces');
-  const snapPieceInfos = await ctx.processors.run('add_pieces', addPiecesTask(ctx, ctx.task.deals, files.updateStaged));
+  const snapPieceInfos = await ctx.processors.run('add_pieces', await addPiecesTask(ctx, ctx.task.deals, files.updateStaged));
   return { event: 'AddPiece', patch: { snapPieceInfos } };
 };

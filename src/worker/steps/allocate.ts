@@ -3,7 +3,7 @@ import type { AllocationSpec } from '../managerClient.js';
 import type { SealingConfig } from '../config.js';
 import { emptyTask } from '../task.js';
 import type { Step } from './context.js';
-import { poll } from './common.js';
+import { pollForTask } from './common.js';
 
 export function allocationSpec(s: SealingConfig): AllocationSpec {
   return {
@@ -14,15 +14,15 @@ export function allocationSpec(s: SealingConfig): AllocationSpec {
 
 const dealSpec = (s: SealingConfig) => ({ MaxDeals: s.enable_deals ? s.max_deals : 0, MinUsedSpace: s.min_deal_space });
 
-/** Empty (sealer): ask for a new sector number; none available means wait `seal_interval` and ask again. */
+/** Empty (sealer): ask for a new sector number until the manager has one for us. */
 export const allocateSector: Step = async (ctx) => {
-  const sector = await poll(ctx, ctx.sealing.seal_interval, 'no sector to allocate', async () => (await ctx.manager.allocateSector(allocationSpec(ctx.sealing))) ?? undefined);
+  const sector = await pollForTask(ctx, 'no sector to allocate', async () => (await ctx.manager.allocateSector(allocationSpec(ctx.sealing))) ?? undefined);
   return { event: 'Allocate', patch: { ...emptyTask(ctx.task.plan), sector: { miner: sector.ID.Miner, number: sector.ID.Number, proofType: sector.ProofType } } };
 };
 
 /** Empty (snapup): ask for a CC sector together with the deal pieces to put in it. */
 export const allocateSnapUp: Step = async (ctx) => {
-  const got = await poll(ctx, ctx.sealing.seal_interval, 'no sector to snap up', async () => (await ctx.manager.allocateSnapUp(allocationSpec(ctx.sealing), dealSpec(ctx.sealing))) ?? undefined);
+  const got = await pollForTask(ctx, 'no sector to snap up', async () => (await ctx.manager.allocateSnapUp(allocationSpec(ctx.sealing), dealSpec(ctx.sealing))) ?? undefined);
   return {
     event: 'AllocatedSnapUpSector',
     patch: {
@@ -36,7 +36,7 @@ export const allocateSnapUp: Step = async (ctx) => {
 
 /** Empty (rebuild): take the next sector queued for a rebuild. */
 export const allocateRebuild: Step = async (ctx) => {
-  const got = await poll(ctx, ctx.sealing.seal_interval, 'no sector to rebuild', async () => (await ctx.manager.allocateRebuild(allocationSpec(ctx.sealing))) ?? undefined);
+  const got = await pollForTask(ctx, 'no sector to rebuild', async () => (await ctx.manager.allocateRebuild(allocationSpec(ctx.sealing))) ?? undefined);
   return {
     event: 'AllocatedRebuildSector',
     patch: {

@@ -1,3 +1,4 @@
+import { describeError, failureLevelOf, permanent } from '../../core/errors.js';
 import { proverId } from '../../core/wire/processor.js';
 import type { Step, StepContext } from './context.js';
 import { filesOf, proofName, required } from './common.js';
@@ -27,8 +28,24 @@ export const c1: Step = async (ctx) => {
   return { event: 'C1', patch: { c1out: await runC1(ctx, seed) } };
 };
 
-/** PC2Done (rebuild): C1 over the rebuilt replica checks it is sound (the seed is only a challenge here). */
+/** A seed for a C1 run as a check: the seed only picks the challenges. */
+const zeroSeed = (): number[] => new Array<number>(32).fill(0);
+
+/** PC2Done (rebuild): C1 over the rebuilt replica checks it is sound. */
 export const checkSealed: Step = async (ctx) => {
-  await runC1(ctx, new Array<number>(32).fill(0));
+  await runC1(ctx, zeroSeed());
   return { event: 'CheckSealed' };
 };
+
+/**
+ * `verify_after_pc2`: C1 with a zero seed over the PC2 output, before it goes on chain. A processor that
+ * could not run (temporary) is retried; a C1 that fails is the replica's or the commitments' fault.
+ */
+export async function verifyAfterPc2(ctx: StepContext): Promise<void> {
+  try {
+    await runC1(ctx, zeroSeed());
+  } catch (err) {
+    if (failureLevelOf(err) === 'Temporary') throw err;
+    throw permanent(`verify_after_pc2: C1 with a zero seed over the PC2 output failed, so no PreCommit was submitted (resume in PC1Done to run PC2 again): ${describeError(err)}`);
+  }
+}

@@ -25,6 +25,8 @@ export interface StepContext {
   processors: Pick<Processors, 'run' | 'staticTreeD'>;
   /** Names of the persist stores this worker has attached. */
   attached: string[];
+  /** Searched for deal pieces (`<cid>`, `<cid>.car`) before the manager's piece store. */
+  pieceDirs: readonly string[];
   log: Logger;
   /** Sleeps, but gives way at once to a pause or shutdown (by throwing `Interrupted`). */
   wait(ms: number, why: string): Promise<void>;

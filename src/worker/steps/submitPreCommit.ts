@@ -3,10 +3,12 @@ import { SubmitResult, TICKET_EXPIRED } from '../../core/wire/sealer.js';
 import type { Step } from './context.js';
 import { sectorOf } from './context.js';
 import { required } from './common.js';
+import { verifyAfterPc2 } from './c1.js';
 
-/** PC2Done: hand CommR, CommD and the ticket to the manager for the PreCommit message. */
+/** PC2Done: hand CommR, CommD and the ticket to the manager for the PreCommit message (checked first if asked). */
 export const submitPreCommit: Step = async (ctx) => {
   const { task } = ctx;
+  if (ctx.sealing.verify_after_pc2) await verifyAfterPc2(ctx);
   const info = { CommR: required(task.commR, 'CommR'), CommD: required(task.commD, 'CommD'), Ticket: required(task.ticket, 'ticket') };
   const res = await ctx.manager.submitPreCommit(sectorOf(task), info, task.preResubmit);
   switch (res.Res) {

@@ -13,6 +13,11 @@ export const submitProof: Step = async (ctx) => {
   throw permanent(`proof not accepted (${res.Res}): ${res.Desc ?? ''}`);
 };
 
-/** ProofSubmitted: wait for the ProveCommit message to land. */
-export const waitProof: Step = (ctx) =>
-  waitOnChain(ctx, 'proof', () => ctx.manager.pollProofState(idOf(ctx.task)), { event: 'Finish' }, { event: 'ReSubmitProof', patch: { proofResubmit: true } });
+/**
+ * ProofSubmitted: wait for the ProveCommit message to land, unless `ignore_proof_check` leaves that to the
+ * manager (sealfleet-manager then answers the finish step's ReportFinalized only once the proof landed).
+ */
+export const waitProof: Step = async (ctx) => {
+  if (ctx.sealing.ignore_proof_check) return { event: 'Finish' };
+  return waitOnChain(ctx, 'proof', () => ctx.manager.pollProofState(idOf(ctx.task)), { event: 'Finish' }, { event: 'ReSubmitProof', patch: { proofResubmit: true } });
+};
