@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createLogger } from '../core/log.js';
 import { acquireHomeLock } from '../core/homeLock.js';
 import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
+import { AttachedStores } from './attachedStores.js';
 import type { WorkerConfig } from './config.js';
 import { startControlServer } from './controlServer.js';
 import type { ThreadController } from './controller.js';
@@ -65,7 +66,7 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
       const info = await manager.storeInfo(a.name);
       if (!info) throw new Error(`attached store "${a.name}" is not a persist store of the manager at ${config.sector_manager.url}`);
     }
-    threads = config.threads.map((t) => new SealingThread(t, { manager, processors, instance: config.worker.name, attached: config.attached.map((a) => a.name), log }));
+    threads = config.threads.map((t) => new SealingThread(t, { manager, processors, instance: config.worker.name, attached: new AttachedStores(config.attached), log }));
     const controller = new Controller(threads);
     const control = await startControlServer(config.worker.rpc_server, controller, WORKER_VERSION, log.child({ part: 'control' }));
     for (const t of threads) t.start();
