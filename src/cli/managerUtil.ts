@@ -8,7 +8,7 @@ import { managerClient } from './managerClient.js';
 import { renderTable } from './table.js';
 import { printableJson, printLine } from './terminal.js';
 import { logLimitArg, renderThreadLog } from './threadLog.js';
-import { WorkerControl, workerControlUrl } from './workerClient.js';
+import { isWorkerAddress, WorkerControl, workerControlUrl } from './workerClient.js';
 
 interface WorkerRow {
   Name: string;
@@ -35,17 +35,27 @@ const json = (value: unknown): void => out(`${printableJson(value)}\n`);
 const line = (text: string): void => out(printLine(text));
 const ago = (ms: number): string => formatDuration(Date.now() - ms);
 
-/** Resolves a worker by name (or address) through the manager's ping records, else as an address. */
+/** How many known names a refusal lists. */
+const KNOWN_SHOWN = 20;
+
+/**
+ * A worker by the name (or Dest) of its pings, called with a control token the manager signs for that
+ * worker alone (`SealFleet.AuthControlToken`, two minutes): never the operator's admin token, which a worker
+ * advertising someone else's address would otherwise receive. An address no worker pinged from (with a
+ * port, an IP, or a URL) is called with `$SEALFLEET_WORKER_TOKEN` if set: this manager has no say over a
+ * worker that does not work for it. Anything else is refused with the names this manager knows.
+ */
 async function resolveWorker(home: string, nameOrAddr: string): Promise<WorkerControl> {
-  const found = await managerClient(home).call<{ Name: string; Dest: string } | null>('SealFleet.WorkerFind', [nameOrAddr]);
-  if (found) return new WorkerControl(found.Name, workerControlUrl(found.Dest));
-  let url: string;
-  try {
-    url = workerControlUrl(nameOrAddr);
-  } catch {
-    throw new Error(`no worker named "${nameOrAddr}" has pinged this manager, and "${nameOrAddr}" is not an address`);
+  const manager = managerClient(home);
+  const found = await manager.call<{ Name: string; Dest: string } | null>('SealFleet.WorkerFind', [nameOrAddr]);
+  if (found) {
+    const token = await manager.call<string>('SealFleet.AuthControlToken', [found.Name]);
+    return new WorkerControl(found.Name, workerControlUrl(found.Dest), token);
   }
-  return new WorkerControl(nameOrAddr, url);
+  if (isWorkerAddress(nameOrAddr)) return new WorkerControl(nameOrAddr, workerControlUrl(nameOrAddr), process.env.SEALFLEET_WORKER_TOKEN || undefined);
+  const known = (await manager.call<WorkerRow[]>('SealFleet.WorkerList', [{ Limit: KNOWN_SHOWN + 1 }])).map((w) => w.Name);
+  const listed = known.length === 0 ? 'none' : `${known.slice(0, KNOWN_SHOWN).join(', ')}${known.length > KNOWN_SHOWN ? ', …' : ''}`;
+  throw new Error(`no worker named "${nameOrAddr}" has pinged this manager; known workers: ${listed}`);
 }
 
 export function utilCommand(): Command {

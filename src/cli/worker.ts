@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import { getPlan, isPlanName, isPlanState, planStates } from '../core/plans/index.js';
+import { RPC_CODES, RpcError } from '../core/rpc/errors.js';
+import { joinHostPort } from '../core/rpc/server.js';
 import { formatDuration } from '../core/units.js';
 import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
-import { loadWorkerConfig, type WorkerConfig } from '../worker/config.js';
+import { isLoopback, loadWorkerConfig, type WorkerConfig } from '../worker/config.js';
 import { die, indexArg, runUntilSignal } from './options.js';
 import { renderTable } from './table.js';
 import { printableJson, printLine } from './terminal.js';
@@ -13,12 +15,40 @@ const out = (text: string): void => {
   process.stdout.write(text);
 };
 
+/** Set when the worker's own manager token was sent: the daemon lets it read, not steer (see `hint`). */
+let readOnlyToken = false;
+
+/**
+ * The token the control commands send: `$SEALFLEET_WORKER_TOKEN` (the worker's rpc_server.token or a
+ * manager admin token, never on the command line where `ps` shows it), else `rpc_server.token`, else, for a
+ * daemon that is not open on loopback, the worker's own manager token, which the daemon accepts for
+ * reading only.
+ */
+function controlToken(config: WorkerConfig): string | undefined {
+  const { host, token } = config.worker.rpc_server;
+  const fromEnv = process.env.SEALFLEET_WORKER_TOKEN;
+  if (fromEnv) return fromEnv;
+  if (token !== null) return token;
+  if (isLoopback(host)) return undefined;
+  readOnlyToken = true;
+  return config.sector_manager.token;
+}
+
 /** The control API of the daemon this config describes; a wildcard listen address is reached on loopback. */
 function controlOf(config: WorkerConfig): WorkerControl {
-  const { host, port, token } = config.worker.rpc_server;
+  const { host, port } = config.worker.rpc_server;
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  const shown = reachable.includes(':') ? `[${reachable}]` : reachable;
-  return new WorkerControl(config.worker.name, `http://${shown}:${port}/rpc/v0`, token ?? undefined);
+  const url = `http://${joinHostPort(reachable, port)}/rpc/v0`;
+  const token = controlToken(config);
+  return new WorkerControl(config.worker.name ?? `of ${config.path}`, url, token);
+}
+
+/** A refusal for want of permission says what would have had it. */
+function hint(err: unknown): unknown {
+  if (!readOnlyToken || !(err instanceof RpcError) || err.code !== RPC_CODES.Unauthorized) return err;
+  return new Error(
+    `${err.message}: this worker's own manager token may only read its threads; to pause, resume or drain, set SEALFLEET_WORKER_TOKEN to a manager admin token or configure rpc_server.token`,
+  );
 }
 
 const HEAD = ['#', 'Location', 'Plan', 'SectorID', 'Paused', 'PausedElapsed', 'State', 'Stage', 'LastErr'];
@@ -44,8 +74,8 @@ function threadRow(t: WorkerThreadInfo): (string | number | boolean)[] {
  */
 async function checkResumeState(control: WorkerControl, index: number, state: string): Promise<void> {
   const thread = (await control.list()).find((t) => t.index === index);
-  if (!thread) throw new Error(`worker #${index} not found`);
-  if (!isPlanName(thread.plan)) return;
+  // The daemon refuses an index it does not have, naming its threads.
+  if (!thread || !isPlanName(thread.plan)) return;
   const plan = getPlan(thread.plan);
   if (!isPlanState(plan, state)) {
     throw new Error(`invalid state "${state}" for thread #${index} (plan ${plan.name}): expected one of ${planStates(plan).join(', ')}`);
@@ -103,7 +133,7 @@ worker
   .action(async (o: { index: number; state?: string }, cmd: Command) => {
     const control = controlOf(configOf(cmd));
     if (o.state !== undefined) await checkResumeState(control, o.index, o.state);
-    if (!(await control.resume(o.index, o.state ?? null))) throw new Error(`worker #${o.index} was not resumed: it is not paused`);
+    if (!(await control.resume(o.index, o.state ?? null))) throw new Error(`thread #${o.index} was not resumed: it is not paused`);
     out(printLine(`#${o.index}: resumed${o.state === undefined ? '' : ` in state ${o.state}`}`));
   });
 
@@ -127,4 +157,4 @@ worker
     out(o.json ? `${printableJson(events)}\n` : renderThreadLog(events));
   });
 
-program.parseAsync().catch(die);
+program.parseAsync().catch((err: unknown) => die(hint(err)));

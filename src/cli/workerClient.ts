@@ -1,15 +1,22 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { joinHostPort } from '../core/rpc/server.js';
 import { RpcClient } from '../core/rpc/client.js';
 import { RpcTransportError } from '../core/rpc/errors.js';
 import { ThreadEvent, WORKER_CONTROL_PORT, WorkerControlMethods, WorkerThreadInfo } from '../core/wire/workerControl.js';
 
-/** `host:port`, a bare host (control port 17890), or a URL, as the URL of a worker's control API. */
+const HOST_PORT = /^(\[[^\]]+\]|[^:]+):\d+$/;
+
+/** `host:port`, a bare host or IP (control port 17890), or a URL, as the URL of a worker's control API. */
 export function workerControlUrl(dest: string): string {
   if (/^https?:\/\//.test(dest)) return dest;
-  const hasPort = /^(\[[^\]]+\]|[^:]+):\d+$/.test(dest);
-  if (!hasPort && !/^[\w.-]+$/.test(dest)) throw new Error(`unable to parse "${dest}" as a worker address: expected host:port or a host`);
-  return `http://${hasPort ? dest : `${dest}:${WORKER_CONTROL_PORT}`}/`;
+  if (HOST_PORT.test(dest)) return `http://${dest}/`;
+  if (isIP(dest) !== 0 || /^[\w.-]+$/.test(dest)) return `http://${joinHostPort(dest, WORKER_CONTROL_PORT)}/`;
+  throw new Error(`unable to parse "${dest}" as a worker address: expected host:port or a host`);
 }
+
+/** Whether an operator's argument is plainly an address (with a port, an IP, or a URL), not a worker name. */
+export const isWorkerAddress = (text: string): boolean => /^https?:\/\//.test(text) || HOST_PORT.test(text) || isIP(text) !== 0;
 
 /** The `VenusWorker.*` control API of one worker. */
 export class WorkerControl {

@@ -3,8 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
+import { RPC_CODES, RpcError } from '../core/rpc/errors.js';
 import { method, PERMISSIONS, type Caller, type MethodDef, type Permission } from '../core/rpc/server.js';
 import { writePrivateFileAtomic } from '../core/privateFiles.js';
+import { AUTH_VERIFY, TOKEN_MAX_LENGTH, type TokenGrant } from '../core/wire/tokenGrant.js';
 
 /**
  * Lotus-style API tokens: HS256 JWTs whose `Allow` claim lists permissions, with an optional `exp` and,
@@ -51,6 +53,8 @@ export interface TokenOptions {
   expiresInMs?: number;
   /** The worker this token belongs to: its pings may only carry this name. */
   worker?: string;
+  /** The worker whose threads this token may steer (see `AuthControlToken`). */
+  control?: string;
 }
 
 /** A worker name as the `Worker` claim carries it: what a worker's `[worker] name` may be. */
@@ -64,7 +68,8 @@ export function createToken(secret: Uint8Array, perm: Permission, opts: TokenOpt
   const allow = PERMISSIONS.slice(0, PERMISSIONS.indexOf(perm) + 1);
   // No `iat`: the same request gives the same token, so the admin token the daemon writes at every start
   // keeps its fingerprint (and any worker name it registered) across restarts.
-  const jwt = new SignJWT({ Allow: allow, ...(opts.worker === undefined ? {} : { Worker: opts.worker }) }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' });
+  const claims = { Allow: allow, ...(opts.worker === undefined ? {} : { Worker: opts.worker }), ...(opts.control === undefined ? {} : { Control: opts.control }) };
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' });
   if (opts.expiresInMs !== undefined) jwt.setExpirationTime(Math.ceil((Date.now() + opts.expiresInMs) / 1000));
   return jwt.sign(secret);
 }
@@ -76,12 +81,15 @@ export const tokenFingerprint = (token: string): string => createHash('sha256').
 const Claims = z.object({
   Allow: z.array(z.string()).default([]),
   Worker: WorkerName.optional(),
+  Control: WorkerName.optional(),
   exp: z.number().optional(),
   nbf: z.number().optional(),
 });
 
 interface Verified {
   caller: Caller;
+  /** The worker whose control API this token may steer, beyond what `caller.perm` grants there. */
+  control: string | null;
   /** Validity window in ms since the epoch (`nbf`, `exp`), checked again on every call. */
   notBefore: number | null;
   expiresAt: number | null;
@@ -113,6 +121,7 @@ async function verify(secret: Uint8Array, token: string | undefined): Promise<Ve
   if (!top) throw new Error('token grants no permission');
   return {
     caller: { perm: top, credential: tokenFingerprint(token), worker: claims.data.Worker ?? null },
+    control: claims.data.Control ?? null,
     notBefore: claims.data.nbf === undefined ? null : claims.data.nbf * 1000,
     expiresAt: claims.data.exp === undefined ? null : claims.data.exp * 1000,
   };
@@ -142,7 +151,15 @@ export class TokenAuthority {
     return secretId(this.secret);
   }
 
-  readonly authorize = async (token: string | undefined): Promise<Caller> => {
+  readonly authorize = async (token: string | undefined): Promise<Caller> => (await this.check(token)).caller;
+
+  /** What a token grants, for a worker deciding what its bearer may do on the worker's control API. */
+  async grant(token: string): Promise<TokenGrant> {
+    const entry = await this.check(token);
+    return { Perm: entry.caller.perm, Worker: entry.caller.worker, Control: entry.control, Expires: entry.expiresAt === null ? null : entry.expiresAt / 1000 };
+  }
+
+  private async check(token: string | undefined): Promise<Verified> {
     const secret = this.secret;
     const entry = (token === undefined ? undefined : this.known.get(token)) ?? (await verify(secret, token));
     const now = Date.now();
@@ -157,8 +174,8 @@ export class TokenAuthority {
       if (this.known.size >= this.capacity) this.known.clear();
       this.known.set(token as string, entry);
     }
-    return entry.caller;
-  };
+    return entry;
+  }
 
   sign(perm: Permission, opts?: TokenOptions): Promise<string> {
     return createToken(this.secret, perm, opts);
@@ -172,11 +189,41 @@ export class TokenAuthority {
 }
 
 /**
+ * How long a control token lasts: long enough for one CLI command, short enough that a worker which
+ * advertises someone else's address gains nothing lasting from the token it was sent.
+ */
+export const CONTROL_TOKEN_LIFETIME_MS = 120_000;
+
+/**
  * `SealFleet.AuthRotateSecret` (admin): `auth rotate-secret` against a running manager. The files are
  * written before the secret is swapped, so a failed write leaves the old secret in force everywhere.
+ *
+ * `SealFleet.AuthVerify` (write, so every worker's own token may ask): a worker's control API checks the
+ * tokens it is shown here instead of holding a copy of the secret. A refused token is an Application error
+ * whose message says why, never an HTTP 401: that would read as the asking worker's own token being refused.
+ *
+ * `SealFleet.AuthControlToken` (admin): a short-lived token that may steer the named worker's threads (and
+ * read, nothing more, at the manager). `util worker …` sends it instead of the operator's admin token, so
+ * a worker never holds a credential that works on the manager or on another worker.
  */
 export function authMethods(home: string, authority: TokenAuthority, onRotated: () => void): Record<string, MethodDef> {
   return {
+    [AUTH_VERIFY]: method(
+      [z.string().min(1).max(TOKEN_MAX_LENGTH)],
+      async (token) => {
+        try {
+          return await authority.grant(token);
+        } catch (err) {
+          throw new RpcError(RPC_CODES.Application, (err as Error).message);
+        }
+      },
+      'write',
+    ),
+    'SealFleet.AuthControlToken': method(
+      [WorkerName],
+      (worker) => authority.sign('read', { control: worker, expiresInMs: CONTROL_TOKEN_LIFETIME_MS }),
+      'admin',
+    ),
     'SealFleet.AuthRotateSecret': method(
       [],
       async () => {

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
@@ -49,8 +48,15 @@ export interface WorkerConfig {
   /** The config file, absolute. */
   path: string;
   worker: {
-    name: string;
-    rpc_server: { host: string; port: number; token: string | null };
+    /** null: damocles' default, the local address that routes to the manager, found when the daemon starts. */
+    name: string | null;
+    rpc_server: {
+      host: string;
+      port: number;
+      token: string | null;
+      /** The address the worker's pings give the manager to dial; port null = the port it listens on. */
+      advertise: { host: string; port: number | null } | null;
+    };
     /** ms */
     ping_interval: number;
   };
@@ -104,6 +110,28 @@ export function managerRpcUrl(addr: string): string {
   const url = URL.canParse(text) ? new URL(text) : undefined;
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) refuse();
   return `${url.protocol}//${url.host}/rpc/v0`;
+}
+
+/** Hosts that mean "every interface": fine to listen on, useless to dial. */
+export const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::';
+
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** `rpc_server.advertise`: `host`, `host:port`, an IPv6 address, or `[IPv6]:port`. */
+export function parseAdvertise(text: string): { host: string; port: number | null } {
+  const refuse = (why: string): never => {
+    throw new Error(`invalid address "${text}": ${why}`);
+  };
+  const expected = 'expected host, host:port or [IPv6]:port, e.g. 10.0.0.5 or 10.0.0.5:17890';
+  const match = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? (isIP(text) === 6 ? [text, text] : /^([^:[\]]+)(?::(\d+))?$/.exec(text));
+  if (!match) return refuse(expected);
+  const host = match[1] as string;
+  const port = match[2] === undefined ? null : Number(match[2]);
+  if (text.startsWith('[') && isIP(host) !== 6) refuse(`"${host}" in brackets is not an IPv6 address; ${expected}`);
+  if (isIP(host) === 0 && !DNS_NAME.test(host)) refuse(`"${host}" is neither an IP address nor a host name; ${expected}`);
+  if (isWildcard(host)) refuse(`${host} means every interface, which no one can dial: give an address of this host the manager reaches`);
+  if (port !== null && (port < 1 || port > 65535)) refuse(`port ${port} is out of range 1–65535`);
+  return { host, port };
 }
 
 const duration = parsedString(parseDuration);
@@ -208,6 +236,7 @@ const ConfigSchema = z.strictObject({
           // 0 picks a free port (tests); the daemon reports the one it got.
           port: z.number().int().min(0).max(65535).default(WORKER_CONTROL_PORT),
           token: z.string().min(1).optional(),
+          advertise: parsedString(parseAdvertise).optional(),
         })
         .prefault({}),
       ping_interval: duration.default(30_000),
@@ -250,7 +279,7 @@ const ConfigSchema = z.strictObject({
   processors: ProcessorsSchema.prefault({}),
 });
 
-const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /** Reads and checks a worker config: key names as in damocles, but an unknown key is an error. */
 export function loadWorkerConfig(path: string): WorkerConfig {
@@ -262,10 +291,6 @@ export function loadWorkerConfig(path: string): WorkerConfig {
   const dir = dirname(file);
 
   const { rpc_server } = raw.worker;
-  if (!isLoopback(rpc_server.host) && rpc_server.token === undefined) {
-    fail(`worker.rpc_server.host "${rpc_server.host}" lets other machines reach the control API, so worker.rpc_server.token is required`);
-  }
-
   const sealing: SealingConfig = { ...SEALING_DEFAULTS, ...raw.sealing };
   const threads = raw.sealing_thread.map((t, index): ThreadConfig => ({
     index,
@@ -304,8 +329,8 @@ export function loadWorkerConfig(path: string): WorkerConfig {
   return {
     path: file,
     worker: {
-      name: raw.worker.name ?? hostname(),
-      rpc_server: { host: rpc_server.host, port: rpc_server.port, token: rpc_server.token ?? null },
+      name: raw.worker.name ?? null,
+      rpc_server: { host: rpc_server.host, port: rpc_server.port, token: rpc_server.token ?? null, advertise: rpc_server.advertise ?? null },
       ping_interval: raw.worker.ping_interval,
     },
     sector_manager: { url: raw.sector_manager.rpc_client.addr, token: raw.sector_manager.token, piece_token: raw.sector_manager.piece_token ?? raw.sector_manager.token },

@@ -1,37 +1,24 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import { RPC_CODES, RpcError } from '../core/rpc/errors.js';
-import { method, RpcServer, serveHttp, type Caller, type MethodDef } from '../core/rpc/server.js';
+import { joinHostPort, method, RpcServer, serveHttp, type MethodDef } from '../core/rpc/server.js';
 import { BOUNDS, labelString, truncateMiddle } from '../core/wire/bounds.js';
 import { THREAD_LOG_ERROR_MAX, THREAD_LOG_MAX, WorkerControlMethods } from '../core/wire/workerControl.js';
 import type { ThreadController } from './controller.js';
-import type { WorkerConfig } from './config.js';
+import { isLoopback, type WorkerConfig } from './config.js';
+import { ControlAuth, type ManagerTokenCheck } from './controlAuth.js';
 
 const index = z.number().int();
 
 /** Replies stay bounded whatever a processor wrote into an error: the worker's own store keeps it whole. */
 const cut = (error: string | null, max: number): string | null => (error === null ? null : truncateMiddle(error, max));
 
-/**
- * Checks a bearer token against the configured one. Digests of equal length let the comparison take the
- * same time whatever the guess, so the token cannot be found byte by byte.
- */
-function tokenCheck(expected: string): (token: string | undefined) => Caller {
-  const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
-  const want = digest(expected);
-  return (token) => {
-    if (token === undefined) throw new Error('this worker requires its rpc_server.token as bearer token');
-    if (!timingSafeEqual(digest(token), want)) throw new Error('wrong token');
-    return { perm: 'admin', credential: 'rpc_server.token', worker: null };
-  };
-}
-
 /** The `VenusWorker.*` method table (exported so tools that enumerate the API, like the fuzz suite, see every method). */
-export function controlMethods(controller: ThreadController, version: string): Record<string, MethodDef> {
+export function controlMethods(controller: ThreadController, about: { name: string; version: string }): Record<string, MethodDef> {
   // The index is checked here so that every caller gets damocles' InvalidParams answer for it.
   const thread = (i: number): number => {
-    if (!controller.list().some((t) => t.index === i)) throw new RpcError(RPC_CODES.InvalidParams, `worker #${i} not found`);
+    const threads = controller.list();
+    if (!threads.some((t) => t.index === i)) throw new RpcError(RPC_CODES.InvalidParams, threadNotFound(i, about.name, threads.length));
     return i;
   };
   return {
@@ -46,32 +33,39 @@ export function controlMethods(controller: ThreadController, version: string): R
     [WorkerControlMethods.log]: method([index, z.number().int().min(1).max(THREAD_LOG_MAX).optional()], (i, limit) =>
       controller.log(thread(i), limit ?? 50).map((e) => ({ ...e, error: cut(e.error, THREAD_LOG_ERROR_MAX) })),
     ),
-    [WorkerControlMethods.version]: method([], () => version),
+    [WorkerControlMethods.version]: method([], () => about.version),
   };
 }
 
+/** The answer to a thread index the worker does not have, from the control API and the worker itself alike. */
+export const threadNotFound = (index: number, worker: string, threads: number): string =>
+  `thread #${index} not found: worker ${worker} has ${threads === 0 ? 'no threads' : threads === 1 ? 'thread 0' : `threads 0–${threads - 1}`}`;
+
 /**
- * Serves the `VenusWorker.*` control API (JSON-RPC at `/` and `/rpc/v0`). Without a token every caller
- * may act: the config only allows that on a loopback address.
+ * Serves the `VenusWorker.*` control API (JSON-RPC at `/` and `/rpc/v0`). Open to every caller only on a
+ * loopback address without `rpc_server.token` (the local CLI's case); otherwise every call, from any source
+ * (loopback too: in a container, loopback is not only ours), needs a token that `ControlAuth` accepts.
  */
 export async function startControlServer(
-  cfg: WorkerConfig['worker']['rpc_server'],
+  cfg: Pick<WorkerConfig['worker']['rpc_server'], 'host' | 'port' | 'token'>,
   controller: ThreadController,
-  version: string,
+  about: { name: string; version: string },
   log: Logger,
+  checkWithManager?: ManagerTokenCheck,
 ): Promise<{ url: string; close(): Promise<void> }> {
+  const open = cfg.token === null && isLoopback(cfg.host);
+  const auth = open ? null : new ControlAuth({ name: about.name, localToken: cfg.token, ...(checkWithManager ? { checkWithManager } : {}) });
   const rpc = new RpcServer({
     maxBodyBytes: 64 * 1024,
-    ...(cfg.token === null ? {} : { authorize: tokenCheck(cfg.token) }),
+    ...(auth ? { authorize: auth.authorize } : {}),
     onError: (name, err) => log.warn({ err, method: name }, 'control call refused'),
   });
-  rpc.register(controlMethods(controller, version));
-  const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
+  rpc.register(controlMethods(controller, about));
   const http = await serveHttp(
-    `${host}:${cfg.port}`,
+    joinHostPort(cfg.host, cfg.port),
     { '/': (req, res) => rpc.handle(req, res), '/rpc/v0': (req, res) => rpc.handle(req, res) },
     (err) => log.error({ err }, 'control http'),
   );
-  log.info({ url: http.url, auth: cfg.token !== null }, 'control API up');
+  log.info({ url: http.url, auth: open ? 'none (loopback)' : cfg.token === null ? 'manager tokens' : 'rpc_server.token and manager tokens' }, 'control API up');
   return { url: http.url, close: http.close };
 }

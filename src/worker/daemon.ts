@@ -2,10 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../core/log.js';
 import { acquireHomeLock } from '../core/homeLock.js';
+import { AUTH_VERIFY, TokenGrant } from '../core/wire/tokenGrant.js';
 import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
+import { workerIdentity } from './advertise.js';
 import { AttachedStores } from './attachedStores.js';
 import type { WorkerConfig } from './config.js';
-import { startControlServer } from './controlServer.js';
+import { startControlServer, threadNotFound } from './controlServer.js';
 import type { ThreadController } from './controller.js';
 import { ManagerClient } from './managerClient.js';
 import { startPing } from './ping.js';
@@ -16,11 +18,14 @@ export const WORKER_VERSION = 'sealfleet-worker 0.1.0';
 
 /** The threads as the control API sees them: bad indexes and invalid moves are refused with a reason. */
 class Controller implements ThreadController {
-  constructor(private readonly threads: SealingThread[]) {}
+  constructor(
+    private readonly name: string,
+    private readonly threads: SealingThread[],
+  ) {}
 
   private get(index: number): SealingThread {
     const t = this.threads[index];
-    if (!t) throw new RangeError(`worker #${index} not found (threads 0–${this.threads.length - 1})`);
+    if (!t) throw new RangeError(threadNotFound(index, this.name, this.threads.length));
     return t;
   }
 
@@ -53,7 +58,8 @@ class Controller implements ThreadController {
  * manager. Attached persist stores must be known to the manager, or the worker refuses to start.
  */
 export async function startWorker(config: WorkerConfig): Promise<{ close(): Promise<void>; controlUrl: string }> {
-  const log = createLogger('worker', { instance: config.worker.name });
+  const identity = await workerIdentity(config.worker, config.sector_manager.url, createLogger('worker'));
+  const log = createLogger('worker', { instance: identity.name });
   const releases = config.threads.map((t) => {
     mkdirSync(t.location, { recursive: true });
     return acquireHomeLock(join(t.location, 'worker.lock'), `a worker thread at ${t.location}`);
@@ -66,14 +72,17 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
       const info = await manager.storeInfo(a.name);
       if (!info) throw new Error(`attached store "${a.name}" is not a persist store of the manager at ${config.sector_manager.url}`);
     }
-    threads = config.threads.map((t) => new SealingThread(t, { manager, processors, instance: config.worker.name, attached: new AttachedStores(config.attached), log }));
-    const controller = new Controller(threads);
-    const control = await startControlServer(config.worker.rpc_server, controller, WORKER_VERSION, log.child({ part: 'control' }));
+    threads = config.threads.map((t) => new SealingThread(t, { manager, processors, instance: identity.name, attached: new AttachedStores(config.attached), log }));
+    const controller = new Controller(identity.name, threads);
+    const checkWithManager = (token: string) => manager.rpc.call(AUTH_VERIFY, [token], { schema: TokenGrant, timeoutMs: 10_000 });
+    const about = { name: identity.name, version: WORKER_VERSION };
+    const control = await startControlServer(config.worker.rpc_server, controller, about, log.child({ part: 'control' }), checkWithManager);
     for (const t of threads) t.start();
-    const dest = `${config.worker.rpc_server.host}:${new URL(control.url).port}`;
-    const stopPing = startPing(manager, () => ({ Name: config.worker.name, Dest: dest, Version: WORKER_VERSION, threads: controller.list() }), config.worker.ping_interval, log);
+    const port = Number(new URL(control.url).port);
+    const info = async () => ({ Name: identity.name, Dest: await identity.dest(port), Version: WORKER_VERSION, threads: controller.list() });
+    const stopPing = startPing(manager, info, config.worker.ping_interval, log);
     log.info(
-      { control: control.url, manager: config.sector_manager.url, threads: threads.map((t) => `${t.index}:${t.plan.name}@${t.config.location}`), processors: processors.describe('pc1') },
+      { control: control.url, dest: await identity.dest(port), manager: config.sector_manager.url, threads: threads.map((t) => `${t.index}:${t.plan.name}@${t.config.location}`), processors: processors.describe('pc1') },
       'worker up',
     );
     return {

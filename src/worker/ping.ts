@@ -17,10 +17,16 @@ export function summarize(threads: WorkerThreadInfo[]): WorkerInfo['Summary'] {
 }
 
 /** Pings the manager now and every `intervalMs`; failures are logged, never fatal. */
-export function startPing(manager: ManagerClient, info: () => Omit<WorkerInfo, 'Summary'> & { threads: WorkerThreadInfo[] }, intervalMs: number, log: Logger): () => void {
+export function startPing(
+  manager: ManagerClient,
+  info: () => Promise<Omit<WorkerInfo, 'Summary'> & { threads: WorkerThreadInfo[] }>,
+  intervalMs: number,
+  log: Logger,
+): () => void {
   const once = (): void => {
-    const { threads, ...rest } = info();
-    manager.ping({ ...rest, Summary: summarize(threads) }).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'ping to the manager failed'));
+    info()
+      .then(({ threads, ...rest }) => manager.ping({ ...rest, Summary: summarize(threads) }))
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'ping to the manager failed'));
   };
   once();
   const timer = setInterval(once, intervalMs);

@@ -138,7 +138,7 @@ describe('manager operations', () => {
       assert.equal(unreachable.stderr.split('\n').length, 2, 'one line');
       const unknown = await util(m.home, 'worker', 'info', 'no such worker');
       assert.equal(unknown.code, 1);
-      assert.equal(unknown.stderr, 'error: no worker named "no such worker" has pinged this manager, and "no such worker" is not an address\n');
+      assert.equal(unknown.stderr, 'error: no worker named "no such worker" has pinged this manager; known workers: worker-a, worker-b\n');
       const notIndex = await util(m.home, 'worker', 'pause', 'worker-a', 'x');
       assert.notEqual(notIndex.code, 0);
       assert.match(notIndex.stderr, /invalid thread index "x"/);

@@ -10,6 +10,8 @@ import { WorkerControlMethods } from '../../src/core/wire/workerControl.js';
 import { adminMethods } from '../../src/manager/api/admin.js';
 import { sealerMethods } from '../../src/manager/api/sealer.js';
 import { authMethods, createToken, loadSecret, TokenAuthority } from '../../src/manager/auth.js';
+import type { ThreadController } from '../../src/worker/controller.js';
+import { controlMethods } from '../../src/worker/controlServer.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
 import { startTestManager, type TestManager } from '../helpers/manager.js';
 import { tempDir } from '../helpers/processes.js';
@@ -52,6 +54,8 @@ const MANAGER_TABLE: Record<string, Permission> = {
   'SealFleet.DealsImport': 'admin',
   'SealFleet.PiecesList': 'read',
   'SealFleet.AuthRotateSecret': 'admin',
+  'SealFleet.AuthVerify': 'write',
+  'SealFleet.AuthControlToken': 'admin',
 };
 
 /** The method tables the manager daemon registers, built with stand-ins: only names and permissions are read. */
@@ -156,17 +160,25 @@ describe('auth matrix', () => {
     }
   });
 
-  it("a worker's control API with rpc_server.token takes that token only; on loopback without one, anyone", async () => {
+  it("a worker's control API with rpc_server.token takes that token and the manager's tokens for what they grant; on loopback without one, anyone", async () => {
+    const secret = loadSecret(m.home, false);
+    // What each credential may do on the worker: steer (admin), read, or nothing (refused).
+    const atWorker: { name: string; token: string | undefined; perm: Permission | null }[] = [
+      ...credentials.map((c) => ({ ...c, perm: c.perm === null ? null : c.perm === 'admin' ? ('admin' as const) : ('read' as const) })),
+      { name: 'a wrong token', token: `${CONTROL_TOKEN}x`, perm: null },
+      { name: 'rpc_server.token', token: CONTROL_TOKEN, perm: 'admin' },
+      { name: 'a control token for this worker', token: await createToken(secret, 'read', { control: 'test-worker' }), perm: 'admin' },
+      { name: 'a control token for another worker', token: await createToken(secret, 'read', { control: 'other-worker' }), perm: 'read' },
+      { name: 'an expired control token', token: await createToken(secret, 'read', { control: 'test-worker', expiresInMs: -60_000 }), perm: null },
+    ];
+    const table = controlMethods({} as ThreadController, { name: 'test-worker', version: 'v' });
+    assert.deepEqual(Object.keys(table).sort(), Object.values(WorkerControlMethods).sort());
     const wrong: string[] = [];
-    for (const name of Object.values(WorkerControlMethods)) {
-      for (const [who, token, expected] of [
-        ['no token', undefined, 'refused-token'],
-        ['a wrong token', `${CONTROL_TOKEN}x`, 'refused-token'],
-        ['a manager admin token', credentials.find((c) => c.name === 'admin')?.token, 'refused-token'],
-        ['the right token', CONTROL_TOKEN, 'passed'],
-      ] as const) {
-        const got = await call(locked.control.url, name, token);
-        if (got !== expected) wrong.push(`${name} (token set) with ${who}: expected ${expected}, got ${got}`);
+    for (const [name, def] of Object.entries(table)) {
+      for (const c of atWorker) {
+        const expected: Outcome = c.perm === null ? 'refused-token' : allows(c.perm, def.perm) ? 'passed' : 'too-weak';
+        const got = await call(locked.control.url, name, c.token);
+        if (got !== expected) wrong.push(`${name} (token set) with ${c.name}: expected ${expected}, got ${got}`);
       }
       for (const token of [undefined, 'anything']) {
         const got = await call(open.control.url, name, token);

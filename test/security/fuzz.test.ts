@@ -121,7 +121,7 @@ function managerTable(): Record<string, MethodDef> {
     ...adminMethods({ records: unused.records, workers: {} as WorkerRegistry, pieces: unused.pieces, miners: unused.miners, messageCid: () => Promise.resolve(null) }),
   };
 }
-const workerTable = (): Record<string, MethodDef> => controlMethods({} as ThreadController, 'fuzz');
+const workerTable = (): Record<string, MethodDef> => controlMethods({} as ThreadController, { name: 'fuzz', version: 'fuzz' });
 
 interface Answer {
   status: number;

@@ -106,7 +106,7 @@ describe('worker and manager on the devnet (real processes)', () => {
       assert.match(bad.stderr, /SnapEncoded/);
       const badIndex = await cli('pause', '--index', '5');
       assert.equal(badIndex.code, 1);
-      assert.match(badIndex.stderr, /worker #5 not found/);
+      assert.match(badIndex.stderr, /^error: thread #5 not found: worker test-worker has thread 0\n$/);
       assert.match((await cli('list')).stdout, /PC1Done/);
 
       // Drained first, so after the abort the thread takes no next sector that could pause before the

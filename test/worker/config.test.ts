@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadWorkerConfig, managerRpcUrl, type SealingConfig } from '../../src/worker/config.js';
@@ -44,6 +43,7 @@ ping_interval = "10s"
 rpc_server.host = "0.0.0.0"
 rpc_server.port = 17999
 rpc_server.token = "control-secret"
+rpc_server.advertise = "[fd00::5]:18000"
 
 [sector_manager]
 rpc_client.addr = "/dns/manager.lan/tcp/1789/https"
@@ -125,7 +125,7 @@ describe('worker config', () => {
     };
     assert.deepEqual(cfg, {
       path,
-      worker: { name: 'worker-01', rpc_server: { host: '0.0.0.0', port: 17999, token: 'control-secret' }, ping_interval: 10_000 },
+      worker: { name: 'worker-01', rpc_server: { host: '0.0.0.0', port: 17999, token: 'control-secret', advertise: { host: 'fd00::5', port: 18000 } }, ping_interval: 10_000 },
       sector_manager: { url: 'https://manager.lan:1789/rpc/v0', token: 'write-token', piece_token: 'write-token' },
       sealing,
       threads: [
@@ -166,7 +166,8 @@ describe('worker config', () => {
   it('fills in the defaults', () => {
     const path = configFile(MANAGER + THREAD);
     const cfg = loadWorkerConfig(path);
-    assert.deepEqual(cfg.worker, { name: hostname(), rpc_server: { host: '127.0.0.1', port: 17890, token: null }, ping_interval: 30_000 });
+    // No name: the daemon takes the address that routes to the manager when it starts (damocles' default).
+    assert.deepEqual(cfg.worker, { name: null, rpc_server: { host: '127.0.0.1', port: 17890, token: null, advertise: null }, ping_interval: 30_000 });
     assert.deepEqual(cfg.sealing, {
       allowed_miners: null,
       allowed_sizes: null,
@@ -207,6 +208,25 @@ describe('worker config', () => {
     }
     const reason = refusal(`[sector_manager]\nrpc_client.addr = "localhost:1789"\ntoken = "t"\n${THREAD}`);
     assert.match(reason, /^sector_manager\.rpc_client\.addr: invalid manager address "localhost:1789": expected a multiaddr like \/ip4\/127\.0\.0\.1\/tcp\/1789 or an http\(s\) URL like http:\/\/127\.0\.0\.1:1789$/);
+  });
+
+  it('reads rpc_server.advertise as host, host:port or [IPv6]:port, and refuses what cannot be dialled', () => {
+    const advertise = (value: string) => loadWorkerConfig(configFile(`${MANAGER}${THREAD}[worker]\nrpc_server.advertise = "${value}"\n`)).worker.rpc_server.advertise;
+    assert.deepEqual(advertise('10.0.0.5'), { host: '10.0.0.5', port: null });
+    assert.deepEqual(advertise('10.0.0.5:18000'), { host: '10.0.0.5', port: 18000 });
+    assert.deepEqual(advertise('worker-3.lan:17890'), { host: 'worker-3.lan', port: 17890 });
+    assert.deepEqual(advertise('fd00::5'), { host: 'fd00::5', port: null });
+    assert.deepEqual(advertise('[fd00::5]'), { host: 'fd00::5', port: null });
+    assert.deepEqual(advertise('[fd00::5]:18000'), { host: 'fd00::5', port: 18000 });
+    const bad = (value: string) => refusal(`${MANAGER}${THREAD}[worker]\nrpc_server.advertise = "${value}"\n`);
+    assert.equal(bad('0.0.0.0'), 'worker.rpc_server.advertise: invalid address "0.0.0.0": 0.0.0.0 means every interface, which no one can dial: give an address of this host the manager reaches');
+    assert.match(bad('[::]:17890'), /^worker\.rpc_server\.advertise: invalid address "\[::\]:17890": :: means every interface/);
+    assert.equal(bad('10.0.0.5:0'), 'worker.rpc_server.advertise: invalid address "10.0.0.5:0": port 0 is out of range 1–65535');
+    assert.equal(bad('10.0.0.5:99999'), 'worker.rpc_server.advertise: invalid address "10.0.0.5:99999": port 99999 is out of range 1–65535');
+    assert.match(bad('[10.0.0.5]:1'), /"10\.0\.0\.5" in brackets is not an IPv6 address; expected host, host:port or \[IPv6\]:port/);
+    assert.match(bad('http://10.0.0.5'), /^worker\.rpc_server\.advertise: invalid address "http:\/\/10\.0\.0\.5": expected host, host:port or \[IPv6\]:port/);
+    assert.match(bad('bad host'), /"bad host" is neither an IP address nor a host name/);
+    assert.match(bad('fd00::5:18000:x'), /^worker\.rpc_server\.advertise: invalid address "fd00::5:18000:x": expected host/);
   });
 
   it('names an unknown key with its dotted path', () => {
@@ -250,12 +270,8 @@ describe('worker config', () => {
       refusal(`${MANAGER}${THREAD}[[sealing_thread]]\nlocation = "./store1/"\nplan = "snapup"\n`).replace(/\/\S*\/store1/, '<dir>/store1'),
       'sealing_thread.1.location <dir>/store1 is already the location of sealing_thread.0',
     );
-    assert.equal(
-      refusal(`${MANAGER}${THREAD}[worker]\nrpc_server.host = "0.0.0.0"\n`),
-      'worker.rpc_server.host "0.0.0.0" lets other machines reach the control API, so worker.rpc_server.token is required',
-    );
-    assert.match(refusal(`${MANAGER}${THREAD}[worker]\nrpc_server.host = "192.168.1.5"\n`), /worker\.rpc_server\.token is required/);
-    for (const host of ['localhost', '127.0.0.2', '::1']) {
+    // Beyond loopback the control API takes the manager's tokens, so rpc_server.token is not required.
+    for (const host of ['localhost', '127.0.0.2', '::1', '0.0.0.0', '192.168.1.5']) {
       assert.equal(loadWorkerConfig(configFile(`${MANAGER}${THREAD}[worker]\nrpc_server.host = "${host}"\n`)).worker.rpc_server.host, host);
     }
     assert.equal(

@@ -84,7 +84,7 @@ describe('worker control server', () => {
   let rpc: RpcClient;
 
   before(async () => {
-    server = await startControlServer({ host: '127.0.0.1', port: 0, token: null }, controller, 'v0.1.0-test', silent);
+    server = await startControlServer({ host: '127.0.0.1', port: 0, token: null }, controller, { name: 'w1', version: 'v0.1.0-test' }, silent);
     rpc = new RpcClient({ url: `${server.url}/rpc/v0` });
   });
   after(() => server.close());
@@ -119,9 +119,9 @@ describe('worker control server', () => {
       ['VenusWorker.WorkerDrain', [3]],
       ['VenusWorker.WorkerLog', [3]],
     ] as const) {
-      await assert.rejects(rpc.call(method, [...params]), (e: RpcError) => e.code === RPC_CODES.InvalidParams && e.message === 'worker #3 not found');
+      await assert.rejects(rpc.call(method, [...params]), (e: RpcError) => e.code === RPC_CODES.InvalidParams && e.message === 'thread #3 not found: worker w1 has threads 0–2');
     }
-    await assert.rejects(rpc.call('VenusWorker.WorkerPause', [-1]), (e: RpcError) => e.message === 'worker #-1 not found');
+    await assert.rejects(rpc.call('VenusWorker.WorkerPause', [-1]), (e: RpcError) => e.message === 'thread #-1 not found: worker w1 has threads 0–2');
     await assert.rejects(rpc.call('VenusWorker.WorkerPause', ['0']), codeOf(RPC_CODES.InvalidParams));
     await assert.rejects(rpc.call('VenusWorker.WorkerResume', [0, 5]), codeOf(RPC_CODES.InvalidParams));
     await assert.rejects(rpc.call('VenusWorker.WorkerLog', [0, 0]), codeOf(RPC_CODES.InvalidParams));
@@ -138,13 +138,13 @@ describe('worker control server with a token', () => {
   let server: { url: string; close(): Promise<void> };
 
   before(async () => {
-    server = await startControlServer({ host: '127.0.0.1', port: 0, token: 'control-secret' }, new FakeController(), 'v', silent);
+    server = await startControlServer({ host: '127.0.0.1', port: 0, token: 'control-secret' }, new FakeController(), { name: 'w1', version: 'v' }, silent);
   });
   after(() => server.close());
 
   it('requires exactly the configured token', async () => {
     const call = (token?: string) => new RpcClient({ url: `${server.url}/rpc/v0`, ...(token ? { token } : {}) }).call('VenusWorker.WorkerList');
-    await assert.rejects(call(), (e: RpcError) => e.code === RPC_CODES.Unauthorized && /requires its rpc_server\.token/.test(e.message));
+    await assert.rejects(call(), (e: RpcError) => e.code === RPC_CODES.Unauthorized && /requires a bearer token: its rpc_server\.token, or a token of its manager/.test(e.message));
     await assert.rejects(call('control-secre'), (e: RpcError) => e.code === RPC_CODES.Unauthorized && /wrong token/.test(e.message));
     await assert.rejects(call('control-secret-and-more'), codeOf(RPC_CODES.Unauthorized));
     assert.deepEqual(await call('control-secret'), THREADS);
@@ -174,7 +174,7 @@ describe('sealfleet-worker worker …', () => {
   };
 
   before(async () => {
-    server = await startControlServer({ host: '127.0.0.1', port: 0, token: 'cli-secret' }, controller, 'v', silent);
+    server = await startControlServer({ host: '127.0.0.1', port: 0, token: 'cli-secret' }, controller, { name: 'cli-test', version: 'v' }, silent);
     config = writeConfig(tempDir('worker-cli'), Number(new URL(server.url).port));
   });
   after(() => server.close());
@@ -233,9 +233,9 @@ describe('sealfleet-worker worker …', () => {
   it('reports every failure in one line on stderr with a non-zero exit', async () => {
     const dir = tempDir('worker-cli-bad');
     const failures: [string[], RegExp][] = [
-      [['pause', '--index', '7'], /^error: worker #7 not found\n$/],
+      [['pause', '--index', '7'], /^error: thread #7 not found: worker cli-test has threads 0–2\n$/],
       [['resume', '--index', '1'], /^error: thread #1 is not paused\n$/],
-      [['resume', '--state', 'PC1Done', '--index', '9'], /^error: worker #9 not found\n$/],
+      [['resume', '--state', 'PC1Done', '--index', '9'], /^error: thread #9 not found: worker cli-test has threads 0–2\n$/],
       [['pause', '--index', 'x'], /^error: option '-i, --index <i>' argument 'x' is invalid\. invalid thread index "x": expected a non-negative integer\n$/],
       [['pause'], /^error: required option '-i, --index <i>' not specified\n$/],
     ];
@@ -249,7 +249,7 @@ describe('sealfleet-worker worker …', () => {
     assert.equal(badConfig.code, 1);
     assert.match(badConfig.stderr, /^error: invalid worker config \S+bad\.toml: unknown key worker\.rpc_server\.prot; .*\n$/);
 
-    const unused = await startControlServer({ host: '127.0.0.1', port: 0, token: null }, controller, 'v', silent);
+    const unused = await startControlServer({ host: '127.0.0.1', port: 0, token: null }, controller, { name: 'cli-test', version: 'v' }, silent);
     await unused.close();
     const down = await runCli(WORKER_BIN, ['worker', '-c', writeConfig(dir, Number(new URL(unused.url).port)), 'list']);
     assert.equal(down.code, 1);
@@ -268,7 +268,7 @@ describe('worker control server replies', () => {
         return Array.from({ length: 100 }, () => ({ ...(EVENTS[1] as ThreadEvent), error: long }));
       }
     })();
-    const server = await startControlServer({ host: '127.0.0.1', port: 0, token: null }, verbose, 'v0.1.0-test', silent);
+    const server = await startControlServer({ host: '127.0.0.1', port: 0, token: null }, verbose, { name: 'w1', version: 'v0.1.0-test' }, silent);
     try {
       const rpc = new RpcClient({ url: server.url });
       const [thread] = await rpc.call<WorkerThreadInfo[]>('VenusWorker.WorkerList');

@@ -298,6 +298,9 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
 }
 
+/** `host:port`, with an IPv6 host in brackets: the inverse of `parseListen`. */
+export const joinHostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
 /**
  * Serves the given routes on `host:port`: a key matches its path exactly, or, ending in `/`, every path
  * below it. Unknown paths get 404. Resolves once listening, with the actual address (port 0 picks one).
