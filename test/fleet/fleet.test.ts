@@ -16,6 +16,11 @@ import { createFleet, fleetAvailable } from './netns.js';
 /** Generous: two cores shared with other test runs. */
 const LONG = 150_000;
 
+/** Where resuming into TreeDBuilt means a fresh ticket: one was assigned, and no PreCommit was sent yet. */
+const TICKET_NOT_USED = ['TicketAssigned', 'PC1Done', 'PC2Done'];
+/** Where an abort leaves nothing on chain but perhaps a PreCommit. */
+const BEFORE_PROVE = ['TreeDBuilt', ...TICKET_NOT_USED, 'PCSubmitted', 'PCLanded', 'Persisted', 'PersistanceSubmitted', 'SeedAssigned', 'C1Done', 'C2Done'];
+
 interface WorkerRow {
   Name: string;
   Dest: string;
@@ -61,8 +66,11 @@ class RemoteThread {
     assert.equal(r.code, 0, `util worker ${args.join(' ')}: ${r.stderr}`);
   }
 
-  /** Pauses the thread once it works on a sector not in `skip` in one of `states`; resolves with it paused. */
-  async pauseIn(states: readonly string[], skip: ReadonlySet<string>): Promise<WorkerThreadInfo> {
+  /**
+   * Pauses the thread once it works on a sector not in `skip` in one of `states`, and resolves once it is paused
+   * in one of `accepted` (a pause takes effect when the running step ends, so it may land later).
+   */
+  async pauseIn(states: readonly string[], accepted: readonly string[], skip: ReadonlySet<string>): Promise<WorkerThreadInfo> {
     for (;;) {
       await eventually(`${this.worker} #${this.index} in ${states.join('|')}`, async () => {
         const t = await this.info();
@@ -73,7 +81,7 @@ class RemoteThread {
         const t = await this.info();
         return t.thread_state.state === 'Paused' ? t : undefined;
       }, LONG);
-      if (paused.job_id !== null && !skip.has(paused.job_id) && !['Empty', 'Finished', 'Aborted'].includes(paused.job_state)) return paused;
+      if (paused.job_id !== null && !skip.has(paused.job_id) && accepted.includes(paused.job_state)) return paused;
       // The sector moved on before the pause took effect: let the thread go on and try with the next one.
       await this.command('resume', this.worker, String(this.index));
     }
@@ -83,6 +91,8 @@ class RemoteThread {
 describe('fleet: manager, devnet and two workers on three hosts, a persist store at three paths', () => {
   it('seals and snaps up across hosts, survives a killed worker and a cut link, and is operated remotely', { timeout: 360_000 }, async (t) => {
     if (!(await fleetAvailable(t))) return;
+    const began = Date.now();
+    const reached = (what: string) => t.diagnostic(`${what} after ${Math.round((Date.now() - began) / 1000)} s`);
     const root = tempDir('fleet');
     // The store as an NFS server exports it, and where each host mounts it.
     const store = join(root, 'nfs-export');
@@ -147,6 +157,7 @@ describe('fleet: manager, devnet and two workers on three hosts, a persist store
       w1 = await startFleetWorker(B, w1Config);
       await sleep(Math.max(0, 10_000 - (Date.now() - cutAt)));
       await C.linkUp();
+      reached('w1 restarted and w2 reconnected');
 
       // Remote control from host A, on both workers: list, info, pause, resume into TreeDBuilt (a fresh
       // ticket), and resume into Aborted.
@@ -163,13 +174,12 @@ describe('fleet: manager, devnet and two workers on three hosts, a persist store
       const aborted = new Set<string>();
       await Promise.all(
         [new RemoteThread(m, 'w1', 0), new RemoteThread(m, 'w2', 1)].map(async (thread) => {
-          const before = await thread.pauseIn(['TreeDBuilt', 'TicketAssigned'], new Set([killed]));
-          assert.ok(['TicketAssigned', 'PC1Done', 'PC2Done'].includes(before.job_state), `paused before PreCommit: ${JSON.stringify(before)}`);
+          const before = await thread.pauseIn(['TreeDBuilt', 'TicketAssigned'], TICKET_NOT_USED, new Set([killed]));
           const retry = before.job_id as string;
           retried.add(retry);
           await thread.command('resume', thread.worker, String(thread.index), 'TreeDBuilt');
 
-          const doomed = await thread.pauseIn(['TicketAssigned', 'PC1Done', 'PC2Done'], new Set([killed, retry]));
+          const doomed = await thread.pauseIn(['TicketAssigned', 'PC1Done', 'PC2Done'], BEFORE_PROVE, new Set([killed, retry]));
           const id = doomed.job_id as string;
           aborted.add(id);
           await thread.command('resume', thread.worker, String(thread.index), 'Aborted');
@@ -181,6 +191,7 @@ describe('fleet: manager, devnet and two workers on three hosts, a persist store
         }),
       );
 
+      reached('remote pause, resume TreeDBuilt and resume Aborted done on both workers');
       await eventually('6 sealed sectors, with the deal sector and one snap-up among the finished', async () => {
         const rows = await sectors();
         const sealed = rows.filter((s) => s.Status === 'finalized');
@@ -189,6 +200,7 @@ describe('fleet: manager, devnet and two workers on three hosts, a persist store
         return sealed.length >= 6 && sealed.some((s) => s.Plan === 'snapup') && dealsSealed ? true : undefined;
       }, LONG);
 
+      reached('6 sectors sealed');
       // Every sector in flight finishes: the workers take no new ones, and all they hold ends.
       for (const w of [w1, w2]) await w.drain();
       const final = await eventually('no sector still sealing', async () => {
@@ -196,6 +208,7 @@ describe('fleet: manager, devnet and two workers on three hosts, a persist store
         return rows.some((s) => s.Status === 'sealing') ? undefined : rows;
       }, LONG);
 
+      reached('all sectors ended');
       const numbers = final.map((s) => s.Number);
       assert.equal(new Set(numbers).size, numbers.length, `no sector number twice: ${numbers.join(', ')}`);
       assert.deepEqual(final.filter((s) => s.Status === 'aborted').map((s) => s.Sector).sort(), [...aborted].sort(), 'the sectors aborted by the operator, and no other');
@@ -217,7 +230,7 @@ describe('fleet: manager, devnet and two workers on three hosts, a persist store
       }
       for (const id of retried) {
         const log = await m.utilJson<SectorEvent[]>('sealer', 'sectors', 'log', id);
-        assert.ok(log.filter((e) => e.Event === 'AssignTicket').length >= 2, `${id} got a fresh ticket after the resume into TreeDBuilt`);
+        assert.ok(log.filter((e) => e.Event === 'AssignTicket').length >= 2, `${id} got a fresh ticket after the resume into TreeDBuilt: ${JSON.stringify(log)}`);
       }
 
       // Files went through each worker's own mount into the one store: every sector is there, and the three
