@@ -214,6 +214,11 @@ describe('fleet: manager, devnet and two workers on three hosts, a persist store
       assert.deepEqual(final.filter((s) => s.Status === 'aborted').map((s) => s.Sector).sort(), [...aborted].sort(), 'the sectors aborted by the operator, and no other');
       const finished = final.filter((s) => s.Status === 'finalized');
       for (const id of [killed, ...retried]) assert.ok(finished.some((s) => s.Sector === id), `${id} (killed or sent back for a ticket) finished`);
+      const pieces = await m.utilJson<{ PieceCID: string; Sector: string | null }[]>('deals', 'list');
+      for (const [cid, plan] of [[sealerPiece, 'sealer'], [snapPiece, 'snapup']] as const) {
+        const sector = pieces.find((p) => p.PieceCID === cid)?.Sector;
+        assert.ok(finished.some((s) => s.Sector === sector && s.Plan === plan), `the ${plan} deal piece is in finished sector ${sector}`);
+      }
       const chain = chainMessages(m.home);
       for (const s of final) {
         const log = await m.utilJson<SectorEvent[]>('sealer', 'sectors', 'log', s.Sector);
