@@ -15,6 +15,8 @@ import { parseCpuList } from '../core/processor/placement.js';
 import { requireSidecar, SIDECAR_STAGES, sidecarEnv, sidecarProcessor, type Sidecar } from '../core/processor/sidecar.js';
 import type { ProcessorKind, ProcessorsConfig } from './processors/types.js';
 import { noEffect, noEffectText, takeNoEffectKeys } from './configCompat.js';
+import type { AttachedStore } from './attachedStores.js';
+import { scanPersistStores } from './storeScan.js';
 
 export interface SealingConfig {
   /** Miner ids this thread seals for; null = any. */
@@ -84,7 +86,8 @@ export interface WorkerConfig {
   };
   sealing: SealingConfig;
   threads: ThreadConfig[];
-  attached: { name: string; location: string; read_only: boolean }[];
+  /** `[[attached]]` and the stores found by `worker.scan_persist_stores`: the manager names a store, the worker uses its own location. */
+  attached: AttachedStore[];
   processors: ProcessorsConfig;
   /** `[metrics]`: Prometheus metrics at `http://<http_listen>/metrics` when enabled. */
   metrics: { enable: boolean; http_listen: string };
@@ -354,6 +357,9 @@ const ConfigSchema = z.strictObject({
       ping_interval: duration.default(30_000),
       local_pieces_dir: z.string().min(1).optional(),
       local_pieces_dirs: z.array(z.string().min(1)).optional(),
+      scan_persist_stores: z.array(z.string().min(1)).optional(),
+      // damocles' serde alias of the key above.
+      ScanPersistStores: z.array(z.string().min(1)).optional(),
     })
     .prefault({}),
   sector_manager: z.strictObject(
@@ -453,13 +459,28 @@ export function loadWorkerConfig(path: string): WorkerConfig {
     if (first && first !== t) fail(`sealing_thread.${t.index}.location ${t.location} is already the location of sealing_thread.${first.index}`);
   });
 
-  const attached = raw.attached.map((a) => {
+  const attached = raw.attached.map((a): AttachedStore => {
     const location = resolve(dir, a.location);
     return { name: a.name ?? location, location, read_only: a.readonly };
   });
   attached.forEach((a, i) => {
     if (attached.findIndex((o) => o.name === a.name) !== i) fail(`attached.${i}: the store name "${a.name}" is used twice`);
   });
+  const { scan_persist_stores, ScanPersistStores } = raw.worker;
+  if (scan_persist_stores && ScanPersistStores) fail('worker.scan_persist_stores and its alias worker.ScanPersistStores are both set: keep one');
+  let scanned: ReturnType<typeof scanPersistStores> = [];
+  try {
+    scanned = scanPersistStores(scan_persist_stores ?? ScanPersistStores ?? [], dir);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const sources = attached.map((a, i) => `attached.${i} (location ${a.location})`);
+  for (const { store, file } of scanned) {
+    const clash = attached.findIndex((o) => o.name === store.name);
+    if (clash >= 0) fail(`the persist store "${store.name}" of ${file} (worker.scan_persist_stores) has the name of ${sources[clash]}`);
+    sources.push(file);
+    attached.push(store);
+  }
 
   return {
     path: file,

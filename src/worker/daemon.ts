@@ -5,6 +5,7 @@ import { acquireHomeLock } from '../core/homeLock.js';
 import { AUTH_VERIFY, TokenGrant } from '../core/wire/tokenGrant.js';
 import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
 import { workerIdentity } from './advertise.js';
+import { AttachedStores } from './attachedStores.js';
 import type { WorkerConfig } from './config.js';
 import { startControlServer, threadNotFound } from './controlServer.js';
 import type { ThreadController } from './controller.js';
@@ -83,7 +84,7 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
     }
     const observer = metrics?.observer;
     threads = config.threads.map(
-      (t) => new SealingThread(t, { manager, processors, instance: identity.name, attached: config.attached.map((a) => a.name), pieceDirs: config.worker.local_pieces_dirs, log, observer }),
+      (t) => new SealingThread(t, { manager, processors, instance: identity.name, attached: new AttachedStores(config.attached), pieceDirs: config.worker.local_pieces_dirs, log, observer }),
     );
     const controller = new Controller(identity.name, threads);
     const checkWithManager = (token: string) => manager.rpc.call(AUTH_VERIFY, [token], { schema: TokenGrant, timeoutMs: 10_000 });

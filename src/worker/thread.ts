@@ -4,6 +4,7 @@ import { describeError, failureLevelOf, SealingError, type FailureLevel } from '
 import { getPlan, isPlanState, nextState, planStates, stageOf, type EventName, type Plan, type PlanName, type State } from '../core/plans/index.js';
 import { formatSectorId } from '../core/sectorId.js';
 import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
+import type { AttachedStores } from './attachedStores.js';
 import type { ThreadConfig } from './config.js';
 import { HANDLERS } from './handlers.js';
 import type { ManagerClient } from './managerClient.js';
@@ -32,7 +33,7 @@ export interface ThreadDeps {
   manager: ManagerClient;
   processors: Processors;
   instance: string;
-  attached: string[];
+  attached: AttachedStores;
   /** `local_pieces_dirs`, searched for deal pieces before the manager's piece store. */
   pieceDirs: readonly string[];
   log: Logger;

@@ -21,9 +21,18 @@ export interface Spawned {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * `node <bin> <args>`, run through `prefix` when given (e.g. `ip netns exec <ns>`: a prefix that execs, so the
+ * child's pid is node's own and a signal reaches it).
+ */
+function nodeCommand(bin: string, args: string[], prefix: string[]): [string, string[]] {
+  const [command = process.execPath, ...rest] = [...prefix, process.execPath];
+  return [command, [...rest, bin, ...args]];
+}
+
 /** Runs one of the CLI programs as a real child process, collecting its output. */
-export function spawnCli(bin: string, args: string[], env: Record<string, string> = {}): Spawned {
-  const proc = spawn(process.execPath, [bin, ...args], {
+export function spawnCli(bin: string, args: string[], env: Record<string, string> = {}, prefix: string[] = []): Spawned {
+  const proc = spawn(...nodeCommand(bin, args, prefix), {
     env: { ...process.env, SEALFLEET_LOG: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -77,9 +86,9 @@ export function spawnCli(bin: string, args: string[], env: Record<string, string
 }
 
 /** Runs a CLI command to completion. */
-export function runCli(bin: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(bin: string, args: string[], env: Record<string, string> = {}, prefix: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(...nodeCommand(bin, args, prefix), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -16,6 +16,10 @@ export interface WorkerOptions {
   /** `[sealing] max_retries` (default 3: with the 200ms recover_interval, a budget of about 1.4 s). */
   maxRetries?: number;
   port?: number;
+  /** Extra `[worker]` lines. */
+  worker?: string;
+  /** Persist stores by name (default: "local" at the manager's own persist path). */
+  attached?: { name: string; location: string }[];
 }
 
 /** A worker config against `m` with quick timings; threads live under `<dir>/thread-<i>`. Benchmarks use it too. */
@@ -30,6 +34,7 @@ export async function writeWorkerConfig(dir: string, m: Pick<TestManager, 'url' 
 name = "test-worker"
 ping_interval = "500ms"
 rpc_server.port = ${opts.port ?? (await freePort())}
+${opts.worker ?? ''}
 
 [sector_manager]
 rpc_client.addr = "${m.url}"
@@ -44,10 +49,7 @@ enable_deals = true
 ${opts.sealing ?? ''}
 
 ${threads}
-[[attached]]
-name = "local"
-location = "${join(m.home, 'persist')}"
-
+${(opts.attached ?? [{ name: 'local', location: join(m.home, 'persist') }]).map((a) => `[[attached]]\nname = "${a.name}"\nlocation = "${a.location}"\n`).join('\n')}
 ${opts.processors ?? `[processors]\ndefault = "mock"\n\n[processors.mock]\nstage_time = "20ms"\n${opts.mock ?? ''}`}
 `);
   return path;

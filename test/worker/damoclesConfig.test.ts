@@ -137,7 +137,7 @@ pc1 = "5min"
 gpu = 1
 
 [processors.static_tree_d]
-32GiB = "/var/tmp/32g/sc-02-data-tree-d.dat"
+2KiB = "tree-d-2KiB.dat"
 
 [[processors.pc1]]
 numa_preferred = 0
@@ -227,9 +227,16 @@ describe('a damocles-worker config', () => {
     ]);
   });
 
-  it('loads the processor, metrics and persist-store keys too', { skip: 'enable once the processor and persist-store keys are merged' }, () => {
-    const cfg = loadWorkerConfig(configFile(`${DAMOCLES_WORKER_TOML.replace('[worker]\n', '[worker]\nscan_persist_stores = ["/mnt/persist*"]\n')}${PROCESSOR_KEYS}`));
+  it('loads the processor, metrics and persist-store keys too', () => {
+    // The entries without bin run in sealfleet-proofs: any executable stands in for it while the config loads.
+    const path = configFile(`${DAMOCLES_WORKER_TOML.replace('[worker]\n', '[worker]\nscan_persist_stores = ["/mnt/persist*"]\n')}${PROCESSOR_KEYS}[processors.sidecar]\nbin = "${process.execPath}"\n`);
+    writeFileSync(join(path, '..', 'tree-d-2KiB.dat'), Buffer.alloc(4064));
+    const cfg = loadWorkerConfig(path);
     assert.equal(cfg.threads.length, 3);
+    assert.equal(cfg.processors.kinds.transfer, 'builtin', 'a bin-less transfer entry runs the builtin transfer');
+    assert.deepEqual(cfg.processors.external.pc1?.[0]?.bin, process.execPath);
+    assert.deepEqual(cfg.metrics, { enable: true, http_listen: '127.0.0.1:9000' });
+    assert.ok(cfg.warnings.some((w) => w.endsWith('key "processors.pc1.0.cgroup.group_name" is accepted for damocles compatibility and has no effect here')));
   });
 
   it('takes local_pieces_dir alone, relative to the file, and no token', () => {

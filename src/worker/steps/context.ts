@@ -1,6 +1,7 @@
 import type { Logger } from '../../core/log.js';
 import type { EventName, Plan } from '../../core/plans/index.js';
 import type { AllocatedSector, SectorID } from '../../core/wire/sealer.js';
+import type { AttachedStores } from '../attachedStores.js';
 import type { SealingConfig } from '../config.js';
 import type { ManagerClient } from '../managerClient.js';
 import type { sectorPaths } from '../paths.js';
@@ -23,8 +24,8 @@ export interface StepContext {
   manager: ManagerClient;
   /** Runs a stage; the thread times each run and keeps the total with the step's transition. */
   processors: Pick<Processors, 'run' | 'staticTreeD'>;
-  /** Names of the persist stores this worker has attached. */
-  attached: string[];
+  /** The persist stores this worker has attached, by the names the manager uses. */
+  attached: AttachedStores;
   /** Searched for deal pieces (`<cid>`, `<cid>.car`) before the manager's piece store. */
   pieceDirs: readonly string[];
   log: Logger;

@@ -4,13 +4,17 @@ import type { Step, StepContext } from './context.js';
 import { idOf } from './context.js';
 import { filesOf, poll, required, sectorSize } from './common.js';
 
-/** Reserves room in a persist store (polling while none has room) and copies `routes` there. */
-async function persistTo(ctx: StepContext, what: 'sealed' | 'update', preferred: string[]): Promise<string> {
+/**
+ * Reserves room in one of the `candidates` persist stores (polling while none has room) and copies the files
+ * there, through this host's mount of the store the manager picked.
+ */
+async function persistTo(ctx: StepContext, what: 'sealed' | 'update', candidates: string[]): Promise<string> {
+  if (candidates.length === 0) throw permanent(`no writable persist store is attached to this worker (attached: ${ctx.attached.describe()}): add an [[attached]] store`);
   const id = idOf(ctx.task);
   const size = sectorSize(ctx.task) * 2;
-  const store = await poll(ctx, ctx.sealing.rpc_polling_interval, 'no persist store has room', async () => (await ctx.manager.reserveSpace(id, size, preferred)) ?? undefined);
+  const store = await poll(ctx, ctx.sealing.rpc_polling_interval, 'no persist store has room', async () => (await ctx.manager.reserveSpace(id, size, candidates)) ?? undefined);
   const local = filesOf(ctx);
-  const remote = storePaths(store.Path, required(ctx.task.sector, 'sector'));
+  const remote = storePaths(ctx.attached.locate(store.Name, 'write'), required(ctx.task.sector, 'sector'));
   const routes =
     what === 'sealed'
       ? [{ src: local.sealed, dest: remote.sealed, is_dir: false }, { src: local.cache, dest: remote.cache, is_dir: true }]
@@ -22,7 +26,7 @@ async function persistTo(ctx: StepContext, what: 'sealed' | 'update', preferred:
 
 /** PCLanded (sealer) / SnapDone (rebuild): move the sealed file and cache to a persist store. */
 export const persistSealed: Step = async (ctx) => {
-  const instance = await persistTo(ctx, 'sealed', ctx.attached);
+  const instance = await persistTo(ctx, 'sealed', ctx.attached.writableNames());
   if (ctx.task.rebuild?.isSnapUp) await persistTo(ctx, 'update', [instance]);
   return { event: 'Persist', patch: { persistInstance: instance } };
 };

@@ -11,12 +11,10 @@ import { filesOf, required, sectorSize } from './common.js';
 const updateProofName = (ctx: StepContext): string => required(UPDATE_PROOFS.find((p) => p.sectorSize === sectorSize(ctx.task)), 'update proof type').name;
 
 /** Where the CC replica being upgraded lives: the persist store (snapup) or this location (rebuild). */
-async function oldReplica(ctx: StepContext): Promise<{ sealed: string; cache: string; commR: number[] }> {
+function oldReplica(ctx: StepContext): { sealed: string; cache: string; commR: number[] } {
   const { task } = ctx;
   if (task.snap) {
-    const store = await ctx.manager.storeInfo(task.snap.accessInstance);
-    if (!store) throw permanent(`persist store "${task.snap.accessInstance}" of the sector is unknown to the manager`);
-    const p = storePaths(store.Path, required(task.sector, 'sector'));
+    const p = storePaths(ctx.attached.locate(task.snap.accessInstance, 'read'), required(task.sector, 'sector'));
     return { sealed: p.sealed, cache: p.cache, commR: task.snap.public.CommR };
   }
   const files = filesOf(ctx);
@@ -26,7 +24,7 @@ async function oldReplica(ctx: StepContext): Promise<{ sealed: string; cache: st
 /** TreeDBuilt (snapup) / SnapTreeDBuilt (rebuild): encode the new data into the CC replica. */
 export const snapEncode: Step = async (ctx) => {
   const files = filesOf(ctx);
-  const old = await oldReplica(ctx);
+  const old = oldReplica(ctx);
   await mkdir(dirname(files.update), { recursive: true });
   await mkdir(files.updateCache, { recursive: true });
   const staged = ctx.task.rebuild ? files.updateStaged : files.staged;
@@ -47,7 +45,7 @@ export const snapEncode: Step = async (ctx) => {
 /** SnapEncoded: vanilla partition proofs, then the update SNARK. */
 export const snapProve: Step = async (ctx) => {
   const files = filesOf(ctx);
-  const old = await oldReplica(ctx);
+  const old = oldReplica(ctx);
   const out = required(ctx.task.snapOut, 'snap encode output');
   const sector = required(ctx.task.sector, 'sector');
   const registered = updateProofName(ctx);
