@@ -39,8 +39,10 @@ describe('sector transition guards (real daemon, write token)', () => {
   const sealedSector = async (): Promise<FakeSealer> => {
     const s = new FakeSealer(m, await m.call<AllocatedSector>('Venus.AllocateSector', SPEC));
     // CC whatever is queued: a snap-up candidate.
-    assert.equal(await m.call('Venus.AcquireDeals', [s.id, { MaxDeals: 0, MinUsedSpace: null }]), null);
-    await s.sealAll(store);
+    const cc = { MaxDeals: 0, MinUsedSpace: null };
+    assert.equal(await m.call('Venus.AcquireDeals', [s.id, cc]), null);
+    // An empty answer is final only once the sector is pre-committed, so sealing asks for no deals again.
+    await s.sealAll(store, cc);
     return s;
   };
 
