@@ -15,18 +15,24 @@ export interface WorkerIdentity {
  * The name and address a worker gives the manager. The address is `rpc_server.advertise` when set; else,
  * when the control API listens on every interface, the local address of a connection to the manager, found
  * again before every ping so a changed address is picked up (a failed look keeps the last one found); else
- * `rpc_server.host`.
+ * `rpc_server.host`. `managerUrls` lists the managers current first: the address is the one towards the
+ * first that takes a connection, so a manager that is down does not decide the worker's name.
  */
-export async function workerIdentity(worker: WorkerConfig['worker'], managerUrl: string, log: Logger): Promise<WorkerIdentity> {
+export async function workerIdentity(worker: WorkerConfig['worker'], managerUrls: () => readonly string[], log: Logger): Promise<WorkerIdentity> {
   const { host, advertise } = worker.rpc_server;
   const detects = advertise === null && isWildcard(host);
   let last: string | null = null;
   const detect = async (): Promise<string | null> => {
-    try {
-      last = await localAddressTowards(managerUrl);
-    } catch (err) {
-      log.warn({ err: (err as Error).message, using: last ?? hostname() }, 'the address towards the manager is unknown; the last one found is advertised');
+    const failures: string[] = [];
+    for (const url of managerUrls()) {
+      try {
+        last = await localAddressTowards(url);
+        return last;
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
     }
+    log.warn({ err: failures.join('; '), using: last ?? hostname() }, 'the address towards the manager is unknown; the last one found is advertised');
     return last;
   };
   const found = worker.name === null || detects ? await detect() : null;

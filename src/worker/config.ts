@@ -75,8 +75,8 @@ export interface WorkerConfig {
     local_pieces_dirs: string[];
   };
   sector_manager: {
-    /** `<scheme>://<host>:<port>/rpc/v0` */
-    url: string;
+    /** `<scheme>://<host>:<port>/rpc/v0` of each manager in `rpc_client.addr`, in its order (one or more, no two alike). */
+    urls: [string, ...string[]];
     /** null: calls carry no Authorization header (the manager must trust the worker's network). */
     token: string | null;
     /** damocles' `piece_token` as configured: for the piece store, and the only token a piece store's redirect gets. */
@@ -340,6 +340,43 @@ const ProcessorsSchema = z
   });
 
 const MANAGER_ADDR = 'the manager address, e.g. /ip4/127.0.0.1/tcp/1789';
+/** More managers than any cluster runs: a list this long is a mistake, and each one costs a failing call a timeout. */
+const MAX_MANAGERS = 16;
+
+/**
+ * `rpc_client.addr`: one manager address, or a TOML array of the addresses of managers that share one
+ * database. Two entries that name one endpoint (a multiaddr and its URL, say) are refused: failing over to
+ * the manager that just failed helps no one.
+ */
+const ManagerAddrs = z
+  .union([z.string(), z.array(z.string())], {
+    error: (issue) => (issue.input === undefined ? `missing: expected ${MANAGER_ADDR}` : `expected ${MANAGER_ADDR}, or an array of such addresses`),
+  })
+  .transform((value, ctx) => {
+    const list = typeof value === 'string' ? [value] : value;
+    const refuse = (message: string, at?: number): typeof z.NEVER => {
+      ctx.addIssue({ code: 'custom', message, path: at === undefined || typeof value === 'string' ? [] : [at] });
+      return z.NEVER;
+    };
+    if (list.length === 0) return refuse(`an empty list: expected at least one manager address, e.g. ["/ip4/10.0.0.2/tcp/1789", "/ip4/10.0.0.3/tcp/1789"]`);
+    if (list.length > MAX_MANAGERS) return refuse(`${list.length} manager addresses: expected at most ${MAX_MANAGERS}`);
+    const urls: string[] = [];
+    const seen: string[] = [];
+    for (const [i, addr] of list.entries()) {
+      let url: string;
+      try {
+        url = managerRpcUrl(addr);
+      } catch (err) {
+        return refuse((err as Error).message, i);
+      }
+      const normal = new URL(url).href;
+      const same = seen.indexOf(normal);
+      if (same >= 0) return refuse(`"${addr}" is the manager of entry ${same} ("${list[same]}") again: expected each manager once`, i);
+      seen.push(normal);
+      urls.push(url);
+    }
+    return urls as [string, ...string[]];
+  });
 
 const ConfigSchema = z.strictObject({
   worker: z
@@ -365,7 +402,7 @@ const ConfigSchema = z.strictObject({
   sector_manager: z.strictObject(
     {
       rpc_client: z.strictObject(
-        { addr: required(MANAGER_ADDR).pipe(parsedString(managerRpcUrl)), headers: HeadersSchema.default({}) },
+        { addr: ManagerAddrs, headers: HeadersSchema.default({}) },
         { error: (issue) => (issue.input === undefined ? `missing: expected addr, ${MANAGER_ADDR}` : undefined) },
       ),
       token: z.string().min(1).optional(),
@@ -490,7 +527,7 @@ export function loadWorkerConfig(path: string): WorkerConfig {
       ping_interval: raw.worker.ping_interval,
       local_pieces_dirs: pieceDirs,
     },
-    sector_manager: { url: rpc_client.addr, token: token ?? null, piece_token: piece_token ?? null, headers: rpc_client.headers },
+    sector_manager: { urls: rpc_client.addr, token: token ?? null, piece_token: piece_token ?? null, headers: rpc_client.headers },
     sealing,
     threads,
     attached,

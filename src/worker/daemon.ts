@@ -60,15 +60,17 @@ class Controller implements ThreadController {
  * manager. Attached persist stores must be known to the manager, or the worker refuses to start.
  */
 export async function startWorker(config: WorkerConfig): Promise<{ close(): Promise<void>; controlUrl: string }> {
-  const identity = await workerIdentity(config.worker, config.sector_manager.url, createLogger('worker'));
-  const log = createLogger('worker', { instance: identity.name });
+  const { urls, token, piece_token, headers } = config.sector_manager;
+  const log = createLogger('worker');
+  const manager = new ManagerClient(urls, token, headers, log);
+  // The name may be the address towards a manager, so it is known only once one was reached.
+  const identity = await workerIdentity(config.worker, () => manager.rpc.urls, log);
+  log.setBindings({ instance: identity.name });
   for (const warning of config.warnings) log.warn(warning);
   const releases = config.threads.map((t) => {
     mkdirSync(t.location, { recursive: true });
     return acquireHomeLock(join(t.location, 'worker.lock'), `a worker thread at ${t.location}`);
   });
-  const { url, token, piece_token, headers } = config.sector_manager;
-  const manager = new ManagerClient(url, token, headers);
   const pieceAccess = { token: piece_token ?? token, marketToken: piece_token, headers };
   const processors = await createProcessors(config.processors, log.child({ part: 'processors' }), pieceAccess);
   let threads: SealingThread[] = [];
@@ -76,7 +78,7 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
   try {
     for (const a of config.attached) {
       const info = await manager.storeInfo(a.name);
-      if (!info) throw new Error(`attached store "${a.name}" is not a persist store of the manager at ${config.sector_manager.url}`);
+      if (!info) throw new Error(`attached store "${a.name}" is not a persist store of the manager at ${manager.base}`);
     }
     if (config.metrics.enable) {
       const sources = { threads: () => threads.map((t) => t.info()), inFlight: () => processors.inFlight() };
@@ -95,7 +97,7 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
     const info = async () => ({ Name: identity.name, Dest: await identity.dest(port), Version: WORKER_VERSION, threads: controller.list() });
     const stopPing = startPing(manager, info, config.worker.ping_interval, log);
     log.info(
-      { control: control.url, dest: await identity.dest(port), metrics: metrics?.url ?? null, manager: config.sector_manager.url, threads: threads.map((t) => `${t.index}:${t.plan.name}@${t.config.location}`), processors: processors.describe('pc1') },
+      { control: control.url, dest: await identity.dest(port), metrics: metrics?.url ?? null, managers: manager.rpc.urls, threads: threads.map((t) => `${t.index}:${t.plan.name}@${t.config.location}`), processors: processors.describe('pc1') },
       'worker up',
     );
     return {

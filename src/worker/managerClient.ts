@@ -1,4 +1,5 @@
 import { abort, permanent, SealingError, temporary } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { RpcClient } from '../core/rpc/client.js';
 import { RpcError } from '../core/rpc/errors.js';
 import { truncateMiddle } from '../core/wire/bounds.js';
@@ -27,6 +28,9 @@ class UnknownSector extends Error {
   }
 }
 
+/** A manager's base URL from its sealer API URL: what operators configure and see in logs. */
+const baseOf = (rpcUrl: string): string => rpcUrl.replace(/\/rpc\/v0\/?$/, '');
+
 export interface AllocationSpec {
   AllowedMiners: number[] | null;
   AllowedProofTypes: number[] | null;
@@ -42,12 +46,24 @@ export interface AllocationSpec {
 export class ManagerClient {
   readonly rpc: RpcClient;
 
+  /**
+   * `urls`: the sealer API of every manager of the cluster (`[sector_manager] rpc_client.addr`); calls fail
+   * over between them (see RpcClient), which is safe because they share one database and the worker retries
+   * every call after a temporary error anyway. `log` gets one warning per switch.
+   */
   constructor(
-    readonly url: string,
+    urls: string | readonly string[],
     token: string | null,
     headers: Readonly<Record<string, string>> = {},
+    log?: Logger,
   ) {
-    this.rpc = new RpcClient({ url, token: token ?? undefined, headers, timeoutMs: 60_000 });
+    this.rpc = new RpcClient({
+      url: urls,
+      token: token ?? undefined,
+      headers,
+      timeoutMs: 60_000,
+      onSwitch: ({ from, to, why }) => log?.warn({ from: baseOf(from), to: baseOf(to), why }, `manager ${baseOf(from)} unreachable (${why}); using ${baseOf(to)}`),
+    });
   }
 
   private async call<T>(method: string, params: unknown[]): Promise<T> {
@@ -66,9 +82,9 @@ export class ManagerClient {
     }
   }
 
-  /** Base URL of the manager (for the piece store). */
+  /** Base URL of the current manager (for the piece store). */
   get base(): string {
-    return this.url.replace(/\/rpc\/v0\/?$/, '');
+    return baseOf(this.rpc.url);
   }
 
   allocateSector = (spec: AllocationSpec) => this.call<AllocatedSector | null>('AllocateSector', [spec]);

@@ -18,6 +18,8 @@ export interface WorkerOptions {
   port?: number;
   /** Extra `[worker]` lines. */
   worker?: string;
+  /** `rpc_client.addr` as a list of these (default: the one address of `m`). */
+  managerAddrs?: string[];
   /** Persist stores by name (default: "local" at the manager's own persist path). */
   attached?: { name: string; location: string }[];
 }
@@ -37,7 +39,7 @@ rpc_server.port = ${opts.port ?? (await freePort())}
 ${opts.worker ?? ''}
 
 [sector_manager]
-rpc_client.addr = "${m.url}"
+rpc_client.addr = ${JSON.stringify(opts.managerAddrs ?? m.url)}
 token = "${readFileSync(join(m.home, 'token'), 'utf8').trim()}"
 
 [sealing]

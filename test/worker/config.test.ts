@@ -135,7 +135,7 @@ describe('worker config', () => {
     assert.deepEqual(cfg, {
       path,
       worker: { name: 'worker-01', rpc_server: { host: '0.0.0.0', port: 17999, token: 'control-secret', advertise: { host: 'fd00::5', port: 18000 } }, ping_interval: 10_000, local_pieces_dirs: [] },
-      sector_manager: { url: 'https://manager.lan:1789/rpc/v0', token: 'write-token', piece_token: null, headers: {} },
+      sector_manager: { urls: ['https://manager.lan:1789/rpc/v0'], token: 'write-token', piece_token: null, headers: {} },
       sealing,
       threads: [
         { index: 0, location: join(dir, 'store1'), plan: 'sealer', sealing },

@@ -174,7 +174,7 @@ describe('a damocles-worker config', () => {
     ]);
     assert.deepEqual(cfg.worker.local_pieces_dirs, [join(dir, 'pieces'), '/mnt/pieces']);
     assert.deepEqual(cfg.sector_manager, {
-      url: 'http://10.0.0.2:1789/rpc/v0',
+      urls: ['http://10.0.0.2:1789/rpc/v0'],
       token: null,
       piece_token: 'eyJhbGciOiJIUzI1NiJ9.piece',
       headers: { 'User-Agent': 'jsonrpc-core-client', 'X-Gateway-Key': 'gw' },

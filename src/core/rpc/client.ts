@@ -5,14 +5,29 @@ import { RpcError, RpcTransportError } from './errors.js';
 import { formatDuration } from '../units.js';
 
 export interface RpcClientOptions {
-  /** Full endpoint URL, e.g. `http://127.0.0.1:1234/rpc/v1`. */
-  url: string;
+  /**
+   * Full endpoint URL, e.g. `http://127.0.0.1:1234/rpc/v1`; or several URLs of servers that share their state,
+   * which calls fail over between (see `RpcClient.call`).
+   */
+  url: string | readonly string[];
   token?: string;
   /** Sent with every call (e.g. what a gateway in front of the server needs); `token` and content-type win. */
   headers?: Readonly<Record<string, string>>;
   /** Per-call timeout in milliseconds (default 30 s); a call may override it. */
   timeoutMs?: number;
+  /** Told when a call got its answer from another endpoint than the current one, which it then becomes. */
+  onSwitch?: (change: EndpointSwitch) => void;
 }
+
+export interface EndpointSwitch {
+  from: string;
+  to: string;
+  /** Why `from` did not answer, short: `ECONNREFUSED`, `timed out after 1m`, `HTTP 503`. */
+  why: string;
+}
+
+/** What a gateway or load balancer answers for a server behind it that is down or overloaded: no answer of the server. */
+const GATEWAY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
 
 const responseShape = (value: unknown): value is { result?: unknown; error?: { code: number; message: string; data?: unknown } } =>
   typeof value === 'object' && value !== null && (value as { jsonrpc?: unknown }).jsonrpc === '2.0';
@@ -50,22 +65,58 @@ function post(url: URL, headers: Record<string, string>, body: string, timeoutMs
 
 class TimeoutError extends Error {}
 
-/** A JSON-RPC 2.0 client over HTTP POST (positional params, bearer token, per-call timeout). */
+/** Why one endpoint gave no answer to one call. */
+interface Miss {
+  url: string;
+  /** Short, for the switch notice. */
+  why: string;
+  /** Full, for the error when no endpoint answered. */
+  detail: string;
+  cause?: unknown;
+}
+
+function parseEndpoint(url: string): URL {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    throw new Error(`invalid RPC URL "${url}": expected e.g. http://127.0.0.1:1234/rpc/v1`);
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error(`invalid RPC URL "${url}": expected an http(s) URL`);
+  return target;
+}
+
+/**
+ * A JSON-RPC 2.0 client over HTTP POST (positional params, bearer token, per-call timeout).
+ *
+ * With several endpoints, calls go to the current one; a call it does not answer (connection refused or
+ * reset, DNS failure, timeout, HTTP 502/503/504) is sent to the next endpoint in the list, each endpoint at
+ * most once per call, and the first that answers becomes the current one: the client sticks to an endpoint
+ * that works and comes back to earlier ones in turn when later ones fail. An error answer is an answer: it
+ * is thrown, never sent elsewhere. A call that timed out may have been carried out, so several endpoints are
+ * only for methods that are safe to repeat.
+ */
 export class RpcClient {
   private nextId = 1;
-  readonly url: string;
-  private readonly target: URL;
+  private readonly targets: readonly URL[];
+  /** Index into `targets` of the endpoint calls go to first. */
+  private current = 0;
 
   constructor(private readonly options: RpcClientOptions) {
-    try {
-      this.target = new URL(options.url);
-    } catch {
-      throw new Error(`invalid RPC URL "${options.url}": expected e.g. http://127.0.0.1:1234/rpc/v1`);
-    }
-    if (this.target.protocol !== 'http:' && this.target.protocol !== 'https:') {
-      throw new Error(`invalid RPC URL "${options.url}": expected an http(s) URL`);
-    }
-    this.url = this.target.toString();
+    const urls = typeof options.url === 'string' ? [options.url] : options.url;
+    if (urls.length === 0) throw new Error('no RPC URL: expected at least one, e.g. http://127.0.0.1:1234/rpc/v1');
+    this.targets = urls.map(parseEndpoint);
+  }
+
+  /** The endpoint calls go to first. */
+  get url(): string {
+    return this.urls[0] as string;
+  }
+
+  /** Every endpoint, in the order the next call tries them (the current one first). */
+  get urls(): string[] {
+    const n = this.targets.length;
+    return this.targets.map((_, i) => (this.targets[(this.current + i) % n] as URL).toString());
   }
 
   /**
@@ -77,35 +128,69 @@ export class RpcClient {
     const body = JSON.stringify({ jsonrpc: '2.0', id: this.nextId++, method, params });
     const headers: Record<string, string> = { ...this.options.headers, 'content-type': 'application/json' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
-    let text: string;
-    let status: number;
-    try {
-      ({ status, text } = await post(this.target, headers, body, timeoutMs));
-    } catch (err) {
-      const timedOut = err instanceof TimeoutError;
-      const why = timedOut ? `timed out after ${formatDuration(timeoutMs)}` : `failed: ${causeText(err)}`;
-      throw new RpcTransportError(`${method} to ${this.url} ${why}`, { cause: err });
+    const first = this.current;
+    const misses: Miss[] = [];
+    for (let i = 0; i < this.targets.length; i++) {
+      const at = (first + i) % this.targets.length;
+      const target = this.targets[at] as URL;
+      const url = target.toString();
+      let answer: { status: number; text: string };
+      try {
+        answer = await post(target, headers, body, timeoutMs);
+      } catch (err) {
+        const timedOut = err instanceof TimeoutError;
+        const why = timedOut ? `timed out after ${formatDuration(timeoutMs)}` : errorCode(err);
+        misses.push({ url, why, detail: timedOut ? why : `failed: ${causeText(err)}`, cause: err });
+        continue;
+      }
+      if (GATEWAY_STATUSES.has(answer.status)) {
+        misses.push({ url, why: `HTTP ${answer.status}`, detail: `HTTP ${answer.status}: ${answer.text.slice(0, 200)}` });
+        continue;
+      }
+      // Concurrent calls that all found the current endpoint down switch once, and tell once.
+      const missed = misses[0];
+      if (missed && this.current === first) {
+        this.current = at;
+        this.options.onSwitch?.({ from: missed.url, to: url, why: missed.why });
+      }
+      return this.answer(method, url, answer, opts.schema);
     }
+    throw noAnswer(method, misses);
+  }
+
+  private answer<T>(method: string, url: string, { status, text }: { status: number; text: string }, schema: z.ZodType<T> | undefined): T {
     let reply: unknown;
     try {
       reply = JSON.parse(text);
     } catch {
-      throw new RpcTransportError(`${method} to ${this.url}: HTTP ${status} with a non-JSON body: ${text.slice(0, 200)}`);
+      throw new RpcTransportError(`${method} to ${url}: HTTP ${status} with a non-JSON body: ${text.slice(0, 200)}`);
     }
     if (!responseShape(reply)) {
-      throw new RpcTransportError(`${method} to ${this.url}: HTTP ${status} without a JSON-RPC 2.0 response`);
+      throw new RpcTransportError(`${method} to ${url}: HTTP ${status} without a JSON-RPC 2.0 response`);
     }
     if (reply.error) throw new RpcError(reply.error.code, reply.error.message, reply.error.data);
-    if (!opts.schema) return reply.result as T;
-    const parsed = opts.schema.safeParse(reply.result);
+    if (!schema) return reply.result as T;
+    const parsed = schema.safeParse(reply.result);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new RpcTransportError(
-        `${method} to ${this.url}: unexpected result shape at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
-      );
+      throw new RpcTransportError(`${method} to ${url}: unexpected result shape at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
     }
     return parsed.data;
   }
+}
+
+/** One endpoint: its miss as before there were several; several: every one, in the order tried. */
+function noAnswer(method: string, misses: Miss[]): RpcTransportError {
+  const [only] = misses;
+  if (misses.length === 1 && only) return new RpcTransportError(`${method} to ${only.url} ${only.detail}`, { cause: only.cause });
+  const tried = misses.map((m) => `${m.url} ${m.detail}`).join('; ');
+  return new RpcTransportError(`${method}: none of ${misses.length} endpoints answered: ${tried}`, { cause: misses[0]?.cause });
+}
+
+/** `ECONNREFUSED`, `ENOTFOUND` …: what an operator greps for; the message when there is no code. */
+function errorCode(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : causeText(err);
 }
 
 function causeText(err: unknown): string {

@@ -36,8 +36,10 @@ async function localPiece(dirs: readonly string[], cid: string): Promise<string 
 
 /**
  * The add_pieces task for deal pieces, or CC when there are none. A piece found in `local_pieces_dirs` is read
- * from there; any other is fetched from the manager's piece store. The URL carries no token: it is written to
- * the task, the event log and error texts; the processor sends the piece token in a header.
+ * from there; any other is fetched from the current manager's piece store. The task is built on every run of
+ * the step, so the retry of a fetch from a manager that went down names the one the worker moved to. The URL
+ * carries no token: it is written to the task, the event log and error texts; the processor sends the piece
+ * token in a header.
  */
 export async function addPiecesTask(ctx: StepContext, deals: SectorPieceV2[], staged: string): Promise<AddPiecesTask> {
   const pieces = await Promise.all(
