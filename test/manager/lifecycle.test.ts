@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
@@ -180,11 +181,17 @@ describe('sector store against the lifecycle table (real SQLite)', () => {
         const row = await store.require(id);
         const events = await store.events(id, 10_000);
         const what = `${name} from ${key(at)}`;
+        checked++;
         if (want) {
           assert.ok(!('err' in outcome), `${what} is allowed: ${'err' in outcome ? String(outcome.err) : ''}`);
           if (PICKS_ITS_SECTOR.includes(name)) assert.notEqual(outcome.value, undefined, `${what} picked the sector`);
           assert.deepEqual({ plan: row.plan, stage: row.stage }, want, what);
           assert.equal(row.status, STATUS_OF[want.stage], `${what}: status follows the stage`);
+          if (isDeepStrictEqual(row, startRow)) {
+            // Asked for what the walk made so already (a second RebuildRequested): nothing is written.
+            assert.equal(events.length, eventsBefore, `${what} changed nothing and logged nothing`);
+            continue;
+          }
           assert.equal(events.length, eventsBefore + 1, `${what} logs one event`);
           assert.deepEqual(
             { worker: events.at(-1)?.worker_instance, prev: events.at(-1)?.prev, event: events.at(-1)?.event, next: events.at(-1)?.next },
@@ -201,7 +208,6 @@ describe('sector store against the lifecycle table (real SQLite)', () => {
           assert.deepEqual(row, startRow, `${what} left the record as it was`);
           assert.equal(events.length, eventsBefore, `${what} logged nothing`);
         }
-        checked++;
       }
     }
     assert.equal(checked, positions().length * TRANSITION_NAMES.length);
@@ -213,6 +219,22 @@ describe('sector store against the lifecycle table (real SQLite)', () => {
     await store.allocate(id, 5);
     await assert.rejects(store.allocate(id, 5), /SectorAllocated refused: sector s-t01000-7 is allocated \(sealing\) under the sealer plan; SectorAllocated never applies to a sector under the sealer plan that exists already$/);
     await assert.rejects(store.assignTicket({ Miner: 1000, Number: 8 }, TICKET), (err: unknown) => err instanceof RpcError && err.code === 11001);
+  });
+
+  it('writes and logs a transition that changes nothing only once (a worker polling for deals, a repeated abort request)', async () => {
+    const { store } = await newStore();
+    const id = { Miner: 1000, Number: 9 };
+    await store.allocate(id, 5);
+    for (let i = 0; i < 3; i++) await store.acquireDeals(id, async () => null);
+    for (let i = 0; i < 3; i++) await store.requestAbort(id, 'operator says no');
+    await store.requestAbort(id, 'changed my mind about why');
+    const events = (await store.events(id, 100)).map((e) => [e.event, e.failure_desc]);
+    assert.deepEqual(events, [
+      ['SectorAllocated', null],
+      ['DealsAcquired', '0 piece(s)'],
+      ['AbortRequested', 'operator says no'],
+      ['AbortRequested', 'changed my mind about why'],
+    ]);
   });
 
   it('checks JSON columns against their schema when written, and names the sector and column of a corrupt one when read', async () => {

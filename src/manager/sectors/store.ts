@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Selectable, SelectQueryBuilder, Transaction } from 'kysely';
 import { RpcError } from '../../core/rpc/errors.js';
 import { formatSectorId } from '../../core/sectorId.js';
@@ -340,8 +341,9 @@ export class SectorStore {
       if (!found) throw notFound(id);
       if (opts.unlessEnded && found.status !== 'sealing') return null;
       return this.apply(trx, 'Aborted', decodeSector(found), async (row) => {
-        const piecesReleased = await this.releaseLinked(trx, row, row.plan !== 'rebuild');
-        return { changes: abortChanges(row.plan, reason), desc: reason, result: { piecesReleased } };
+        const { changes, releasesPieces } = abortOf(row.plan, reason);
+        const piecesReleased = await this.releaseLinked(trx, row, releasesPieces);
+        return { changes, desc: reason, result: { piecesReleased } };
       });
     });
   }
@@ -411,6 +413,9 @@ export class SectorStore {
     const from: LifecyclePosition = { plan: row.plan, stage: row.stage };
     const to = nextPosition(name, row, from, row.upgrade !== null);
     const { changes = {}, desc = null, result } = await body(row);
+    // Asked again for what is already so (a worker polling for deals, a repeated request): nothing to log.
+    const same = to.plan === from.plan && to.stage === from.stage && Object.entries(changes).every(([column, value]) => isDeepStrictEqual(value, row[column as keyof SectorRecord]));
+    if (same) return result;
     const now = Date.now();
     await trx
       .updateTable('sectors')
@@ -460,16 +465,17 @@ export class SectorStore {
   }
 }
 
-/** What an abort records, by the plan the sector was under. */
-function abortChanges(plan: SectorPlan, reason: string): SectorChanges {
+/** What an abort records, by the plan the sector was under, and whether the pieces it holds go back to the queue. */
+function abortOf(plan: SectorPlan, reason: string): { changes: SectorChanges; releasesPieces: boolean } {
   switch (plan) {
     case 'sealer':
-      return { abort_reason: reason, abort_request: null };
+      return { changes: { abort_reason: reason, abort_request: null }, releasesPieces: true };
     case 'snapup':
       // The CC sector is what it was: no pieces, no upgrade.
-      return { pieces: [], upgrade: null, upgrade_message: null, abort_request: null };
+      return { changes: { pieces: [], upgrade: null, upgrade_message: null, abort_request: null }, releasesPieces: true };
     case 'rebuild':
-      return { abort_request: null };
+      // The pieces of a rebuilt sector are on chain in it: they stay sealed.
+      return { changes: { abort_request: null }, releasesPieces: false };
     default: {
       const unhandled: never = plan;
       throw new Error(`no abort for plan ${String(unhandled)}`);
