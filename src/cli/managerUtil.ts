@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { parseSectorId } from '../core/sectorId.js';
 import { formatDuration } from '../core/units.js';
 import type { SectorDetail, SectorEvent, SectorSummary } from '../manager/api/admin.js';
+import { SECTOR_STATUSES } from '../manager/sectors/lifecycle.js';
 import { arg, defaultHome, durationArg, indexArg } from './options.js';
 import { managerClient } from './managerClient.js';
 import { renderTable } from './table.js';
@@ -34,6 +35,8 @@ const out = (text: string): void => {
 const json = (value: unknown): void => out(`${printableJson(value)}\n`);
 const line = (text: string): void => out(printLine(text));
 const ago = (ms: number): string => formatDuration(Date.now() - ms);
+/** `sealing, finalized or aborted`. */
+const STATUS_CHOICES = `${SECTOR_STATUSES.slice(0, -1).join(', ')} or ${SECTOR_STATUSES.at(-1) ?? ''}`;
 
 /** How many known names a refusal lists. */
 const KNOWN_SHOWN = 20;
@@ -130,8 +133,8 @@ export function utilCommand(): Command {
   const sectors = util.command('sealer').description('sector records').command('sectors').description('sectors this manager numbered');
   homeOpt(sectors.command('list').description('sectors with their latest state'))
     .option('--state <state>', 'only sectors whose worker last reported this state')
-    .option('--status <status>', 'only sealing, finalized or aborted sectors', (v) => {
-      if (!['sealing', 'finalized', 'aborted'].includes(v)) throw new InvalidArgumentError(`invalid status "${v}": expected sealing, finalized or aborted`);
+    .option('--status <status>', `only ${STATUS_CHOICES} sectors`, (v) => {
+      if (!(SECTOR_STATUSES as readonly string[]).includes(v)) throw new InvalidArgumentError(`invalid status "${v}": expected ${STATUS_CHOICES}`);
       return v;
     })
     .option('--miner <miner>', 'only this miner', minerArg)

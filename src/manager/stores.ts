@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { formatSectorId } from '../core/sectorId.js';
 import type { SectorID, StoreBasicInfo } from '../core/wire/sealer.js';
 import type { PersistStoreConfig } from './config.js';
+import type { Transaction } from 'kysely';
 import type { ManagerDb } from './db/open.js';
+import type { Database } from './db/schema.js';
 
 /**
  * Persist stores: where workers move finished sector files. The manager reserves space for a sector
@@ -51,8 +53,9 @@ export class PersistStores {
     });
   }
 
-  async release(sector: SectorID): Promise<void> {
-    await this.db.deleteFrom('reservations').where('miner', '=', sector.Miner).where('number', '=', sector.Number).execute();
+  /** Frees the sector's reservation, in the transaction that ends its sealing. */
+  async release(trx: Transaction<Database>, sector: SectorID): Promise<void> {
+    await trx.deleteFrom('reservations').where('miner', '=', sector.Miner).where('number', '=', sector.Number).execute();
   }
 
   /**

@@ -71,8 +71,13 @@ describe('manager operations', () => {
       const mismatch = await m.call<{ Res: number }>('Venus.SubmitPreCommit', [a.sector, { ...a.preCommitInfo(), CommR: Array(32).fill(1) }, false]);
       assert.equal(mismatch.Res, SubmitResult.MismatchedSubmission);
       await again.waitLanded('Venus.PollPreCommitState');
-      const log = await m.call<{ Event: string }[]>('SealFleet.SectorLog', [a.id]);
-      assert.deepEqual(log.map((e) => e.Event), ['Allocate', 'AcquireDeals', 'AssignTicket']);
+      const log = await m.call<{ Worker: string; Event: string }[]>('SealFleet.SectorLog', [a.id]);
+      assert.deepEqual(log.filter((e) => e.Worker !== 'manager').map((e) => e.Event), ['Allocate', 'AcquireDeals', 'AssignTicket']);
+      assert.deepEqual(
+        log.filter((e) => e.Worker === 'manager').map((e) => e.Event),
+        ['SectorAllocated', 'DealsAcquired', 'TicketAssigned', 'PreCommitQueued', 'PreCommitSent'],
+        'the manager\'s own transitions, each logged once: the identical pre-commit after the restart changed nothing',
+      );
     } finally {
       await m.daemon.kill();
     }
@@ -156,7 +161,8 @@ describe('manager operations', () => {
       const log = await util(m.home, 'sealer', 'sectors', 'log', 's-t01000-1');
       assert.deepEqual(scrub(log.stdout), rows(
         'Time  Since start  Took  Worker  From  Event  To  Failure',
-        '<time>  <dur>  -  test-worker  Empty  Allocate  Allocated  -',
+        '<time>  <dur>  -  manager  -  SectorAllocated  sealer/allocated  -',
+        '<time>  <dur>  <dur>  test-worker  Empty  Allocate  Allocated  -',
         '<time>  <dur>  <dur>  test-worker  Allocated  AcquireDeals  DealsAcquired  -',
         '<time>  <dur>  <dur>  test-worker  DealsAcquired  AddPiece  DealsAcquired  Temporary: piece store unreachable',
       ));

@@ -38,11 +38,9 @@ describe('sector transition guards (real daemon, write token)', () => {
   const pieceStatus = async (cid: string) => (await m.call<{ PieceCID: string; Status: string }[]>('SealFleet.PiecesList')).find((p) => p.PieceCID === cid)?.Status;
   const sealedSector = async (): Promise<FakeSealer> => {
     const s = new FakeSealer(m, await m.call<AllocatedSector>('Venus.AllocateSector', SPEC));
-    // CC whatever is queued: a snap-up candidate.
-    const cc = { MaxDeals: 0, MinUsedSpace: null };
-    assert.equal(await m.call('Venus.AcquireDeals', [s.id, cc]), null);
-    // An empty answer is final only once the sector is pre-committed, so sealing asks for no deals again.
-    await s.sealAll(store, cc);
+    // CC whatever is queued: a snap-up candidate. (A CC answer is not final before the pre-commit, so every
+    // AcquireDeals of the sector asks for none.)
+    await s.sealAll(store, { MaxDeals: 0, MinUsedSpace: null });
     return s;
   };
 

@@ -5,7 +5,8 @@ import { method, type MethodDef } from '../../core/rpc/server.js';
 import { SectorID } from '../../core/wire/sealer.js';
 import { labelString, nameString, pathString, textString } from '../../core/wire/bounds.js';
 import type { PieceQueue } from '../deals/pieces.js';
-import { isOrphanRelease, sectorKey, type SectorEventRow, type SectorRecords, type SectorRow } from '../sectors/records.js';
+import { SECTOR_STATUSES, type SectorPlan, type SectorStage, type SectorStatus } from '../sectors/lifecycle.js';
+import { isOrphanRelease, sectorKey, type SectorEventRow, type SectorRecord, type SectorStore } from '../sectors/store.js';
 import type { WorkerRegistry } from '../workers/registry.js';
 import type { Miners } from '../commitment/miners.js';
 
@@ -14,8 +15,10 @@ export interface SectorSummary {
   Sector: string;
   Miner: number;
   Number: number;
-  Status: SectorRow['status'];
-  Plan: SectorRow['plan'];
+  Status: SectorStatus;
+  Plan: SectorPlan;
+  /** Where the sector is in its plan's lifecycle (sectors/lifecycle.ts). */
+  Stage: SectorStage;
   State: string | null;
   Worker: string | null;
   Location: string | null;
@@ -51,15 +54,14 @@ export interface SectorEvent {
   FailureDesc: string | null;
 }
 
-const parse = (json: string | null): unknown => (json === null ? null : JSON.parse(json));
-
-function summary(r: SectorRow): SectorSummary {
+function summary(r: SectorRecord): SectorSummary {
   return {
     Sector: sectorKey({ Miner: Number(r.miner), Number: Number(r.number) }),
     Miner: Number(r.miner),
     Number: Number(r.number),
     Status: r.status,
     Plan: r.plan,
+    Stage: r.stage,
     State: r.latest_state,
     Worker: r.worker_instance,
     Location: r.worker_location,
@@ -98,7 +100,7 @@ const page = (p: { Limit?: number | undefined; Offset?: number | undefined } | u
 const LogLimit = z.number().int().min(1).max(LIST_MAX).optional();
 
 const ListFilter = z.object({
-  Status: z.enum(['sealing', 'finalized', 'aborted']).optional(),
+  Status: z.enum(SECTOR_STATUSES).optional(),
   Miner: z.number().int().nonnegative().optional(),
   State: labelString.optional(),
   ...Page,
@@ -109,7 +111,7 @@ const importPath = pathString.refine(isAbsolute, 'expected an absolute path').re
 
 /** The operator API behind `sealfleet-manager util …` (`SealFleet.*`): reads need `read`, actions `admin`. */
 export function adminMethods(d: {
-  records: SectorRecords;
+  records: SectorStore;
   workers: WorkerRegistry;
   pieces: PieceQueue;
   miners: Miners;
@@ -125,14 +127,14 @@ export function adminMethods(d: {
       return {
         ...summary(r),
         ProofType: r.proof_type,
-        Pieces: (parse(r.pieces) as unknown[] | null) ?? [],
-        Ticket: parse(r.ticket),
-        PreCommit: parse(r.pre),
+        Pieces: r.pieces ?? [],
+        Ticket: r.ticket,
+        PreCommit: r.pre,
         PreCommitMessage: await d.messageCid(r.pre_message),
-        Seed: parse(r.seed),
+        Seed: r.seed,
         ProveMessage: await d.messageCid(r.prove_message),
         PersistInstance: r.persist_instance,
-        Upgrade: parse(r.upgrade),
+        Upgrade: r.upgrade,
         UpgradeMessage: await d.messageCid(r.upgrade_message),
       };
     }),
@@ -145,9 +147,7 @@ export function adminMethods(d: {
       async (id, reason) => {
         const r = await d.records.require(id);
         if (r.status !== 'sealing') throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(id)} is ${r.status}; only a sector being sealed can be aborted`);
-        await d.records.update(id, { abort_request: reason });
-        await d.records.note(id, 'AbortRequested', reason);
-        return summary({ ...r, abort_request: reason });
+        return summary(await d.records.requestAbort(id, reason));
       },
       'admin',
     ),
@@ -156,9 +156,7 @@ export function adminMethods(d: {
       async (id) => {
         const r = await d.records.require(id);
         if (r.status !== 'finalized') throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(id)} is ${r.status}; only a finalized sector can be rebuilt`);
-        await d.records.update(id, { rebuild_requested: 1 });
-        await d.records.note(id, 'RebuildRequested');
-        return summary(r);
+        return summary(await d.records.requestRebuild(id));
       },
       'admin',
     ),

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import type { Logger } from '../../core/log.js';
 import { formatDuration } from '../../core/units.js';
@@ -33,11 +34,13 @@ import { boundedArray, nameString, textString } from '../../core/wire/bounds.js'
 import { DomainSeparationTag } from '../../chain/randomness.js';
 import type { LotusClient } from '../../chain/client.js';
 import type { ManagerConfig } from '../config.js';
-import { ALREADY_ON_CHAIN, sealerExpiration, type Committer, type UpgradeRecord } from '../commitment/committer.js';
+import { sealerExpiration, type Committer } from '../commitment/committer.js';
 import type { MinerFacts, Miners } from '../commitment/miners.js';
 import type { PieceQueue } from '../deals/pieces.js';
 import type { SectorNumbering } from '../sectors/numbering.js';
-import { ORPHAN_REASON, sectorKey, type SectorRecords, type SectorRow } from '../sectors/records.js';
+import type { UpgradeRecord } from '../sectors/columns.js';
+import type { TransitionName } from '../sectors/lifecycle.js';
+import { MANAGER_EVENT_SOURCE, ORPHAN_REASON, sectorKey, type SectorRecord, type SectorStore } from '../sectors/store.js';
 import type { PersistStores } from '../stores.js';
 import type { WorkerRegistry } from '../workers/registry.js';
 
@@ -45,7 +48,7 @@ export interface SealerDeps {
   config: ManagerConfig;
   lotus: LotusClient;
   miners: Miners;
-  records: SectorRecords;
+  records: SectorStore;
   numbering: SectorNumbering;
   pieces: PieceQueue;
   stores: PersistStores;
@@ -58,15 +61,17 @@ export interface SealerDeps {
 
 const ok = (desc: string | null = null): SubmitResp => ({ Res: SubmitResult.Accepted, Desc: desc });
 const refuse = (res: number, desc: string): SubmitResp => ({ Res: res, Desc: desc });
-const idOf = (row: SectorRow): SectorID => ({ Miner: Number(row.miner), Number: Number(row.number) });
+const idOf = (row: Pick<SectorRecord, 'miner' | 'number'>): SectorID => ({ Miner: Number(row.miner), Number: Number(row.number) });
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
-const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+/** The manager's own outcomes of a snap-up or rebuild attempt, as its event rows name them. */
+const ATTEMPT_OUTCOMES: readonly TransitionName[] = ['Aborted', 'Finalized', 'UpgradeLanded', 'SnapUpAllocated', 'RebuildAllocated'];
 /** How many chain-allocated numbers one AllocateSector skips before it gives up (see unallocatedNumber). */
 const MAX_CHAIN_ALLOCATED_SKIPS = 32;
 
 /**
  * The sealer API workers call (`Venus.*`), with damocles' semantics: what each call stores, which calls
- * are safe to repeat, and which answers make the worker wait, retry, pause or abort.
+ * are safe to repeat, and which answers make the worker wait, retry, pause or abort. It checks the calls
+ * and asks the chain; every change of a sector record is a transition of the sector store.
  */
 export class SealerService {
   private readonly startedAt = Date.now();
@@ -87,7 +92,7 @@ export class SealerService {
    * (deals, ticket, pre-commit, seed, proof) have no business with a snap-up or a rebuild, whose sector is on
    * chain already: a pre-commit or proof sent for it would be a second one.
    */
-  private async requireSealer(id: SectorID, call: string): Promise<SectorRow> {
+  private async requireSealer(id: SectorID, call: string): Promise<SectorRecord> {
     const row = await this.d.records.requireSealing(id);
     if (row.plan !== 'sealer') {
       throw new RpcError(RPC_CODES.Application, `${call} refused: sector ${sectorKey(id)} is being handled by the ${row.plan} plan, which does not seal it anew`);
@@ -101,7 +106,7 @@ export class SealerService {
       const miner = pool.splice(Math.floor(Math.random() * pool.length), 1)[0] as MinerFacts;
       const number = await this.unallocatedNumber(miner);
       if (number === null) continue;
-      await this.d.records.create({ miner: miner.config.id, number, proof_type: miner.sealProof.id, plan: 'sealer' });
+      await this.d.records.allocate({ Miner: miner.config.id, Number: number }, miner.sealProof.id);
       this.d.log.info({ sector: sectorKey({ Miner: miner.config.id, Number: number }) }, 'sector allocated');
       return { ID: { Miner: miner.config.id, Number: number }, ProofType: miner.sealProof.id };
     }
@@ -143,11 +148,13 @@ export class SealerService {
     const after = this.d.config.sectors.orphan_after;
     let released = 0;
     if (Date.now() - this.startedAt < after) return released;
-    for (let row = await this.d.records.claimOrphan(Date.now() - after); row; row = await this.d.records.claimOrphan(Date.now() - after)) {
-      const id = idOf(row);
-      const requested = row.abort_request === null ? '' : ` (abort requested: ${row.abort_request})`;
-      this.d.log.warn({ sector: sectorKey(id), allocatedAt: new Date(Number(row.created_at)).toISOString() }, 'releasing an orphaned sector: no worker reported on it');
-      await this.abort(row, `${ORPHAN_REASON}no worker reported on it within ${formatDuration(after)} of allocation${requested}`);
+    const reasonOf = (row: SectorRecord): string =>
+      `${ORPHAN_REASON}no worker reported on it within ${formatDuration(after)} of allocation${row.abort_request === null ? '' : ` (abort requested: ${row.abort_request})`}`;
+    for (let r = await this.d.records.releaseOrphan(Date.now() - after, reasonOf); r; r = await this.d.records.releaseOrphan(Date.now() - after, reasonOf)) {
+      this.d.log.warn(
+        { sector: sectorKey(idOf(r.sector)), allocatedAt: new Date(Number(r.sector.created_at)).toISOString(), reason: r.reason, piecesReleased: r.piecesReleased },
+        'released an orphaned sector: no worker reported on it',
+      );
       released++;
     }
     return released;
@@ -155,28 +162,18 @@ export class SealerService {
 
   async acquireDeals(id: SectorID, spec: z.infer<typeof AcquireDealsSpec>): Promise<SectorPieceV2[] | null> {
     const row = await this.requireSealer(id, 'AcquireDeals');
-    if (row.pieces !== null) {
-      const stored = JSON.parse(row.pieces) as SectorPieceV2[];
-      // No pieces is final once the sector is pre-committed as CC; before that, a worker that waits for deals
-      // instead of sealing CC (damocles' disable_cc) asks again, and must get what was queued since.
-      if (stored.length > 0 || row.pre !== null) return stored.length > 0 ? stored : null;
-    }
+    // No pieces is final once the sector is pre-committed as CC; before that, a worker that waits for deals
+    // instead of sealing CC (damocles' disable_cc) asks again, and must get what was queued since.
+    if (row.pieces !== null && (row.pieces.length > 0 || row.pre !== null)) return row.pieces.length > 0 ? row.pieces : null;
     const miner = this.d.miners.get(id.Miner);
-    let pieces: SectorPieceV2[] | null = null;
-    if (miner.config.sector.enable_deals) {
-      const head = (await this.d.lotus.chainHead()).Height;
-      pieces = await this.d.pieces.acquire(
-        id,
-        miner.sectorSize,
-        {
-          MaxDeals: Math.min(spec.MaxDeals ?? Infinity, miner.config.deals.max_deals),
-          MinUsedSpace: Math.max(spec.MinUsedSpace ?? 0, miner.config.deals.min_used_space),
-        },
-        { start: head, end: sealerExpiration(head, miner, this.d.config) },
-      );
-    }
-    await this.d.records.update(id, { pieces: JSON.stringify(pieces ?? []) });
-    return pieces;
+    if (!miner.config.sector.enable_deals) return this.d.records.acquireDeals(id, async () => null);
+    const head = (await this.d.lotus.chainHead()).Height;
+    const limits = {
+      MaxDeals: Math.min(spec.MaxDeals ?? Infinity, miner.config.deals.max_deals),
+      MinUsedSpace: Math.max(spec.MinUsedSpace ?? 0, miner.config.deals.min_used_space),
+    };
+    const term = { start: head, end: sealerExpiration(head, miner, this.d.config) };
+    return this.d.records.acquireDeals(id, (trx) => this.d.pieces.acquire(trx, id, miner.sectorSize, limits, term));
   }
 
   async assignTicket(id: SectorID): Promise<Ticket> {
@@ -186,7 +183,7 @@ export class SealerService {
     const epoch = Math.max(0, head.Height - this.d.config.chain.seal_randomness_lookback);
     const rand = await this.d.lotus.stateGetRandomnessFromTickets(DomainSeparationTag.SealRandomness, epoch, miner.entropy, head.Cids);
     const ticket = { Ticket: b64(rand), Epoch: epoch };
-    await this.d.records.update(id, { ticket: JSON.stringify(ticket) });
+    await this.d.records.assignTicket(id, ticket);
     return ticket;
   }
 
@@ -195,11 +192,11 @@ export class SealerService {
     const row = await this.requireSealer(id, 'SubmitPreCommit');
     const miner = this.d.miners.get(id.Miner);
     if (row.pre && !reset) {
-      return sameJson(JSON.parse(row.pre), info) ? ok('already submitted') : refuse(SubmitResult.MismatchedSubmission, 'a different pre-commit was already submitted for this sector');
+      return isDeepStrictEqual(row.pre, info) ? ok('already submitted') : refuse(SubmitResult.MismatchedSubmission, 'a different pre-commit was already submitted for this sector');
     }
     // A sector that never acquired deals (its worker has deals off) is CC: its CommD is checked as such, and
     // its pieces are fixed as none, so an AcquireDeals after the pre-commit cannot give it pieces it does not hold.
-    const pieces = (row.pieces ? JSON.parse(row.pieces) : []) as SectorPieceV2[];
+    const pieces = row.pieces ?? [];
     const expected = unsealedSectorCommitment(
       miner.sectorSize,
       pieces.map((p) => ({ size: p.Piece.Size, commitment: cidToCommitment('unsealed', p.Piece.PieceCID['/']) })),
@@ -210,7 +207,7 @@ export class SealerService {
     const head = await this.d.lotus.chainHead();
     const earliest = head.Height - this.d.config.chain.max_pre_commit_randomness_lookback;
     if (info.Ticket.Epoch < earliest) return refuse(SubmitResult.Rejected, `${TICKET_EXPIRED}: epoch ${info.Ticket.Epoch} is before ${earliest}, the oldest a PreCommit may use now`);
-    const stored = row.ticket ? (JSON.parse(row.ticket) as Ticket) : null;
+    const stored = row.ticket;
     if (!stored || stored.Epoch !== info.Ticket.Epoch || stored.Ticket !== info.Ticket.Ticket) {
       return refuse(SubmitResult.Rejected, 'the ticket is not the one assigned to this sector');
     }
@@ -221,7 +218,7 @@ export class SealerService {
       return refuse(SubmitResult.Rejected, `sector number ${id.Number} is already allocated on chain`);
     }
     // A pre-commit the chain already has (its message was sent before a crash, say) must not be sent again.
-    await this.d.records.update(id, { pre: JSON.stringify(info), pre_message: onChain ? ALREADY_ON_CHAIN : null, queued_at: Date.now(), pieces: JSON.stringify(pieces) });
+    await this.d.records.queuePreCommit(id, info, pieces, onChain !== null);
     if (!onChain) this.d.committer.kick();
     return ok();
   }
@@ -249,7 +246,7 @@ export class SealerService {
       this.d.log.warn({ sector: sectorKey(id), instance, missing: check.missing }, 'persisted files missing');
       return false;
     }
-    await this.d.records.update(id, { persist_instance: instance });
+    await this.d.records.persisted(id, instance);
     return true;
   }
 
@@ -265,7 +262,7 @@ export class SealerService {
     if (head.Height < ready) return { ShouldWait: true, Delay: Math.max(1, (ready - head.Height) * Math.max(1, params.BlockDelaySecs)), Seed: null };
     const rand = await this.d.lotus.stateGetRandomnessFromBeacon(DomainSeparationTag.InteractiveSealChallengeSeed, seedEpoch, miner.entropy, head.Cids);
     const seed = { Seed: b64(rand), Epoch: seedEpoch };
-    await this.d.records.update(id, { seed: JSON.stringify(seed) });
+    await this.d.records.assignSeed(id, seed);
     return { ShouldWait: false, Delay: 0, Seed: seed };
   }
 
@@ -279,11 +276,11 @@ export class SealerService {
     const miner = this.d.miners.get(id.Miner);
     const pre = await this.d.lotus.stateSectorPreCommitInfo(miner.address, id.Number);
     if (!pre) return refuse(SubmitResult.Rejected, 'pre-commit info not found on chain');
-    const seed = JSON.parse(row.seed) as { Seed: string; Epoch: number };
+    const seed = row.seed;
     if (seed.Epoch !== pre.PreCommitEpoch + this.d.miners.networkParams().PreCommitChallengeDelay) {
       return refuse(SubmitResult.Rejected, `seed epoch ${seed.Epoch} is not the sector's interactive epoch`);
     }
-    await this.d.records.update(id, { proof: info.Proof, prove_message: null, queued_at: Date.now() });
+    await this.d.records.queueProof(id, info.Proof);
     this.d.committer.kick();
     return ok();
   }
@@ -304,7 +301,7 @@ export class SealerService {
     if (sealing && row.abort_request !== null) {
       // The operator's abort reaches the worker here; the sector is dropped now so a worker that only
       // cleans up (and never calls ReportAborted) leaves nothing behind.
-      await this.abort(row, row.abort_request);
+      await this.abort(id, row.abort_request, true);
       return { Id: id, Finalized: true, AbortReason: row.abort_request };
     }
     return { Id: id, Finalized: !sealing, AbortReason: sealing ? null : row.abort_reason };
@@ -314,23 +311,28 @@ export class SealerService {
     const row = await this.d.records.require(id);
     if (row.status === 'aborted') throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(id)} was aborted: ${row.abort_reason ?? ''}`);
     if (row.status === 'finalized') return null;
-    // A snap-up finishes when its update lands, not when the worker is done with it.
-    if (row.plan === 'snapup') return null;
-    // A sealer sector is finalized only once its proof landed and the chain holds it; a rebuild is finalized
-    // while it is being rebuilt (status sealing, plan rebuild), which it is if we got here.
-    if (row.plan === 'sealer') {
-      const proof = row.proof === null ? null : await this.pollProofState(id);
-      if (proof?.State !== OnChainState.Landed || row.persist_instance === null) {
-        const why = row.proof === null ? 'no proof was submitted' : row.persist_instance === null ? 'its files were not persisted' : `its proof has not landed (${proof?.Desc ?? 'pending'})`;
-        throw new RpcError(RPC_CODES.Application, `ReportFinalized refused: sector ${sectorKey(id)} is still sealing: ${why}`);
+    switch (row.plan) {
+      case 'snapup':
+        // A snap-up finishes when its update lands, not when the worker is done with it.
+        return null;
+      case 'sealer': {
+        // Finalized only once its proof landed and the chain holds it.
+        const proof = row.proof === null ? null : await this.pollProofState(id);
+        if (proof?.State !== OnChainState.Landed || row.persist_instance === null) {
+          const why = row.proof === null ? 'no proof was submitted' : row.persist_instance === null ? 'its files were not persisted' : `its proof has not landed (${proof?.Desc ?? 'pending'})`;
+          throw new RpcError(RPC_CODES.Application, `ReportFinalized refused: sector ${sectorKey(id)} is still sealing: ${why}`);
+        }
+        break;
+      }
+      case 'rebuild':
+        // A rebuilt sector is again what it was: the store puts it back under the plan that sealed it.
+        break;
+      default: {
+        const unhandled: never = row.plan;
+        throw new RpcError(RPC_CODES.Application, `ReportFinalized refused: sector ${sectorKey(id)} is under an unknown plan ${String(unhandled)}`);
       }
     }
-    // A rebuilt sector is again what it was: a sealed sector, or an upgraded one.
-    const plan = row.plan === 'rebuild' && row.upgrade ? 'snapup' : 'sealer';
-    await this.d.records.update(id, { status: 'finalized', plan, rebuild_requested: 0 });
-    await this.d.pieces.sealed(id);
-    await this.d.stores.release(id);
-    await this.d.records.note(id, 'Finalized');
+    await this.d.records.finalize(id);
     return null;
   }
 
@@ -341,58 +343,44 @@ export class SealerService {
     // ReportState put the sector back as it was): its abort is done, and recorded once.
     if (row.status === 'finalized' && (await this.lastAttemptAborted(id))) return null;
     if (row.status === 'finalized') throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(id)} is finalized and cannot be aborted`);
-    await this.abort(row, reason);
+    await this.abort(id, reason);
     return null;
   }
 
   /** Whether the sector's last snap-up or rebuild ended in an abort (and nothing finalized it since). */
   private async lastAttemptAborted(id: SectorID): Promise<boolean> {
-    const outcomes = new Set(['Aborted', 'Finalized', 'UpgradeLanded', 'SnapUpAllocated', 'RebuildAllocated']);
     // The outcome is among the latest events: each attempt writes one, and a sector's log is bounded by its steps.
-    const last = (await this.d.records.events(id, 10_000)).filter((e) => e.worker_instance === 'manager' && e.event !== null && outcomes.has(e.event)).at(-1);
+    const last = (await this.d.records.events(id, 10_000))
+      .filter((e) => e.worker_instance === MANAGER_EVENT_SOURCE && (ATTEMPT_OUTCOMES as readonly (string | null)[]).includes(e.event))
+      .at(-1);
     return last?.event === 'Aborted';
   }
 
-  /** Drops a sector: its pieces go back to the queue, its reservation is freed, the record keeps why. */
-  async abort(row: SectorRow, reason: string): Promise<void> {
-    const id = idOf(row);
-    const released = row.plan === 'rebuild' ? 0 : await this.d.pieces.release(id);
-    await this.d.stores.release(id);
-    if (row.plan === 'snapup') {
-      // A failed upgrade leaves the CC sector as it was.
-      await this.d.records.update(id, { status: 'finalized', plan: 'sealer', pieces: '[]', upgrade: null, upgrade_message: null, abort_request: null });
-    } else if (row.plan === 'rebuild') {
-      // A failed rebuild leaves the sector on chain as it was; it can be queued again.
-      await this.d.records.update(id, { status: 'finalized', plan: row.upgrade ? 'snapup' : 'sealer', abort_request: null });
-    } else {
-      await this.d.records.update(id, { status: 'aborted', abort_reason: reason, abort_request: null });
-    }
-    await this.d.records.note(id, 'Aborted', reason);
-    this.d.log.info({ sector: sectorKey(id), reason, piecesReleased: released }, 'sector aborted');
+  /**
+   * Drops what the sector's plan was doing (see the store's abort); `unlessEnded`: a sector another call
+   * ended meanwhile is left as it is.
+   */
+  private async abort(id: SectorID, reason: string, unlessEnded = false): Promise<void> {
+    const done = await this.d.records.abort(id, reason, { unlessEnded });
+    if (done) this.d.log.info({ sector: sectorKey(id), reason, piecesReleased: done.piecesReleased }, 'sector aborted');
   }
 
   async allocateSnapUp(spec: z.infer<typeof AllocateSnapUpSpec>): Promise<AllocatedSnapUpSector | null> {
     for (const miner of this.candidates(spec.Sector, (m) => m.config.snapup.enabled)) {
-      const cc = await this.d.records.list({ status: 'finalized', miner: miner.config.id, plan: 'sealer' });
+      const cc = await this.d.records.list({ stage: 'finalized', miner: miner.config.id, plan: 'sealer' });
       for (const row of cc) {
-        if ((row.pieces && row.pieces !== '[]') || row.upgrade !== null || !row.persist_instance) continue;
+        if ((row.pieces !== null && row.pieces.length > 0) || row.upgrade !== null || !row.persist_instance) continue;
         const info = await this.d.lotus.stateSectorGetInfo(miner.address, Number(row.number));
         if (!info || info.SectorKeyCID !== null || info.DealWeight !== '0' || info.VerifiedDealWeight !== '0') continue;
         const id = idOf(row);
         const head = (await this.d.lotus.chainHead()).Height;
-        const pieces = await this.d.pieces.acquire(
-          id,
-          miner.sectorSize,
-          { MaxDeals: spec.Deals.MaxDeals ?? null, MinUsedSpace: spec.Deals.MinUsedSpace ?? null },
-          { start: head, end: info.Expiration },
-        );
-        if (!pieces) return null;
         const upgrade: UpgradeRecord = {
           public: { CommR: bytesToArray(cidToCommitment('sealed', info.SealedCID['/'])), SealedCID: info.SealedCID, Activation: info.Activation, Expiration: info.Expiration },
           accessInstance: row.persist_instance,
         };
-        await this.d.records.update(id, { status: 'sealing', plan: 'snapup', pieces: JSON.stringify(pieces), upgrade: JSON.stringify(upgrade), upgrade_message: null });
-        await this.d.records.note(id, 'SnapUpAllocated', `${pieces.length} piece(s)`);
+        const deals = { MaxDeals: spec.Deals.MaxDeals ?? null, MinUsedSpace: spec.Deals.MinUsedSpace ?? null };
+        const pieces = await this.d.records.startSnapUp(id, upgrade, (trx) => this.d.pieces.acquire(trx, id, miner.sectorSize, deals, { start: head, end: info.Expiration }));
+        if (!pieces) return null;
         return { Sector: { ID: id, ProofType: Number(row.proof_type) }, Pieces: pieces, Public: upgrade.public, Private: { AccessInstance: upgrade.accessInstance } };
       }
     }
@@ -403,35 +391,31 @@ export class SealerService {
     if (info.Proof === '') return refuse(SubmitResult.Rejected, 'empty proof is invalid');
     const row = await this.d.records.requireSealing(id);
     if (row.plan !== 'snapup' || !row.upgrade) return refuse(SubmitResult.Rejected, 'sector is not being upgraded');
-    const upgrade = JSON.parse(row.upgrade) as UpgradeRecord;
-    const pieces = (JSON.parse(row.pieces ?? '[]') as SectorPieceV2[]).map((p) => p.Piece.PieceCID['/']);
-    if (!sameJson(pieces, info.Pieces.map((p) => p['/']))) return refuse(SubmitResult.Rejected, 'pieces differ from the ones allocated to the sector');
+    const upgrade = row.upgrade;
+    const pieces = (row.pieces ?? []).map((p) => p.Piece.PieceCID['/']);
+    if (!isDeepStrictEqual(pieces, info.Pieces.map((p) => p['/']))) return refuse(SubmitResult.Rejected, 'pieces differ from the ones allocated to the sector');
     const submitted = { CommR: info.CommR, CommD: info.CommD, Proof: info.Proof, AccessInstance: info.AccessInstance };
     if (upgrade.submitted) {
-      return sameJson(upgrade.submitted, submitted) ? ok('already submitted') : refuse(SubmitResult.MismatchedSubmission, 'a different update was already submitted for this sector');
+      return isDeepStrictEqual(upgrade.submitted, submitted) ? ok('already submitted') : refuse(SubmitResult.MismatchedSubmission, 'a different update was already submitted for this sector');
     }
     const files = await this.d.stores.hasSectorFiles(info.AccessInstance, id, true).catch((err: Error) => ({ ok: false, missing: [err.message] }));
     if (!files.ok) return refuse(SubmitResult.FilesMissed, `not all files persisted: ${files.missing.join(', ')}`);
-    await this.d.records.update(id, { upgrade: JSON.stringify({ ...upgrade, submitted }), queued_at: Date.now(), persist_instance: info.AccessInstance });
+    await this.d.records.queueUpgrade(id, submitted);
     this.d.committer.kick();
     return ok();
   }
 
   async allocateRebuild(spec: z.infer<typeof AllocateSectorSpec>): Promise<SectorRebuildInfo | null> {
     for (const miner of this.candidates(spec, () => true)) {
-      const row = (await this.d.records.list({ miner: miner.config.id, status: 'finalized', rebuildRequested: true, limit: 1 }))[0];
-      if (!row || !row.pre) continue;
-      const pre = JSON.parse(row.pre) as z.infer<typeof PreCommitOnChainInfo>;
-      const pieces = JSON.parse(row.pieces ?? '[]') as SectorPieceV2[];
-      const upgrade = row.upgrade ? (JSON.parse(row.upgrade) as UpgradeRecord) : null;
-      const id = idOf(row);
-      await this.d.records.update(id, { status: 'sealing', plan: 'rebuild', rebuild_requested: 0 });
-      await this.d.records.note(id, 'RebuildAllocated');
+      const row = await this.d.records.startRebuild(miner.config.id);
+      if (!row) continue;
+      const { pre, upgrade } = row;
+      if (!pre) throw new RpcError(RPC_CODES.Application, `sector ${sectorKey(idOf(row))} has no pre-commit on record to rebuild from`);
       return {
-        Sector: { ID: id, ProofType: Number(row.proof_type) },
+        Sector: { ID: idOf(row), ProofType: Number(row.proof_type) },
         Ticket: pre.Ticket,
         Pieces: null,
-        PiecesV2: pieces,
+        PiecesV2: row.pieces ?? [],
         IsSnapUp: upgrade !== null,
         UpgradePublic: upgrade ? upgrade.public : null,
       };
@@ -454,28 +438,22 @@ export class SealerService {
    * returns the sector to CC and its pieces to the queue.
    */
   async watchUpgrades(): Promise<void> {
-    const rows = (await this.d.records.list({ status: 'sealing', plan: 'snapup' })).filter((r) => r.upgrade_message !== null);
-    for (const row of rows) {
+    for (const row of await this.d.records.list({ stage: 'upgrade_sent' })) {
       const id = idOf(row);
       const state = await this.d.committer.state(row.upgrade_message, true);
       if (state.State === OnChainState.Landed) {
         const miner = this.d.miners.get(id.Miner);
         const info = await this.d.lotus.stateSectorGetInfo(miner.address, id.Number);
-        const upgrade = JSON.parse(row.upgrade as string) as UpgradeRecord;
-        const expected = commitmentToCid('sealed', arrayToBytes(upgrade.submitted?.CommR ?? [])).toString();
+        const expected = commitmentToCid('sealed', arrayToBytes(row.upgrade?.submitted?.CommR ?? [])).toString();
         if (info?.SealedCID['/'] !== expected) {
-          await this.abort(row, 'replica update landed but the chain did not take it (invalid proof?)');
+          await this.abort(id, 'replica update landed but the chain did not take it (invalid proof?)');
           continue;
         }
-        await this.d.records.update(id, { status: 'finalized', upgrade: JSON.stringify({ ...upgrade, landedAt: info.PowerBaseEpoch }) });
-        await this.d.pieces.sealed(id);
-        await this.d.stores.release(id);
-        await this.d.records.note(id, 'UpgradeLanded', `new CommR ${expected}`);
+        await this.d.records.landUpgrade(id, info.PowerBaseEpoch, `new CommR ${expected}`);
       } else if (state.State === OnChainState.Failed) {
-        await this.d.records.update(id, { upgrade_message: null, queued_at: Date.now() });
-        await this.d.records.note(id, 'UpgradeResend', state.Desc);
+        await this.d.records.resendUpgrade(id, state.Desc);
       } else if (state.State === OnChainState.PermFailed) {
-        await this.abort(row, state.Desc ?? 'replica update failed');
+        await this.abort(id, state.Desc ?? 'replica update failed');
       }
     }
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../core/log.js';
 import { commitmentToCid } from '../../core/commitment.js';
-import { OnChainState, arrayToBytes, type PollStateResp, type PreCommitOnChainInfo, type SectorPieceV2 } from '../../core/wire/sealer.js';
+import { OnChainState, arrayToBytes, type PollStateResp, type SectorPieceV2 } from '../../core/wire/sealer.js';
 import { CID } from 'multiformats/cid';
 import type { LotusClient } from '../../chain/client.js';
 import { exitCodeName, isRetriableExit } from '../../chain/exitCodes.js';
@@ -17,17 +17,9 @@ import type { ManagerConfig } from '../config.js';
 import type { ManagerDb } from '../db/open.js';
 import type { MessagesTable } from '../db/schema.js';
 import type { MinerFacts, Miners } from './miners.js';
-import type { SectorRow } from '../sectors/records.js';
+import { ALREADY_ON_CHAIN, sectorKey, type SectorRecord, type SectorStore } from '../sectors/store.js';
 
 type Kind = MessagesTable['kind'];
-
-/** The snap-up part of a sector record once the worker submitted its update. */
-export interface UpgradeRecord {
-  public: { CommR: number[]; SealedCID: { '/': string }; Activation: number; Expiration: number };
-  accessInstance: string;
-  submitted?: { CommR: number[]; CommD: number[]; Proof: string; AccessInstance: string };
-  landedAt?: number;
-}
 
 const EPOCHS_PER_DAY = 2880;
 
@@ -35,24 +27,20 @@ const EPOCHS_PER_DAY = 2880;
 export const sealerExpiration = (head: number, miner: MinerFacts, config: ManagerConfig): number =>
   head + config.chain.max_prove_commit_duration + miner.config.sector.lifetime_days * EPOCHS_PER_DAY;
 
-/** Stands in for a message id when the chain already had the sector's data before we sent anything. */
-export const ALREADY_ON_CHAIN = 'already-on-chain';
-
-/** Which record columns a kind of message reads and writes. */
-const COLUMN: Record<Kind, 'pre_message' | 'prove_message' | 'upgrade_message'> = {
-  precommit: 'pre_message',
-  prove: 'prove_message',
-  snap: 'upgrade_message',
-};
-
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
-const pieceManifests = (pieces: string | null): PieceActivationManifest[] =>
-  ((pieces ? JSON.parse(pieces) : []) as SectorPieceV2[]).map((p) => ({
+const pieceManifests = (pieces: SectorPieceV2[] | null): PieceActivationManifest[] =>
+  (pieces ?? []).map((p) => ({
     cid: CID.parse(p.Piece.PieceCID['/']),
     size: p.Piece.Size,
     verifiedAllocationKey: null,
     notify: [],
   }));
+
+/** What a queued sector's stage promises it holds; a record without it is corrupt, and its batch is not sent. */
+function queuedData<T>(r: SectorRecord, value: T | null | undefined, what: string): T {
+  if (value === null || value === undefined) throw new Error(`sector ${sectorKey({ Miner: Number(r.miner), Number: Number(r.number) })} is ${r.stage} but holds no ${what}`);
+  return value;
+}
 
 /**
  * Sends the miners' PreCommit, ProveCommit and ProveReplicaUpdate messages. Sectors wait in the database
@@ -67,6 +55,7 @@ export class Committer {
 
   constructor(
     private readonly db: ManagerDb,
+    private readonly records: SectorStore,
     private readonly lotus: LotusClient,
     private readonly miners: Miners,
     private readonly config: ManagerConfig,
@@ -105,16 +94,8 @@ export class Committer {
     }
   }
 
-  private waiting(miner: number, kind: Kind): Promise<SectorRow[]> {
-    let q = this.db.selectFrom('sectors').selectAll().where('miner', '=', miner).where('status', '=', 'sealing').where(COLUMN[kind], 'is', null);
-    if (kind === 'precommit') q = q.where('pre', 'is not', null);
-    if (kind === 'prove') q = q.where('proof', 'is not', null);
-    if (kind === 'snap') q = q.where('plan', '=', 'snapup').where('upgrade', 'like', '%"submitted"%');
-    return q.orderBy('queued_at').limit(256).execute();
-  }
-
   private async batch(miner: MinerFacts, kind: Kind): Promise<void> {
-    const rows = await this.waiting(miner.config.id, kind);
+    const rows = await this.records.queued(miner.config.id, kind, 256);
     if (rows.length === 0) return;
     const c = miner.config.commitment;
     const [threshold, maxWait] = kind === 'precommit' ? [c.pre_batch_threshold, c.pre_batch_max_wait] : [c.prove_batch_threshold, c.prove_batch_max_wait];
@@ -123,27 +104,22 @@ export class Committer {
     const head = await this.lotus.chainHead();
     const built = await this.build(miner, kind, rows, head.Height);
     const id = randomUUID();
-    await this.db.transaction().execute(async (trx) => {
+    const numbers = rows.map((r) => Number(r.number));
+    await this.records.recordMessage(kind, miner.config.id, numbers, id, async (trx) => {
       await trx
         .insertInto('messages')
-        .values({ id, kind, miner: miner.config.id, sectors: JSON.stringify(rows.map((r) => r.number)), method: built.method, params: b64(built.params), value: built.value.toString(), cid: null, state: 'new', exit_code: null, height: null, created_at: Date.now() })
-        .execute();
-      await trx
-        .updateTable('sectors')
-        .set({ [COLUMN[kind]]: id, updated_at: Date.now() })
-        .where('miner', '=', miner.config.id)
-        .where('number', 'in', rows.map((r) => r.number))
+        .values({ id, kind, miner: miner.config.id, sectors: JSON.stringify(numbers), method: built.method, params: b64(built.params), value: built.value.toString(), cid: null, state: 'new', exit_code: null, height: null, created_at: Date.now() })
         .execute();
     });
     this.log.info({ miner: miner.address, kind, sectors: rows.map((r) => r.number), message: id }, 'batch formed');
     await this.push(id);
   }
 
-  private async build(miner: MinerFacts, kind: Kind, rows: SectorRow[], head: number): Promise<{ method: number; params: Uint8Array; value: bigint }> {
+  private async build(miner: MinerFacts, kind: Kind, rows: SectorRecord[], head: number): Promise<{ method: number; params: Uint8Array; value: bigint }> {
     if (kind === 'precommit') {
       const sectors = rows.map((r) => {
-        const pre = JSON.parse(r.pre as string) as PreCommitOnChainInfo;
-        const hasData = !!r.pieces && (JSON.parse(r.pieces) as unknown[]).length > 0;
+        const pre = queuedData(r, r.pre, 'pre-commit');
+        const hasData = (r.pieces ?? []).length > 0;
         return {
           sealProof: r.proof_type,
           sectorNumber: r.number,
@@ -171,7 +147,7 @@ export class Committer {
         method: MinerMethod.ProveCommitSectors3,
         params: encodeProveCommitSectors3({
           sectorActivations: rows.map((r) => ({ sectorNumber: r.number, pieces: pieceManifests(r.pieces) })),
-          sectorProofs: rows.map((r) => new Uint8Array(Buffer.from(r.proof as string, 'base64'))),
+          sectorProofs: rows.map((r) => new Uint8Array(Buffer.from(queuedData(r, r.proof, 'proof'), 'base64'))),
           aggregateProof: new Uint8Array(),
           aggregateProofType: null,
           // One bad proof must not sink the rest of a batch; its sector shows up as not activated.
@@ -183,15 +159,15 @@ export class Committer {
     }
     const updates = [];
     for (const r of rows) {
-      const upgrade = JSON.parse(r.upgrade as string) as UpgradeRecord;
+      const submitted = queuedData(r, r.upgrade?.submitted, 'replica update');
       const where = await this.lotus.stateSectorPartition(miner.address, r.number);
       updates.push({
         sector: r.number,
         deadline: where.Deadline,
         partition: where.Partition,
-        newSealedCid: commitmentToCid('sealed', arrayToBytes(upgrade.submitted?.CommR ?? [])),
+        newSealedCid: commitmentToCid('sealed', arrayToBytes(submitted.CommR)),
         pieces: pieceManifests(r.pieces),
-        proof: new Uint8Array(Buffer.from(upgrade.submitted?.Proof ?? '', 'base64')),
+        proof: new Uint8Array(Buffer.from(submitted.Proof, 'base64')),
       });
     }
     return {

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import type { Migration } from 'kysely/migration';
 
 /** Schema history; append only. Each migration runs once, in a transaction, in name order. */
@@ -114,4 +114,44 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('worker_pings').addColumn('secret_id', 'text').execute();
     },
   },
+  '0003_sector_stage': {
+    async up(db: Kysely<unknown>) {
+      // A sector's lifecycle stage, which the manager used to infer from its JSON and message columns (see
+      // sectors/lifecycle.ts). Each existing row is classified once, first matching rule wins: every rule
+      // only takes rows still at the default.
+      await db.schema.alterTable('sectors').addColumn('stage', 'text', (c) => c.notNull().defaultTo('allocated')).execute();
+      const sectors = db as Kysely<{ sectors: LegacySector }>;
+      const classify = async (stage: string, where: (eb: ExpressionBuilder<{ sectors: LegacySector }, 'sectors'>) => Expression<SqlBool>) => {
+        await sectors.updateTable('sectors').set({ stage }).where('stage', '=', 'allocated').where(where).execute();
+      };
+      await classify('aborted', (eb) => eb('status', '=', 'aborted'));
+      await classify('rebuild_queued', (eb) => eb.and([eb('status', '=', 'finalized'), eb('rebuild_requested', '=', 1)]));
+      await classify('finalized', (eb) => eb('status', '=', 'finalized'));
+      await classify('rebuilding', (eb) => eb('plan', '=', 'rebuild'));
+      await classify('upgrade_sent', (eb) => eb.and([eb('plan', '=', 'snapup'), eb('upgrade_message', 'is not', null)]));
+      await classify('upgrade_queued', (eb) => eb.and([eb('plan', '=', 'snapup'), eb('upgrade', 'like', '%"submitted"%')]));
+      await classify('upgrading', (eb) => eb('plan', '=', 'snapup'));
+      await classify('proof_sent', (eb) => eb('prove_message', 'is not', null));
+      await classify('proof_queued', (eb) => eb('proof', 'is not', null));
+      await classify('precommit_sent', (eb) => eb('pre_message', 'is not', null));
+      await classify('precommit_queued', (eb) => eb('pre', 'is not', null));
+      // The rebuild queue is now the stage `rebuild_queued`.
+      await db.schema.alterTable('sectors').dropColumn('rebuild_requested').execute();
+      await db.schema.createIndex('sectors_by_stage').on('sectors').columns(['stage', 'miner']).execute();
+    },
+  },
 };
+
+/** The `sectors` columns 0003 reads, as they were before it. */
+interface LegacySector {
+  status: string;
+  plan: string;
+  stage: string;
+  rebuild_requested: number;
+  upgrade: string | null;
+  upgrade_message: string | null;
+  proof: string | null;
+  prove_message: string | null;
+  pre: string | null;
+  pre_message: string | null;
+}

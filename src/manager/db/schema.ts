@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { SectorPlan, SectorStage, SectorStatus } from '../sectors/lifecycle.js';
 
 /**
  * The manager's tables. Written for Kysely so the SQLite default and a PostgreSQL dialect share one
@@ -8,9 +9,11 @@ export interface SectorsTable {
   miner: number;
   number: number;
   proof_type: number;
-  /** What the manager does with it: `sealing` (a worker owns it), `finalized`, `aborted`. */
-  status: 'sealing' | 'finalized' | 'aborted';
-  plan: 'sealer' | 'snapup' | 'rebuild';
+  /** What the manager does with it: `sealing` (a worker owns it), `finalized`, `aborted`; set from `stage`. */
+  status: SectorStatus;
+  plan: SectorPlan;
+  /** Where it is in its plan's lifecycle (`sectors/lifecycle.ts`); only the sector store sets it. */
+  stage: SectorStage;
   created_at: number;
   updated_at: number;
   worker_instance: string | null;
@@ -38,8 +41,6 @@ export interface SectorsTable {
   upgrade_message: string | null;
   /** When the sector's current submission (pre-commit, proof or update) started waiting for its batch. */
   queued_at: number | null;
-  /** Set when an operator queues the sector for a rebuild. */
-  rebuild_requested: number;
 }
 
 export interface SectorEventsTable {

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
-import type { Selectable } from 'kysely';
+import type { Selectable, Transaction } from 'kysely';
 import { CID } from 'multiformats/cid';
 import { cidToCommitment, commitmentToCid, isCommitmentCid } from '../../core/commitment.js';
 import { paddedPieceSize, pieceCommitment } from '../../core/piece.js';
@@ -10,7 +10,7 @@ import { formatSize } from '../../core/units.js';
 import { idAddress } from '../../chain/address.js';
 import type { AcquireDealsSpec, SectorID, SectorPieceV2 } from '../../core/wire/sealer.js';
 import type { ManagerDb } from '../db/open.js';
-import type { PiecesTable } from '../db/schema.js';
+import type { Database, PiecesTable } from '../db/schema.js';
 import type { SidecarClient } from '../../core/processor/sidecar.js';
 
 export type PieceRow = Selectable<PiecesTable>;
@@ -149,49 +149,48 @@ export class PieceQueue {
 
   /**
    * Gives the sector queued pieces, oldest first, that fit in it (each piece aligned to its own size),
-   * at most `MaxDeals` (0: none); fewer padded bytes than `MinUsedSpace` gives none. Returns null for a CC sector.
+   * at most `MaxDeals` (0: none); fewer padded bytes than `MinUsedSpace` gives none. Returns null for a CC
+   * sector. Runs in the transaction that records the pieces on the sector.
    */
-  async acquire(sector: SectorID, sectorSize: number, spec: AcquireDealsSpec, term: PieceTerm): Promise<SectorPieceV2[] | null> {
+  async acquire(trx: Transaction<Database>, sector: SectorID, sectorSize: number, spec: AcquireDealsSpec, term: PieceTerm): Promise<SectorPieceV2[] | null> {
     if (spec.MaxDeals === 0) return null;
-    return this.db.transaction().execute(async (trx) => {
-      const queued = await trx
-        .selectFrom('pieces')
-        .selectAll()
-        .where('status', '=', 'queued')
-        .where((eb) => eb.or([eb('miner', 'is', null), eb('miner', '=', sector.Miner)]))
-        .orderBy('imported_at')
-        .limit(1000)
-        .execute();
-      const chosen: PieceRow[] = [];
-      let offset = 0;
-      for (const p of queued) {
-        if (spec.MaxDeals !== null && spec.MaxDeals !== undefined && chosen.length >= spec.MaxDeals) break;
-        const size = Number(p.padded_size);
-        const start = Math.ceil(offset / size) * size;
-        if (start + size > sectorSize) continue;
-        chosen.push(p);
-        offset = start + size;
-      }
-      if (chosen.length === 0 || offset < (spec.MinUsedSpace ?? 0)) return null;
-      await trx
-        .updateTable('pieces')
-        .set({ status: 'assigned', sector_miner: sector.Miner, sector_number: sector.Number })
-        .where('cid', 'in', chosen.map((p) => p.cid))
-        .execute();
-      let at = 0;
-      return chosen.map((p) => {
-        const size = Number(p.padded_size);
-        at = Math.ceil(at / size) * size;
-        const piece = toSectorPiece(p, sector, at, term);
-        at += size;
-        return piece;
-      });
+    const queued = await trx
+      .selectFrom('pieces')
+      .selectAll()
+      .where('status', '=', 'queued')
+      .where((eb) => eb.or([eb('miner', 'is', null), eb('miner', '=', sector.Miner)]))
+      .orderBy('imported_at')
+      .limit(1000)
+      .execute();
+    const chosen: PieceRow[] = [];
+    let offset = 0;
+    for (const p of queued) {
+      if (spec.MaxDeals !== null && spec.MaxDeals !== undefined && chosen.length >= spec.MaxDeals) break;
+      const size = Number(p.padded_size);
+      const start = Math.ceil(offset / size) * size;
+      if (start + size > sectorSize) continue;
+      chosen.push(p);
+      offset = start + size;
+    }
+    if (chosen.length === 0 || offset < (spec.MinUsedSpace ?? 0)) return null;
+    await trx
+      .updateTable('pieces')
+      .set({ status: 'assigned', sector_miner: sector.Miner, sector_number: sector.Number })
+      .where('cid', 'in', chosen.map((p) => p.cid))
+      .execute();
+    let at = 0;
+    return chosen.map((p) => {
+      const size = Number(p.padded_size);
+      at = Math.ceil(at / size) * size;
+      const piece = toSectorPiece(p, sector, at, term);
+      at += size;
+      return piece;
     });
   }
 
-  /** Puts a sector's pieces back in the queue (the sector was aborted). */
-  async release(sector: SectorID): Promise<number> {
-    const res = await this.db
+  /** Puts a sector's pieces back in the queue (the sector was aborted), in the transaction that aborts it. */
+  async release(trx: Transaction<Database>, sector: SectorID): Promise<number> {
+    const res = await trx
       .updateTable('pieces')
       .set({ status: 'queued', sector_miner: null, sector_number: null })
       .where('sector_miner', '=', sector.Miner)
@@ -201,9 +200,9 @@ export class PieceQueue {
     return Number(res.numUpdatedRows);
   }
 
-  /** Marks a finished sector's pieces as sealed: they stay out of the queue for good. */
-  async sealed(sector: SectorID): Promise<void> {
-    await this.db.updateTable('pieces').set({ status: 'sealed' }).where('sector_miner', '=', sector.Miner).where('sector_number', '=', sector.Number).execute();
+  /** Marks a finished sector's pieces as sealed, in the transaction that finishes it: they stay out of the queue for good. */
+  async sealed(trx: Transaction<Database>, sector: SectorID): Promise<void> {
+    await trx.updateTable('pieces').set({ status: 'sealed' }).where('sector_miner', '=', sector.Miner).where('sector_number', '=', sector.Number).execute();
   }
 }
 
