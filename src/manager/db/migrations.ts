@@ -1,8 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
+import type { Database } from './schema.js';
+import type { DatabaseTarget } from './target.js';
 
-/** Schema history; append only. Each migration runs once, in a transaction, in name order. */
-export const MIGRATIONS: Record<string, Migration> = {
+/**
+ * Schema history; append only. Each migration runs once, in a transaction, in name order. One history
+ * for both stores: where their SQL differs, a migration branches on `store`, and the SQLite branch stays
+ * exactly what existing SQLite files were created with.
+ */
+export const migrations = (store: DatabaseTarget['kind']): Record<string, Migration> => ({
   '0001_initial': {
     async up(db: Kysely<unknown>) {
       await db.schema
@@ -37,7 +44,7 @@ export const MIGRATIONS: Record<string, Migration> = {
 
       await db.schema
         .createTable('sector_events')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', store === 'sqlite' ? 'integer' : 'bigint', (c) => (store === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedAlwaysAsIdentity()))
         .addColumn('miner', 'bigint', (c) => c.notNull())
         .addColumn('number', 'bigint', (c) => c.notNull())
         .addColumn('at', 'bigint', (c) => c.notNull())
@@ -114,4 +121,16 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('worker_pings').addColumn('secret_id', 'text').execute();
     },
   },
-};
+  '0003_cluster': {
+    async up(db: Kysely<unknown>) {
+      // The identity of the cluster this database holds: a home records it on its first start, so it is never
+      // later started on an empty database or another cluster's (see checkCluster).
+      await db.schema
+        .createTable('cluster')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await (db as Kysely<Pick<Database, 'cluster'>>).insertInto('cluster').values({ id: randomUUID(), created_at: Date.now() }).execute();
+    },
+  },
+});

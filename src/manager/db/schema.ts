@@ -111,6 +111,12 @@ export interface MessagesTable {
   created_at: number;
 }
 
+/** One row: the identity of the cluster the database holds (several managers may share it). */
+export interface ClusterTable {
+  id: string;
+  created_at: number;
+}
+
 export interface Database {
   sectors: SectorsTable;
   sector_events: SectorEventsTable;
@@ -119,4 +125,5 @@ export interface Database {
   reservations: ReservationsTable;
   worker_pings: WorkerPingsTable;
   messages: MessagesTable;
+  cluster: ClusterTable;
 }
