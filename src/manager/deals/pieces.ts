@@ -153,6 +153,18 @@ export class PieceQueue {
    */
   async acquire(sector: SectorID, sectorSize: number, spec: AcquireDealsSpec, term: PieceTerm): Promise<SectorPieceV2[] | null> {
     if (spec.MaxDeals === 0) return null;
+    // On PostgreSQL, concurrent transactions (of this manager's pool, or of other managers) may pick the
+    // same queued pieces: the one whose update finds a piece already taken starts over on what is left.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.tryAcquire(sector, sectorSize, spec, term);
+      } catch (err) {
+        if (!(err instanceof PiecesTaken) || attempt === ACQUIRE_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private tryAcquire(sector: SectorID, sectorSize: number, spec: AcquireDealsSpec, term: PieceTerm): Promise<SectorPieceV2[] | null> {
     return this.db.transaction().execute(async (trx) => {
       const queued = await trx
         .selectFrom('pieces')
@@ -173,11 +185,13 @@ export class PieceQueue {
         offset = start + size;
       }
       if (chosen.length === 0 || offset < (spec.MinUsedSpace ?? 0)) return null;
-      await trx
+      const taken = await trx
         .updateTable('pieces')
         .set({ status: 'assigned', sector_miner: sector.Miner, sector_number: sector.Number })
         .where('cid', 'in', chosen.map((p) => p.cid))
-        .execute();
+        .where('status', '=', 'queued')
+        .executeTakeFirst();
+      if (Number(taken.numUpdatedRows) !== chosen.length) throw new PiecesTaken();
       let at = 0;
       return chosen.map((p) => {
         const size = Number(p.padded_size);
@@ -206,6 +220,16 @@ export class PieceQueue {
     await this.db.updateTable('pieces').set({ status: 'sealed' }).where('sector_miner', '=', sector.Miner).where('sector_number', '=', sector.Number).execute();
   }
 }
+
+/** Another transaction assigned some of the chosen pieces first; this one rolls back. */
+class PiecesTaken extends Error {
+  constructor() {
+    super('the queued pieces chosen for this sector were taken by another sector at the same time; try again');
+  }
+}
+
+/** Each attempt loses only to a transaction that took pieces, so a few cover any realistic burst. */
+const ACQUIRE_ATTEMPTS = 20;
 
 /** Whether the real path `path` is `dir` or below it (both real: no symlink in either). */
 function isWithin(path: string, dir: string): boolean {
