@@ -10,8 +10,6 @@ import { DATABASE_FILE, openSqlite } from './sqlite.js';
 import { describeTarget, type DatabaseTarget } from './target.js';
 
 export type ManagerDb = Kysely<Database>;
-export { DATABASE_FILE } from './sqlite.js';
-export { DatabaseRefused } from './refusal.js';
 
 /**
  * Opens the manager's database, the embedded SQLite file `<home>/manager.db` or a PostgreSQL database, and
