@@ -5,6 +5,7 @@ import { PERMISSIONS, type Permission } from '../core/rpc/server.js';
 import { startDevnet } from '../devnet/daemon.js';
 import { createToken, loadSecret, rotateSecretFiles, tokenPath, WorkerName } from '../manager/auth.js';
 import { readChainTokenFile, startManager } from '../manager/daemon.js';
+import { checkCommandLineDbUrl } from '../manager/db/target.js';
 import { managerLockPath } from '../manager/homeFiles.js';
 import { managerClient } from './managerClient.js';
 import { utilCommand } from './managerUtil.js';
@@ -40,15 +41,18 @@ program
   .option('--listen <host:port>', 'address of the sealer API, /metrics and /healthz', listenArg, '127.0.0.1:1789')
   .option('--devnet', 'run the built-in devnet in this process and seal on it (writes a default config on first start)')
   .option('--chain-api <url>', 'a Lotus-compatible full node, e.g. http://127.0.0.1:1234/rpc/v1')
+  .option('--db <url>', 'a PostgreSQL database, e.g. postgres://sealfleet@db.example/sealfleet, without a password (default: [db] url, else <home>/manager.db)')
   .option('--chain-token-file <path>', 'file holding the API token of the chain node (else $SEALFLEET_CHAIN_TOKEN, else [chain] token_file)')
   .addOption(new Option('--chain-token <token>').hideHelp())
   .addOption(new Option('--devnet-proofs <verifier>', 'with --devnet: how the devnet verifies proofs (default: devnet.toml, mock)').choices(['mock', 'sidecar']))
-  .action(async (o: { home?: string; listen: string; devnet?: boolean; devnetProofs?: 'mock' | 'sidecar'; chainApi?: string; chainToken?: string; chainTokenFile?: string }) => {
+  .action(async (o: { home?: string; listen: string; devnet?: boolean; devnetProofs?: 'mock' | 'sidecar'; chainApi?: string; chainToken?: string; chainTokenFile?: string; db?: string }) => {
     // Named, never echoed: the value is a secret that already leaked to `ps` once.
     if (o.chainToken !== undefined) throw new InvalidArgumentError('--chain-token is no longer accepted (every user sees it in ps): put the token in a file and pass --chain-token-file <path>, or set SEALFLEET_CHAIN_TOKEN');
     if (o.devnet && o.chainApi) throw new InvalidArgumentError('--devnet and --chain-api exclude each other: pick one chain');
     if (o.devnetProofs && !o.devnet) throw new InvalidArgumentError('--devnet-proofs needs --devnet: it configures the in-process devnet');
     if (o.chainApi && !/^https?:\/\//.test(o.chainApi)) throw new InvalidArgumentError(`invalid --chain-api "${o.chainApi}": expected an http(s) URL`);
+    // Checked here rather than by an option parser, whose error would echo the value, password and all.
+    if (o.db !== undefined) checkCommandLineDbUrl(o.db);
     const token = chainToken(o.chainTokenFile);
     await runUntilSignal(async () => {
       const manager = await startManager({
@@ -58,6 +62,7 @@ program
         ...(o.devnetProofs ? { devnetProofs: o.devnetProofs } : {}),
         ...(o.chainApi ? { chainApi: o.chainApi } : {}),
         ...(token ? { chainToken: token } : {}),
+        ...(o.db === undefined ? {} : { db: o.db }),
       });
       return () => manager.close();
     });

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, mkdirSync, openSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 
 /** Secrets and databases are the owner's alone: files 0600, directories 0700. */
 export const PRIVATE_FILE = 0o600;
@@ -52,4 +52,19 @@ export function writePrivateFileAtomic(path: string, content: string): void {
   // writeFileSync's mode applies only to a file it creates; a partial left by a crash keeps its own.
   chmodSync(partial, PRIVATE_FILE);
   renameSync(partial, path);
+}
+
+/**
+ * Reads a secret kept in a file of its own (`what`, e.g. "the chain token file", given as `source`); errors
+ * name the file and where it was given, never its content.
+ */
+export function readSecretFile(path: string, what: string, source: string, expected: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new Error(`cannot read ${what} ${path} (${source}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (text === '') throw new Error(`${what} ${path} (${source}) is empty: expected ${expected}`);
+  return text;
 }

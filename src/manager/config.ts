@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { readTomlConfig } from '../core/tomlConfig.js';
 import { parsedString } from '../core/validate.js';
 import { parseDuration, parseSize } from '../core/units.js';
+import { isPostgresUrl, POSTGRES_URL_EXPECTED } from './db/target.js';
 import { parseNetwork } from './trustedNetworks.js';
 
 const duration = parsedString(parseDuration);
@@ -56,6 +57,17 @@ const StoreSchema = z.strictObject({
 });
 
 const ConfigSchema = z.strictObject({
+  db: z
+    .strictObject({
+      /**
+       * A PostgreSQL database (postgres:// or postgresql://), which several managers may share; absent: the
+       * embedded SQLite database <home>/manager.db. `daemon --db` wins.
+       */
+      url: z.string().refine(isPostgresUrl, POSTGRES_URL_EXPECTED).optional(),
+      /** A file holding the database user's password, kept out of the URL. */
+      password_file: z.string().min(1).optional(),
+    })
+    .prefault({}),
   api: z
     .strictObject({
       /**

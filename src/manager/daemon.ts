@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../core/log.js';
 import { acquireHomeLock } from '../core/homeLock.js';
@@ -13,8 +13,9 @@ import { Committer } from './commitment/committer.js';
 import { Miners } from './commitment/miners.js';
 import { defaultDevnetConfig, loadConfig, type ManagerConfig } from './config.js';
 import { openDatabase } from './db/open.js';
-import { managerLockPath, secureManagerHome } from './homeFiles.js';
-import { writePrivateFileAtomic } from '../core/privateFiles.js';
+import { carriesPassword, databaseTarget } from './db/target.js';
+import { managerLockPath, secureManagerHome, warnTightened } from './homeFiles.js';
+import { PRIVATE_FILE, readSecretFile, tightenMode, writePrivateFileAtomic } from '../core/privateFiles.js';
 import { pieceStoreRoute } from './deals/pieceStore.js';
 import { PieceQueue, sidecarHashing, typescriptHashing, type PieceHashing } from './deals/pieces.js';
 import { managerMetrics } from './metrics.js';
@@ -35,6 +36,8 @@ export interface ManagerOptions {
   chainApi?: string;
   /** The chain node's API token; overrides `[chain] token_file` and `token` of the config. */
   chainToken?: string;
+  /** A PostgreSQL URL without a password; overrides `[db] url` of the config. */
+  db?: string;
   logger?: Logger;
 }
 
@@ -47,7 +50,8 @@ export interface RunningManager {
 
 /**
  * Starts the manager: the sealer API for workers and the operator API on `/rpc/v0`, `/healthz`,
- * `/metrics` and `/piecestore/<piece CID>`; keeps its state in `<home>/manager.db` and writes `<home>/api`
+ * `/metrics` and `/piecestore/<piece CID>`; keeps its state in `<home>/manager.db` or a PostgreSQL database
+ * (`--db`, `[db] url`) and writes `<home>/api`
  * and `<home>/token` (an admin token) for the CLI.
  */
 export async function startManager(opts: ManagerOptions): Promise<RunningManager> {
@@ -61,7 +65,11 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
   try {
     secureManagerHome(opts.home, log);
     const persistDefault = join(opts.home, 'persist');
-    const config = loadConfig(join(opts.home, 'manager.toml'), opts.devnet ? () => defaultDevnetConfig(persistDefault) : undefined);
+    const configPath = join(opts.home, 'manager.toml');
+    const config = loadConfig(configPath, opts.devnet ? () => defaultDevnetConfig(persistDefault) : undefined);
+    if (config.db.url !== undefined && carriesPassword(config.db.url)) {
+      warnTightened(log, tightenMode(configPath, PRIVATE_FILE), ': its [db] url carries the database password; if anyone else may have read it, change that password');
+    }
     for (const s of config.persist_stores) mkdirSync(s.path, { recursive: true });
 
     let devnet: RunningDevnet | undefined;
@@ -81,7 +89,8 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     if (!chainUrl) throw new Error('no chain: pass --devnet, or --chain-api <url>, or set [chain] api in manager.toml');
     const lotus = new LotusClient({ url: chainUrl, ...(chainToken ? { token: chainToken } : {}), timeoutMs: 30_000 });
 
-    const db = await openDatabase(opts.home);
+    const target = databaseTarget(opts.db, config.db);
+    const db = await openDatabase(opts.home, target, log.child({ part: 'db' }));
     cleanup.push(() => db.destroy());
     const miners = new Miners(lotus, config.miners);
     await miners.load();
@@ -91,7 +100,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     cleanup.push(() => hashing.close());
     const pieces = new PieceQueue(db, opts.home, hashing, config.pieces.import_dirs);
     const stores = new PersistStores(db, config.persist_stores);
-    const records = new SectorStore(db, { pieces, stores }, 'sqlite');
+    const records = new SectorStore(db, { pieces, stores }, target.kind);
     const authority = new TokenAuthority(loadSecret(opts.home, true));
     const workers = new WorkerRegistry(db, () => authority.secretId);
     const committer = new Committer(db, records, lotus, miners, config, log.child({ part: 'commitment' }));
@@ -181,14 +190,7 @@ function chainTokenFromConfig(config: ManagerConfig): string | undefined {
 
 /** Reads a chain token file; errors name the file and where it was given, never its content. */
 export function readChainTokenFile(path: string, source: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8').trim();
-  } catch (err) {
-    throw new Error(`cannot read the chain token file ${path} (${source}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  if (text === '') throw new Error(`the chain token file ${path} (${source}) is empty: expected the node's API token`);
-  return text;
+  return readSecretFile(path, 'the chain token file', source, "the node's API token");
 }
 
 /** A URL fit for a log line: a token in its user info or query string stays out. */

@@ -8,6 +8,11 @@ export const databasePath = (home: string): string => join(home, 'manager.db');
 /** One manager per home (see acquireHomeLock). */
 export const managerLockPath = (home: string): string => join(home, 'manager.lock');
 
+/** Says which file was open to others and is private now; `advice` says what to do about what was read. */
+export function warnTightened(log: Logger, t: Tightened | null, advice = ''): void {
+  if (t) log.warn({ file: t.path, oldMode: t.oldMode }, `${t.path} was open to other users (mode ${t.oldMode}): made private${advice}`);
+}
+
 /**
  * Makes the manager home the owner's alone before anything is read from it: the home and `pieces/` 0700;
  * the secret, the CLI's token, the database (with its -wal and -shm) and the pieces 0600. A file found
@@ -15,9 +20,7 @@ export const managerLockPath = (home: string): string => join(home, 'manager.loc
  * not take back what was read, and the warning says how to (rotate the secret).
  */
 export function secureManagerHome(home: string, log: Logger): void {
-  const warn = (t: Tightened | null, advice = ''): void => {
-    if (t) log.warn({ file: t.path, oldMode: t.oldMode }, `${t.path} was open to other users (mode ${t.oldMode}): made private${advice}`);
-  };
+  const warn = (t: Tightened | null, advice = ''): void => warnTightened(log, t, advice);
   warn(privateDir(home));
   warn(tightenMode(secretPath(home), PRIVATE_FILE), '; if anyone else may have read it, run sealfleet-manager auth rotate-secret');
   warn(tightenMode(tokenPath(home), PRIVATE_FILE), '; it is an admin token: if anyone else may have read it, run sealfleet-manager auth rotate-secret');

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { RpcClient } from '../../src/core/rpc/client.js';
@@ -6,6 +6,7 @@ import type { MethodDef } from '../../src/core/rpc/server.js';
 import { adminMethods } from '../../src/manager/api/admin.js';
 import { sealerMethods } from '../../src/manager/api/sealer.js';
 import { authMethods, TokenAuthority } from '../../src/manager/auth.js';
+import { createTestDatabase, snapshotTestDatabase, testStore } from './postgres.js';
 import { MANAGER_BIN, spawnCli, type Spawned } from './processes.js';
 
 /** A devnet quick enough for a whole sector in a few seconds. */
@@ -24,12 +25,69 @@ export interface TestManager {
   call<T>(method: string, params?: unknown[]): Promise<T>;
 }
 
-/** Starts `sealfleet-manager daemon --devnet` as a child process on a free port. */
+const homeDatabases = new Map<string, string>();
+
+/**
+ * The `daemon` arguments that put a home's manager on the store under test: none for SQLite (the file in the
+ * home); for PostgreSQL, `--db` with the home's own database, created on its first start.
+ */
+export async function managerDbArgs(home: string): Promise<string[]> {
+  switch (testStore()) {
+    case 'sqlite':
+      return [];
+    case 'postgres': {
+      let url = homeDatabases.get(home);
+      if (url === undefined) {
+        url = await createTestDatabase();
+        homeDatabases.set(home, url);
+      }
+      return ['--db', url];
+    }
+  }
+}
+
+/** The PostgreSQL database of a home, made by its first `managerDbArgs`. */
+export function homeDatabaseUrl(home: string): string {
+  const url = homeDatabases.get(home);
+  if (url === undefined) throw new Error(`${home} has no test database yet`);
+  return url;
+}
+
+/**
+ * Puts `home` on the database of `other` (both managers stopped): on SQLite a copy of the other's file, on
+ * PostgreSQL the other's database itself.
+ */
+export function useDatabaseOf(home: string, other: string): void {
+  switch (testStore()) {
+    case 'sqlite':
+      for (const suffix of ['-wal', '-shm']) rmSync(join(home, `manager.db${suffix}`), { force: true });
+      copyFileSync(join(other, 'manager.db'), join(home, 'manager.db'));
+      return;
+    case 'postgres':
+      homeDatabases.set(home, homeDatabaseUrl(other));
+      return;
+  }
+}
+
+/** Backs up the database of a home whose manager is stopped; the returned function restores it. */
+export async function backUpDatabase(home: string): Promise<() => Promise<void>> {
+  switch (testStore()) {
+    case 'sqlite': {
+      const db = join(home, 'manager.db');
+      copyFileSync(db, join(home, 'backup.db'));
+      return async () => copyFileSync(join(home, 'backup.db'), db);
+    }
+    case 'postgres':
+      return snapshotTestDatabase(homeDatabaseUrl(home));
+  }
+}
+
+/** Starts `sealfleet-manager daemon --devnet` as a child process on a free port, on the store under test. */
 export async function startTestManager(home: string, opts: { managerToml?: string; listen?: string } = {}): Promise<TestManager> {
   mkdirSync(join(home, 'devnet'), { recursive: true });
   if (!existsSync(join(home, 'devnet', 'devnet.toml'))) writeFileSync(join(home, 'devnet', 'devnet.toml'), FAST_DEVNET_TOML);
   if (opts.managerToml !== undefined) writeFileSync(join(home, 'manager.toml'), opts.managerToml);
-  const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', opts.listen ?? '127.0.0.1:0']);
+  const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', opts.listen ?? '127.0.0.1:0', ...(await managerDbArgs(home))]);
   const line = await daemon.waitFor(/"manager up"/, 20_000);
   const url = (JSON.parse(line) as { url: string }).url;
   const token = readFileSync(join(home, 'token'), 'utf8').trim();

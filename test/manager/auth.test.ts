@@ -10,7 +10,8 @@ import { createToken, loadSecret } from '../../src/manager/auth.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
 import type { WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
 import { startTestDevnet, TEST_DEVNET_TOML } from '../helpers/devnet.js';
-import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
+import { eventually, managerDbArgs, startTestManager, type TestManager } from '../helpers/manager.js';
+import { testStore } from '../helpers/postgres.js';
 import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
 
@@ -113,15 +114,17 @@ describe('manager and worker files', () => {
     const first = await startTestManager(home);
     await first.daemon.kill();
     chmodSync(home, 0o755);
-    for (const f of ['jwt.secret', 'token', 'manager.db']) chmodSync(join(home, f), 0o644);
-    const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0']);
+    // On PostgreSQL the database is the server's to protect: the home holds no database file.
+    const dbFiles = testStore() === 'sqlite' ? ['manager.db'] : [];
+    for (const f of ['jwt.secret', 'token', ...dbFiles]) chmodSync(join(home, f), 0o644);
+    const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0', ...(await managerDbArgs(home))]);
     const warned = daemon.waitFor(/jwt\.secret was open to other users \(mode 0644\)/);
     const m = { home, url: (JSON.parse(await daemon.waitFor(/"manager up"/, 20_000)) as { url: string }).url };
     let w: TestWorker | undefined;
     try {
       await warned;
       assert.equal(mode(home), '0700');
-      for (const f of ['jwt.secret', 'token', 'manager.db', 'manager.db-wal', 'manager.db-shm']) assert.equal(mode(join(home, f)), '0600', f);
+      for (const f of ['jwt.secret', 'token', 'cluster-id', ...dbFiles.flatMap((d) => [d, `${d}-wal`, `${d}-shm`])]) assert.equal(mode(join(home, f)), '0600', f);
       assert.equal(mode(join(home, 'pieces')), '0700');
       const piece = join(tempDir('modes-piece'), 'piece.bin');
       writeFileSync(piece, randomBytes(1500), { mode: 0o644 });
@@ -155,7 +158,7 @@ describe('chain token', () => {
     assert.match(refused.stderr(), /--chain-token is no longer accepted .*--chain-token-file <path>.*SEALFLEET_CHAIN_TOKEN/);
     assert.ok(!refused.stderr().includes(secret), 'the error does not echo the token');
 
-    const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--listen', '127.0.0.1:0', '--chain-api', `${devnet.url}?token=${secret}`, '--chain-token-file', tokenFile]);
+    const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--listen', '127.0.0.1:0', '--chain-api', `${devnet.url}?token=${secret}`, '--chain-token-file', tokenFile, ...(await managerDbArgs(home))]);
     try {
       const up = await daemon.waitFor(/"manager up"/, 20_000);
       assert.ok(!up.includes(secret), `the manager-up line shows no token: ${up}`);

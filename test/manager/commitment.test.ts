@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { OnChainState, SubmitResult, type AllocatedSector, type PollStateResp, type SubmitResp } from '../../src/core/wire/sealer.js';
 import { startTestDevnet } from '../helpers/devnet.js';
-import { eventually, FAST_DEVNET_TOML } from '../helpers/manager.js';
+import { eventually, FAST_DEVNET_TOML, managerDbArgs } from '../helpers/manager.js';
 import { MANAGER_BIN, spawnCli, tempDir } from '../helpers/processes.js';
 import { FakeSealer } from '../helpers/sealing.js';
 import { RpcClient } from '../../src/core/rpc/client.js';
@@ -45,7 +45,7 @@ name = "b"
 path = "${storeB}"
 read_only = true
 `);
-    const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--chain-api', net.url, '--listen', '127.0.0.1:0']);
+    const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--chain-api', net.url, '--listen', '127.0.0.1:0', ...(await managerDbArgs(home))]);
     try {
       const url = (JSON.parse(await daemon.waitFor(/"manager up"/, 20_000)) as { url: string }).url;
       const rpc = new RpcClient({ url: `${url}/rpc/v0`, token: readFileSync(join(home, 'token'), 'utf8').trim() });

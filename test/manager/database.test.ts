@@ -1,21 +1,24 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
 import type { AllocatedSector } from '../../src/core/wire/sealer.js';
 import { SubmitResult } from '../../src/core/wire/sealer.js';
-import { FAST_DEVNET_TOML, startTestManager } from '../helpers/manager.js';
+import { backUpDatabase, FAST_DEVNET_TOML, managerDbArgs, startTestManager, useDatabaseOf } from '../helpers/manager.js';
+import { testStore } from '../helpers/postgres.js';
 import { MANAGER_BIN, spawnCli, tempDir } from '../helpers/processes.js';
 import { FakeSealer } from '../helpers/sealing.js';
 
 const SPEC = [{ AllowedMiners: null, AllowedProofTypes: null }];
 
-/** Runs `daemon --devnet` in `home` and expects it to refuse to start; returns its stderr. */
+const SQLITE_ONLY = testStore() !== 'sqlite' && 'checks of the SQLite file; the PostgreSQL run has its own in postgresDatabase.test.ts';
+
+/** Runs `daemon --devnet` in `home` on its database and expects it to refuse to start; returns its stderr. */
 async function refusedStart(home: string): Promise<string> {
   mkdirSync(join(home, 'devnet'), { recursive: true });
   writeFileSync(join(home, 'devnet', 'devnet.toml'), FAST_DEVNET_TOML);
-  const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0']);
+  const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0', ...(await managerDbArgs(home))]);
   const up = await daemon.waitFor(/"manager up"/, 60_000).then(
     () => true,
     () => false,
@@ -33,6 +36,8 @@ async function usedHome(): Promise<string> {
   return m.home;
 }
 
+const clusterId = (home: string): string => readFileSync(join(home, 'cluster-id'), 'utf8').trim();
+
 describe('manager database integrity (real daemon)', () => {
   it('a new home starts on a new database with no flags, and again on it', async () => {
     const home = tempDir('db-new');
@@ -42,12 +47,55 @@ describe('manager database integrity (real daemon)', () => {
     await again.daemon.kill();
   });
 
+  it("refuses another cluster's database, naming both clusters; a new home joins that cluster", async () => {
+    const [a, b] = await Promise.all([usedHome(), usedHome()]);
+    const [idA, idB] = [clusterId(a), clusterId(b)];
+    assert.notEqual(idA, idB);
+    useDatabaseOf(a, b);
+    const refused = await refusedStart(a);
+    assert.match(refused, new RegExp(`holds cluster ${idB}, but this home ran against cluster ${idA} \\(${join(a, 'cluster-id')}\\): refusing`));
+    assert.match(refused, new RegExp(`or start a new --home to join cluster ${idB}`));
+    assert.equal(clusterId(a), idA, 'the home keeps its cluster');
+
+    const joining = tempDir('db-join');
+    useDatabaseOf(joining, b);
+    const m = await startTestManager(joining);
+    await m.daemon.kill();
+    assert.equal(clusterId(joining), idB);
+  });
+
+  it('a database restored from an old backup skips, in one AllocateSector, the numbers the chain already has', async () => {
+    const home = await usedHome();
+    const restore = await backUpDatabase(home);
+    let m = await startTestManager(home);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = new FakeSealer(m, await m.call<AllocatedSector>('Venus.AllocateSector', SPEC));
+        await s.prepare();
+        assert.equal((await s.submitPreCommit()).Res, SubmitResult.Accepted);
+        await s.waitLanded('Venus.PollPreCommitState');
+      }
+    } finally {
+      await m.daemon.kill();
+    }
+    await restore();
+    m = await startTestManager(home);
+    try {
+      const s = await m.call<AllocatedSector>('Venus.AllocateSector', SPEC);
+      assert.equal(s.ID.Number, 3, 'numbers 1 and 2 are on chain: skipped, not refused one call at a time');
+    } finally {
+      await m.daemon.kill();
+    }
+  });
+});
+
+describe('manager database file (SQLite)', { skip: SQLITE_ONLY }, () => {
   it('refuses to start when manager.db is missing or empty in a home that has run, naming the file and what to do', async () => {
     const home = await usedHome();
     const db = join(home, 'manager.db');
     truncateSync(db, 0);
     const empty = await refusedStart(home);
-    assert.match(empty, new RegExp(`manager database ${db} is empty \\(0 bytes\\), but this home has run a manager before \\(it has jwt\\.secret, token, api\\)`));
+    assert.match(empty, new RegExp(`manager database ${db} is empty \\(0 bytes\\), but this home has run a manager before \\(it has cluster-id, jwt\\.secret, token, api\\)`));
     assert.match(empty, /Restore manager\.db from a backup, or start over with a new --home/);
     assert.equal(statSync(db).size, 0, 'the empty file is left as it was');
     rmSync(db);
@@ -80,30 +128,5 @@ describe('manager database integrity (real daemon)', () => {
     other.exec('CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT); CREATE TABLE albums (id INTEGER PRIMARY KEY)');
     other.close();
     assert.match(await refusedStart(foreign), new RegExp(`manager database ${join(foreign, 'manager.db')} is another program's SQLite database \\(tables albums, photos, no sealfleet migrations\\)`));
-  });
-
-  it('a database restored from an old backup skips, in one AllocateSector, the numbers the chain already has', async () => {
-    const home = await usedHome();
-    const db = join(home, 'manager.db');
-    copyFileSync(db, join(home, 'backup.db'));
-    let m = await startTestManager(home);
-    try {
-      for (let i = 0; i < 2; i++) {
-        const s = new FakeSealer(m, await m.call<AllocatedSector>('Venus.AllocateSector', SPEC));
-        await s.prepare();
-        assert.equal((await s.submitPreCommit()).Res, SubmitResult.Accepted);
-        await s.waitLanded('Venus.PollPreCommitState');
-      }
-    } finally {
-      await m.daemon.kill();
-    }
-    copyFileSync(join(home, 'backup.db'), db);
-    m = await startTestManager(home);
-    try {
-      const s = await m.call<AllocatedSector>('Venus.AllocateSector', SPEC);
-      assert.equal(s.ID.Number, 3, 'numbers 1 and 2 are on chain: skipped, not refused one call at a time');
-    } finally {
-      await m.daemon.kill();
-    }
   });
 });

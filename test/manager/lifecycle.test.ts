@@ -8,8 +8,11 @@ import { Migrator } from 'kysely/migration';
 import { after, before, describe, it } from 'node:test';
 import { RpcError } from '../../src/core/rpc/errors.js';
 import type { SectorID, SectorPieceV2 } from '../../src/core/wire/sealer.js';
-import { MIGRATIONS } from '../../src/manager/db/migrations.js';
-import { DATABASE_FILE, openDatabase, type ManagerDb } from '../../src/manager/db/open.js';
+import { pino } from 'pino';
+import { migrations } from '../../src/manager/db/migrations.js';
+import { openDatabase, type ManagerDb } from '../../src/manager/db/open.js';
+import { DATABASE_FILE } from '../../src/manager/db/sqlite.js';
+import type { DatabaseTarget } from '../../src/manager/db/target.js';
 import { PieceQueue } from '../../src/manager/deals/pieces.js';
 import type { UpgradeRecord } from '../../src/manager/sectors/columns.js';
 import {
@@ -27,7 +30,13 @@ import {
 } from '../../src/manager/sectors/lifecycle.js';
 import { SectorStore } from '../../src/manager/sectors/store.js';
 import { PersistStores } from '../../src/manager/stores.js';
+import { createTestDatabase, testStore } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/processes.js';
+
+const silent = pino({ level: 'silent' });
+
+/** The store the suite runs on (SEALFLEET_TEST_STORE): a new SQLite file in the home, or a new PostgreSQL database. */
+const newTarget = async (): Promise<DatabaseTarget> => (testStore() === 'postgres' ? { kind: 'postgres', url: await createTestDatabase() } : { kind: 'sqlite' });
 
 const bytes = (n: number) => Array.from({ length: 32 }, (_, i) => (i * n) % 256);
 const TICKET = { Ticket: 'AAEC', Epoch: 5 };
@@ -153,9 +162,10 @@ describe('sector store against the lifecycle table (real SQLite)', () => {
   /** A store on a new database of its own: sectors that pick themselves only see that position's sectors. */
   const newStore = async (): Promise<{ store: SectorStore; db: ManagerDb }> => {
     const home = tempDir('lifecycle');
-    const db = await openDatabase(home);
+    const target = await newTarget();
+    const db = await openDatabase(home, target, silent);
     dbs.push(db);
-    const store = new SectorStore(db, { pieces: new PieceQueue(db, home), stores: new PersistStores(db, []) }, 'sqlite');
+    const store = new SectorStore(db, { pieces: new PieceQueue(db, home), stores: new PersistStores(db, []) }, target.kind);
     return { store, db };
   };
 
@@ -262,12 +272,13 @@ describe('sector store against the lifecycle table (real SQLite)', () => {
   });
 });
 
-describe('migration 0003 (sector stage)', () => {
-  it('gives every sector of an older database the stage its columns showed, and keeps the rebuild queue', async () => {
+describe('migration 0004 (sector stage)', () => {
+  const onPostgres = testStore() === 'postgres' ? 'the older database is built as a SQLite file' : false;
+  it('gives every sector of an older database the stage its columns showed, and keeps the rebuild queue', { skip: onPostgres }, async () => {
     const home = tempDir('lifecycle-migration');
     const legacy = new Kysely<Record<string, Record<string, unknown>>>({ dialect: new SqliteDialect({ database: new SqliteDatabase(join(home, DATABASE_FILE)) }) });
-    const before0003 = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0003'));
-    const migrated = await new Migrator({ db: legacy, provider: { getMigrations: async () => before0003 } }).migrateToLatest();
+    const before0004 = Object.fromEntries(Object.entries(migrations('sqlite')).filter(([name]) => name < '0004'));
+    const migrated = await new Migrator({ db: legacy, provider: { getMigrations: async () => before0004 } }).migrateToLatest();
     assert.equal(migrated.error, undefined);
     const upgrade = (submitted: boolean) => JSON.stringify({ ...UPGRADE, ...(submitted ? { submitted: SUBMITTED } : {}) });
     const rows: [Record<string, unknown>, SectorStage][] = [
@@ -289,7 +300,7 @@ describe('migration 0003 (sector stage)', () => {
     }
     await legacy.destroy();
 
-    const db = await openDatabase(home);
+    const db = await openDatabase(home, { kind: 'sqlite' }, silent);
     try {
       const store = new SectorStore(db, { pieces: new PieceQueue(db, home), stores: new PersistStores(db, []) }, 'sqlite');
       const stages = (await store.list({})).map((r) => [Number(r.number), r.stage]);

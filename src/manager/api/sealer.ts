@@ -36,7 +36,7 @@ import type { LotusClient } from '../../chain/client.js';
 import type { ManagerConfig } from '../config.js';
 import { sealerExpiration, type Committer } from '../commitment/committer.js';
 import type { MinerFacts, Miners } from '../commitment/miners.js';
-import type { PieceQueue } from '../deals/pieces.js';
+import { retryWhenPiecesTaken, type PieceQueue } from '../deals/pieces.js';
 import type { SectorNumbering } from '../sectors/numbering.js';
 import type { UpgradeRecord } from '../sectors/columns.js';
 import type { TransitionName } from '../sectors/lifecycle.js';
@@ -173,7 +173,7 @@ export class SealerService {
       MinUsedSpace: Math.max(spec.MinUsedSpace ?? 0, miner.config.deals.min_used_space),
     };
     const term = { start: head, end: sealerExpiration(head, miner, this.d.config) };
-    return this.d.records.acquireDeals(id, (trx) => this.d.pieces.acquire(trx, id, miner.sectorSize, limits, term));
+    return retryWhenPiecesTaken(() => this.d.records.acquireDeals(id, (trx) => this.d.pieces.acquire(trx, id, miner.sectorSize, limits, term)));
   }
 
   async assignTicket(id: SectorID): Promise<Ticket> {
@@ -379,7 +379,9 @@ export class SealerService {
           accessInstance: row.persist_instance,
         };
         const deals = { MaxDeals: spec.Deals.MaxDeals ?? null, MinUsedSpace: spec.Deals.MinUsedSpace ?? null };
-        const pieces = await this.d.records.startSnapUp(id, upgrade, (trx) => this.d.pieces.acquire(trx, id, miner.sectorSize, deals, { start: head, end: info.Expiration }));
+        const pieces = await retryWhenPiecesTaken(() =>
+          this.d.records.startSnapUp(id, upgrade, (trx) => this.d.pieces.acquire(trx, id, miner.sectorSize, deals, { start: head, end: info.Expiration })),
+        );
         if (!pieces) return null;
         return { Sector: { ID: id, ProofType: Number(row.proof_type) }, Pieces: pieces, Public: upgrade.public, Private: { AccessInstance: upgrade.accessInstance } };
       }

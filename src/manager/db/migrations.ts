@@ -1,8 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import type { Migration } from 'kysely/migration';
+import type { Database } from './schema.js';
+import type { DatabaseTarget } from './target.js';
 
-/** Schema history; append only. Each migration runs once, in a transaction, in name order. */
-export const MIGRATIONS: Record<string, Migration> = {
+/**
+ * Schema history; append only. Each migration runs once, in a transaction, in name order. One history
+ * for both stores: where their SQL differs, a migration branches on `store`, and the SQLite branch stays
+ * exactly what existing SQLite files were created with.
+ */
+export const migrations = (store: DatabaseTarget['kind']): Record<string, Migration> => ({
   '0001_initial': {
     async up(db: Kysely<unknown>) {
       await db.schema
@@ -37,7 +44,7 @@ export const MIGRATIONS: Record<string, Migration> = {
 
       await db.schema
         .createTable('sector_events')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', store === 'sqlite' ? 'integer' : 'bigint', (c) => (store === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedAlwaysAsIdentity()))
         .addColumn('miner', 'bigint', (c) => c.notNull())
         .addColumn('number', 'bigint', (c) => c.notNull())
         .addColumn('at', 'bigint', (c) => c.notNull())
@@ -114,7 +121,19 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('worker_pings').addColumn('secret_id', 'text').execute();
     },
   },
-  '0003_sector_stage': {
+  '0003_cluster': {
+    async up(db: Kysely<unknown>) {
+      // The identity of the cluster this database holds: a home records it on its first start, so it is never
+      // later started on an empty database or another cluster's (see checkCluster).
+      await db.schema
+        .createTable('cluster')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await (db as Kysely<Pick<Database, 'cluster'>>).insertInto('cluster').values({ id: randomUUID(), created_at: Date.now() }).execute();
+    },
+  },
+  '0004_sector_stage': {
     async up(db: Kysely<unknown>) {
       // A sector's lifecycle stage, which the manager used to infer from its JSON and message columns (see
       // sectors/lifecycle.ts). Each existing row is classified once, first matching rule wins: every rule
@@ -140,9 +159,9 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('sectors_by_stage').on('sectors').columns(['stage', 'miner']).execute();
     },
   },
-};
+});
 
-/** The `sectors` columns 0003 reads, as they were before it. */
+/** The `sectors` columns 0004 reads, as they were before it. */
 interface LegacySector {
   status: string;
   plan: string;

@@ -1,179 +1,53 @@
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import SqliteDatabase from 'better-sqlite3';
-import { precreatePrivateFile } from '../../core/privateFiles.js';
-import { Kysely, SqliteDialect } from 'kysely';
+import type { Kysely } from 'kysely';
 import { Migrator, type MigrationProvider } from 'kysely/migration';
-import { MIGRATIONS } from './migrations.js';
+import type { Logger } from '../../core/log.js';
+import { checkCluster } from './cluster.js';
+import { migrations } from './migrations.js';
+import { openPostgres } from './postgres.js';
 import type { Database } from './schema.js';
+import { DATABASE_FILE, openSqlite } from './sqlite.js';
+import { describeTarget, type DatabaseTarget } from './target.js';
 
 export type ManagerDb = Kysely<Database>;
 
-/** The manager's database file in its home. */
-export const DATABASE_FILE = 'manager.db';
-
 /**
- * Opens `<home>/manager.db` (SQLite, WAL, synchronous=NORMAL: a committed write survives a killed process)
- * and brings its schema up to date. A PostgreSQL deployment swaps the dialect here only.
+ * Opens the manager's database, the embedded SQLite file `<home>/manager.db` or a PostgreSQL database, and
+ * brings its schema up to date; callers never know which one it is.
  *
- * A database that is missing, empty, truncated, corrupt or another program's is refused, never silently
- * replaced: a manager on an empty database answers "unknown sector" for every sector in flight and hands
- * out numbers the chain already has. A new home (nothing in it shows a manager ran there) starts on a
- * new database with no flag. There is deliberately no flag to start over inside a home that has run: its
- * secret, tokens and pieces belong to the lost database, and a new home is the one clean way to start over.
+ * A database that is missing, empty, damaged, another program's or another cluster's is refused, never
+ * silently replaced: a manager on an empty database answers "unknown sector" for every sector in flight and
+ * hands out numbers the chain already has. A new home (nothing in it shows a manager ran there) starts on a
+ * new database, or joins the cluster of a shared one, with no flag. There is deliberately no flag to start
+ * over inside a home that has run: its secret, tokens and pieces belong to the lost database, and a new home
+ * is the one clean way to start over.
+ *
+ * Several managers may open one PostgreSQL database at once: the migrator serialises them on a lock, and
+ * the second finds the schema up to date.
  */
-export async function openDatabase(home: string): Promise<ManagerDb> {
-  const path = join(home, DATABASE_FILE);
-  checkFile(home, path);
-  // Created at 0600 before SQLite opens it: SQLite gives its -wal and -shm files the database's mode.
-  precreatePrivateFile(path);
-  let sqlite: SqliteDatabase.Database | undefined;
-  try {
-    sqlite = new SqliteDatabase(path);
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('synchronous = NORMAL');
-    sqlite.pragma('busy_timeout = 5000');
-    sqlite.pragma('foreign_keys = ON');
-    checkContents(home, path, sqlite);
-  } catch (err) {
-    sqlite?.close();
-    if (err instanceof DatabaseRefused) throw err;
-    throw new DatabaseRefused(`manager database ${path} cannot be used: ${(err as Error).message}. Restore it from a backup${AND_HOME}`);
+export async function openDatabase(home: string, target: DatabaseTarget, log: Logger): Promise<ManagerDb> {
+  const shown = describeTarget(target, join(home, DATABASE_FILE));
+  let db: ManagerDb;
+  switch (target.kind) {
+    case 'sqlite':
+      db = openSqlite(home);
+      break;
+    case 'postgres':
+      db = await openPostgres(home, target.url, target.password, log);
+      break;
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingPrepare(sqlite) }) });
-  const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
-  const failed = results?.find((r) => r.status === 'Error');
-  if (error || failed) {
+  try {
+    const provider: MigrationProvider = { getMigrations: async () => migrations(target.kind) };
+    const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+    const failed = results?.find((r) => r.status === 'Error');
+    if (error || failed) {
+      throw new Error(`cannot migrate manager database ${shown}: ${failed ? `migration ${failed.migrationName} failed: ` : ''}${(error as Error | undefined)?.message ?? 'unknown error'}`);
+    }
+    const cluster = await checkCluster(db, home, shown);
+    log.info({ database: shown, cluster }, 'manager database open');
+    return db;
+  } catch (err) {
     await db.destroy();
-    throw new Error(`cannot migrate manager database ${path}: ${failed ? `migration ${failed.migrationName} failed: ` : ''}${(error as Error | undefined)?.message ?? 'unknown error'}`);
+    throw err;
   }
-  return db;
-}
-
-/** The database file cannot be used; the message names it, says what is wrong and what to do. */
-export class DatabaseRefused extends Error {
-  override readonly name = 'DatabaseRefused';
-}
-
-const AND_HOME = ', or start over with a new --home (move this one aside): the secret, tokens and pieces here belong to the lost database';
-const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
-/** Kysely's bookkeeping of applied migrations: a sealfleet database has it from its first start. */
-const MIGRATION_TABLES = ['kysely_migration', 'kysely_migration_lock'];
-
-/** What in a home shows a manager has run there (each is written only after its database was created). */
-function signsOfUse(home: string): string[] {
-  const signs = ['jwt.secret', 'token', 'api'].filter((f) => existsSync(join(home, f)));
-  const pieces = join(home, 'pieces');
-  if (existsSync(pieces) && readdirSync(pieces).length > 0) signs.push('pieces/');
-  return signs;
-}
-
-function refuseLost(home: string, path: string, what: string): DatabaseRefused | undefined {
-  const signs = signsOfUse(home);
-  if (signs.length === 0) return undefined;
-  return new DatabaseRefused(
-    `manager database ${path} ${what}, but this home has run a manager before (it has ${signs.join(', ')}): ` +
-      `refusing to start on an empty database, which would drop every sector in flight. Restore ${DATABASE_FILE} from a backup${AND_HOME}`,
-  );
-}
-
-/**
- * Checks the file before SQLite opens it (opening creates a missing file). Truncation is found exactly
- * and at no cost from the header: its page count × page size must fit in the file. The header's count is
- * only trusted when SQLite marks it valid (version-valid-for = change counter), and only without a WAL
- * that holds frames: a checkpoint cut short writes page 1 (the new count) before extending the file, and
- * the WAL replays the rest on open.
- */
-function checkFile(home: string, path: string): void {
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new DatabaseRefused(`manager database ${path} cannot be read: ${(err as Error).message}`);
-    const lost = refuseLost(home, path, 'is missing');
-    if (lost) throw lost;
-    return;
-  }
-  if (size === 0) {
-    const lost = refuseLost(home, path, 'is empty (0 bytes)');
-    if (lost) throw lost;
-    return;
-  }
-  const header = Buffer.alloc(100);
-  const fd = openSync(path, 'r');
-  let read: number;
-  try {
-    read = readSync(fd, header, 0, header.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-  const restore = `Restore it from a backup${AND_HOME}`;
-  if (!header.subarray(0, Math.min(read, SQLITE_MAGIC.length)).equals(SQLITE_MAGIC.subarray(0, Math.min(read, SQLITE_MAGIC.length)))) {
-    throw new DatabaseRefused(`manager database ${path} is not a SQLite database (it does not start with the SQLite header). ${restore}`);
-  }
-  if (read < header.length) throw new DatabaseRefused(`manager database ${path} is truncated: ${size} bytes, less than its 100-byte header. ${restore}`);
-  const rawPageSize = header.readUInt16BE(16);
-  const pageSize = rawPageSize === 1 ? 65_536 : rawPageSize;
-  const pages = header.readUInt32BE(28);
-  const countValid = pages > 0 && header.readUInt32BE(24) === header.readUInt32BE(92);
-  if (!countValid || walHasFrames(path)) return;
-  if (size < pages * pageSize) {
-    throw new DatabaseRefused(`manager database ${path} is truncated: its header says ${pages} pages of ${pageSize} bytes (${pages * pageSize} bytes), the file has ${size}. ${restore}`);
-  }
-}
-
-function walHasFrames(path: string): boolean {
-  try {
-    return statSync(`${path}-wal`).size > 32;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Refuses a database with pages SQLite cannot read, and one that holds another program's tables, or
- * nothing, in a home that has run. `quick_check` reads every page once: 0.3 s for a 105 MB database
- * (1.2 million event rows) on a loaded 2-core machine, a small price at start-up for never serving from a
- * damaged file.
- */
-function checkContents(home: string, path: string, sqlite: SqliteDatabase.Database): void {
-  const problems = (sqlite.pragma('quick_check') as { quick_check: string }[]).map((r) => r.quick_check).filter((r) => r !== 'ok');
-  if (problems.length > 0) {
-    throw new DatabaseRefused(`manager database ${path} is damaged (${problems.slice(0, 3).join('; ')}). Restore it from a backup${AND_HOME}`);
-  }
-  const tables = (sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-  if (tables.some((t) => MIGRATION_TABLES.includes(t))) return;
-  if (tables.length > 0) {
-    const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ', …' : '');
-    throw new DatabaseRefused(`manager database ${path} is another program's SQLite database (tables ${shown}, no sealfleet migrations): point --home at the manager's own home, or restore ${DATABASE_FILE} from a backup`);
-  }
-  const lost = refuseLost(home, path, 'holds no tables');
-  if (lost) throw lost;
-}
-
-/**
- * Kysely's SQLite driver prepares every statement anew; preparing costs more than running the small
- * queries of the sealer API, so statements are kept by their SQL text (the set of distinct queries is small
- * and fixed by the code).
- */
-function cachingPrepare(sqlite: SqliteDatabase.Database): SqliteDatabase.Database {
-  const cache = new Map<string, SqliteDatabase.Statement>();
-  const prepare = sqlite.prepare.bind(sqlite);
-  return new Proxy(sqlite, {
-    get(target, prop, receiver) {
-      if (prop === 'prepare') {
-        return (source: string) => {
-          let stmt = cache.get(source);
-          if (!stmt) {
-            stmt = prepare(source);
-            cache.set(source, stmt);
-          }
-          return stmt;
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }

@@ -112,6 +112,12 @@ export interface MessagesTable {
   created_at: number;
 }
 
+/** One row: the identity of the cluster the database holds (several managers may share it). */
+export interface ClusterTable {
+  id: string;
+  created_at: number;
+}
+
 export interface Database {
   sectors: SectorsTable;
   sector_events: SectorEventsTable;
@@ -120,4 +126,5 @@ export interface Database {
   reservations: ReservationsTable;
   worker_pings: WorkerPingsTable;
   messages: MessagesTable;
+  cluster: ClusterTable;
 }

@@ -173,11 +173,15 @@ export class PieceQueue {
       offset = start + size;
     }
     if (chosen.length === 0 || offset < (spec.MinUsedSpace ?? 0)) return null;
-    await trx
+    const taken = await trx
       .updateTable('pieces')
       .set({ status: 'assigned', sector_miner: sector.Miner, sector_number: sector.Number })
       .where('cid', 'in', chosen.map((p) => p.cid))
-      .execute();
+      // On PostgreSQL another transaction (this manager's pool, or another manager) may have taken one of
+      // them since the select: this one then rolls back and its caller starts over (`retryWhenPiecesTaken`).
+      .where('status', '=', 'queued')
+      .executeTakeFirst();
+    if (Number(taken.numUpdatedRows) !== chosen.length) throw new PiecesTaken();
     let at = 0;
     return chosen.map((p) => {
       const size = Number(p.padded_size);
@@ -203,6 +207,27 @@ export class PieceQueue {
   /** Marks a finished sector's pieces as sealed, in the transaction that finishes it: they stay out of the queue for good. */
   async sealed(trx: Transaction<Database>, sector: SectorID): Promise<void> {
     await trx.updateTable('pieces').set({ status: 'sealed' }).where('sector_miner', '=', sector.Miner).where('sector_number', '=', sector.Number).execute();
+  }
+}
+
+/** Another transaction assigned some of the chosen pieces first; this one rolls back. */
+export class PiecesTaken extends Error {
+  constructor() {
+    super('the queued pieces chosen for this sector were taken by another sector at the same time; try again');
+  }
+}
+
+/** Each attempt loses only to a transaction that took pieces, so a few cover any realistic burst. */
+const ACQUIRE_ATTEMPTS = 20;
+
+/** Runs a transaction that acquires pieces again, from the start, each time it lost its pieces to another. */
+export async function retryWhenPiecesTaken<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (!(err instanceof PiecesTaken) || attempt === ACQUIRE_ATTEMPTS) throw err;
+    }
   }
 }
 
