@@ -11,11 +11,11 @@ if [ -z "${SEALFLEET_TEST_PG:-}" ] && [ "${SEALFLEET_REQUIRE_PG:-}" = 1 ]; then
 fi
 
 # shellcheck disable=SC2046 # one argument per test file
-node --import tsx --test --test-concurrency=2 $(find test -name '*.test.ts' -not -path 'test/proofs/*' | sort)
-node --import tsx --test test/proofs/*.test.ts
+node --import tsx --test --test-force-exit --test-concurrency=2 $(find test -name '*.test.ts' -not -path 'test/proofs/*' | sort)
+node --import tsx --test --test-force-exit test/proofs/*.test.ts
 
 if [ -z "${SEALFLEET_TEST_PG:-}" ]; then
   echo "npm test: the manager suite on PostgreSQL was skipped: SEALFLEET_TEST_PG is not set (as root: export SEALFLEET_TEST_PG=\$(bash scripts/ci-postgres.sh))"
   exit 0
 fi
-SEALFLEET_TEST_STORE=postgres node --import tsx --test --test-concurrency=2 test/manager/*.test.ts test/security/*.test.ts
+SEALFLEET_TEST_STORE=postgres node --import tsx --test --test-force-exit --test-concurrency=2 test/manager/*.test.ts test/security/*.test.ts

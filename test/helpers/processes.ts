@@ -30,6 +30,15 @@ function nodeCommand(bin: string, args: string[], prefix: string[]): [string, st
   return [command, [...rest, bin, ...args]];
 }
 
+/**
+ * Children still running. A test that fails before its `finally` can leave a daemon behind, which would keep
+ * its test file from ever ending; `npm test` runs with `--test-force-exit`, and this ends them with it.
+ */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 /** Runs one of the CLI programs as a real child process, collecting its output. */
 export function spawnCli(bin: string, args: string[], env: Record<string, string> = {}, prefix: string[] = []): Spawned {
   const proc = spawn(...nodeCommand(bin, args, prefix), {
@@ -57,7 +66,13 @@ export function spawnCli(bin: string, args: string[], env: Record<string, string
   proc.stderr?.on('data', (chunk: Buffer) => {
     err += chunk.toString();
   });
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  live.add(proc);
+  const exited = new Promise<number | null>((resolve) =>
+    proc.on('exit', (code) => {
+      live.delete(proc);
+      resolve(code);
+    }),
+  );
   return {
     proc,
     stderr: () => err,
