@@ -110,10 +110,10 @@ describe('damocles processor keys in the worker daemon (real processes)', () => 
     const cpu = allowed.split(/[,-]/).pop() ?? '0';
     const w = await worker({
       threads: 1,
-      env: { SEALFLEET_TEST_INHERITED: 'from the worker' },
+      env: { SEALFLEET_TEST_ENV_INHERITED: 'from the worker' },
       processors: processors(
-        entry('tree_d', record, { envs: { SEALFLEET_TEST_OWN: 'tree_d' }, keys: `cgroup.cpuset = "${cpu}"\ncgroup.group_name = "sealfleet"` }) +
-          entry('pc1', record, { envs: { SEALFLEET_TEST_OWN: 'pc1' }, keys: 'inherit_envs = false\nnuma_preferred = 0' }),
+        entry('tree_d', record, { envs: { SEALFLEET_TEST_ENV_OWN: 'tree_d' }, keys: `cgroup.cpuset = "${cpu}"\ncgroup.group_name = "sealfleet"` }) +
+          entry('pc1', record, { envs: { SEALFLEET_TEST_ENV_OWN: 'pc1' }, keys: 'inherit_envs = false\nnuma_preferred = 0' }),
       ),
     });
     const got = await eventually('tree_d and pc1 answered', async () => {
@@ -122,9 +122,9 @@ describe('damocles processor keys in the worker daemon (real processes)', () => 
       const pc1 = r.find((x) => x.stage === 'pc1');
       return treeD && pc1 ? { treeD, pc1 } : undefined;
     }, 60_000);
-    assert.deepEqual(got.treeD.env, { SEALFLEET_TEST_INHERITED: 'from the worker', SEALFLEET_TEST_OWN: 'tree_d' });
+    assert.deepEqual(got.treeD.env, { SEALFLEET_TEST_ENV_INHERITED: 'from the worker', SEALFLEET_TEST_ENV_OWN: 'tree_d' });
     assert.ok(got.treeD.hasPath);
-    assert.deepEqual(got.pc1.env, { SEALFLEET_TEST_OWN: 'pc1' }, 'inherit_envs = false: the envs of the entry only');
+    assert.deepEqual(got.pc1.env, { SEALFLEET_TEST_ENV_OWN: 'pc1' }, 'inherit_envs = false: the envs of the entry only');
     assert.ok(!got.pc1.hasPath, 'inherit_envs = false: not even PATH');
     const out = w.daemon.stdout();
     assert.match(out, /key \\"processors\.tree_d\.0\.cgroup\.group_name\\" is accepted for damocles compatibility and has no effect here/);
