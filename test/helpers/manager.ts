@@ -117,6 +117,6 @@ export function registeredManagerMethods(): Record<string, MethodDef> {
   return {
     ...sealerMethods(unused, unused),
     ...adminMethods(unused),
-    ...authMethods('/nonexistent', new TokenAuthority(randomBytes(32)), () => undefined),
+    ...authMethods(async () => randomBytes(32), new TokenAuthority(randomBytes(32)), () => undefined),
   };
 }

@@ -39,7 +39,7 @@ import type { MinerFacts, Miners } from '../commitment/miners.js';
 import { retryWhenPiecesTaken, type PieceQueue } from '../deals/pieces.js';
 import type { SectorNumbering } from '../sectors/numbering.js';
 import type { UpgradeRecord } from '../sectors/columns.js';
-import type { TransitionName } from '../sectors/lifecycle.js';
+import { TransitionRefused, type TransitionName } from '../sectors/lifecycle.js';
 import { MANAGER_EVENT_SOURCE, ORPHAN_REASON, sectorKey, type SectorRecord, type SectorStore } from '../sectors/store.js';
 import type { PersistStores } from '../stores.js';
 import type { WorkerRegistry } from '../workers/registry.js';
@@ -379,9 +379,16 @@ export class SealerService {
           accessInstance: row.persist_instance,
         };
         const deals = { MaxDeals: spec.Deals.MaxDeals ?? null, MinUsedSpace: spec.Deals.MinUsedSpace ?? null };
-        const pieces = await retryWhenPiecesTaken(() =>
-          this.d.records.startSnapUp(id, upgrade, (trx) => this.d.pieces.acquire(trx, id, miner.sectorSize, deals, { start: head, end: info.Expiration })),
-        );
+        let pieces: SectorPieceV2[] | null;
+        try {
+          pieces = await retryWhenPiecesTaken(() =>
+            this.d.records.startSnapUp(id, upgrade, (trx) => this.d.pieces.acquire(trx, id, miner.sectorSize, deals, { start: head, end: info.Expiration })),
+          );
+        } catch (err) {
+          // Another call (or manager) took this candidate since it was listed: try the next one.
+          if (err instanceof TransitionRefused) continue;
+          throw err;
+        }
         if (!pieces) return null;
         return { Sector: { ID: id, ProofType: Number(row.proof_type) }, Pieces: pieces, Public: upgrade.public, Private: { AccessInstance: upgrade.accessInstance } };
       }
@@ -441,22 +448,31 @@ export class SealerService {
    */
   async watchUpgrades(): Promise<void> {
     for (const row of await this.d.records.list({ stage: 'upgrade_sent' })) {
-      const id = idOf(row);
-      const state = await this.d.committer.state(row.upgrade_message, true);
-      if (state.State === OnChainState.Landed) {
-        const miner = this.d.miners.get(id.Miner);
-        const info = await this.d.lotus.stateSectorGetInfo(miner.address, id.Number);
-        const expected = commitmentToCid('sealed', arrayToBytes(row.upgrade?.submitted?.CommR ?? [])).toString();
-        if (info?.SealedCID['/'] !== expected) {
-          await this.abort(id, 'replica update landed but the chain did not take it (invalid proof?)');
-          continue;
-        }
-        await this.d.records.landUpgrade(id, info.PowerBaseEpoch, `new CommR ${expected}`);
-      } else if (state.State === OnChainState.Failed) {
-        await this.d.records.resendUpgrade(id, state.Desc);
-      } else if (state.State === OnChainState.PermFailed) {
-        await this.abort(id, state.Desc ?? 'replica update failed');
+      try {
+        await this.watchUpgrade(row);
+      } catch (err) {
+        // Moved since it was listed (an operator's abort): nothing left to follow for it.
+        if (!(err instanceof TransitionRefused)) throw err;
       }
+    }
+  }
+
+  private async watchUpgrade(row: SectorRecord): Promise<void> {
+    const id = idOf(row);
+    const state = await this.d.committer.state(row.upgrade_message, true);
+    if (state.State === OnChainState.Landed) {
+      const miner = this.d.miners.get(id.Miner);
+      const info = await this.d.lotus.stateSectorGetInfo(miner.address, id.Number);
+      const expected = commitmentToCid('sealed', arrayToBytes(row.upgrade?.submitted?.CommR ?? [])).toString();
+      if (info?.SealedCID['/'] !== expected) {
+        await this.abort(id, 'replica update landed but the chain did not take it (invalid proof?)');
+        return;
+      }
+      await this.d.records.landUpgrade(id, info.PowerBaseEpoch, `new CommR ${expected}`);
+    } else if (state.State === OnChainState.Failed) {
+      await this.d.records.resendUpgrade(id, state.Desc);
+    } else if (state.State === OnChainState.PermFailed) {
+      await this.abort(id, state.Desc ?? 'replica update failed');
     }
   }
 }
