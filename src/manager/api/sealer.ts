@@ -104,9 +104,8 @@ export class SealerService {
     const pool = this.candidates(spec, (m) => m.config.sector.enabled);
     while (pool.length > 0) {
       const miner = pool.splice(Math.floor(Math.random() * pool.length), 1)[0] as MinerFacts;
-      const number = await this.unallocatedNumber(miner);
+      const number = await this.allocateNumber(miner);
       if (number === null) continue;
-      await this.d.records.allocate({ Miner: miner.config.id, Number: number }, miner.sealProof.id);
       this.d.log.info({ sector: sectorKey({ Miner: miner.config.id, Number: number }) }, 'sector allocated');
       return { ID: { Miner: miner.config.id, Number: number }, ProofType: miner.sealProof.id };
     }
@@ -114,21 +113,28 @@ export class SealerService {
   }
 
   /**
-   * The miner's next number the chain has not allocated, or null at its max_number. Numbers the chain
+   * Records a new sector of the miner under its next number the chain has not allocated, or returns null
+   * at its max_number. The chain is asked before the transaction that takes the number, so no transaction
+   * waits on the chain; a number another allocation took meanwhile is simply passed by. Numbers the chain
    * already has are spent and skipped within this one call (a worker must not pay one failed call per
    * number), up to a bound: a run of that many means this database is behind the chain, which only the
    * operator can fix.
    */
-  private async unallocatedNumber(miner: MinerFacts): Promise<number | null> {
+  private async allocateNumber(miner: MinerFacts): Promise<number | null> {
     const skipped: number[] = [];
     while (skipped.length < MAX_CHAIN_ALLOCATED_SKIPS) {
-      const number = await this.d.numbering.next(miner.config);
+      const number = await this.d.numbering.peek(miner.config);
       if (number === null) return null;
-      if (!(await this.d.lotus.stateMinerSectorAllocated(miner.address, number))) {
+      if (await this.d.lotus.stateMinerSectorAllocated(miner.address, number)) {
+        skipped.push(number);
+        await this.d.numbering.take(miner.config.id, number);
+        continue;
+      }
+      const id = { Miner: miner.config.id, Number: number };
+      if (await this.d.records.allocate(id, miner.sealProof.id, (trx) => this.d.numbering.take(miner.config.id, number, trx))) {
         if (skipped.length > 0) this.d.log.warn({ miner: miner.config.id, skipped }, 'skipped sector numbers the chain already allocated');
         return number;
       }
-      skipped.push(number);
     }
     throw new RpcError(
       RPC_CODES.Application,

@@ -197,10 +197,15 @@ export class SectorStore {
     });
   }
 
-  /** A newly numbered sealer sector; a number is never allocated twice. */
-  async allocate(id: SectorID, proofType: number): Promise<void> {
+  /**
+   * A newly numbered sealer sector; a number is never allocated twice. `claim`, run first in the same
+   * transaction, takes the number (see SectorNumbering.take): when it cannot, nothing is written and false
+   * is returned.
+   */
+  async allocate(id: SectorID, proofType: number, claim: (trx: Tx) => Promise<boolean> = async () => true): Promise<boolean> {
     const at = allocatedPosition();
-    await this.db.transaction().execute(async (trx) => {
+    return this.db.transaction().execute(async (trx) => {
+      if (!(await claim(trx))) return false;
       const now = Date.now();
       const inserted = await trx
         .insertInto('sectors')
@@ -239,6 +244,7 @@ export class SectorStore {
         throw new Error(`sector ${sectorKey(id)} is allocated already`);
       }
       await this.logTransition(trx, id, 'SectorAllocated', null, at, null, now);
+      return true;
     });
   }
 
