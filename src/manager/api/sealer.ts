@@ -114,27 +114,23 @@ export class SealerService {
 
   /**
    * Records a new sector of the miner under its next number the chain has not allocated, or returns null
-   * at its max_number. The chain is asked before the transaction that takes the number, so no transaction
-   * waits on the chain; a number another allocation took meanwhile is simply passed by. Numbers the chain
-   * already has are spent and skipped within this one call (a worker must not pay one failed call per
-   * number), up to a bound: a run of that many means this database is behind the chain, which only the
-   * operator can fix.
+   * at its max_number. The number is drawn and its sector recorded in one transaction, and the chain is
+   * asked afterwards, so no transaction waits on the chain. A number the chain already has is spent: its
+   * sector is aborted at once, saying why, and the next one is tried within this one call (a worker must not
+   * pay one failed call per number), up to a bound: a run of that many means this database is behind the
+   * chain, which only the operator can fix.
    */
   private async allocateNumber(miner: MinerFacts): Promise<number | null> {
     const skipped: number[] = [];
     while (skipped.length < MAX_CHAIN_ALLOCATED_SKIPS) {
-      const number = await this.d.numbering.peek(miner.config);
+      const number = await this.d.records.allocateNext(miner.config.id, miner.sealProof.id, (trx) => this.d.numbering.next(miner.config, trx));
       if (number === null) return null;
-      if (await this.d.lotus.stateMinerSectorAllocated(miner.address, number)) {
-        skipped.push(number);
-        await this.d.numbering.take(miner.config.id, number);
-        continue;
-      }
-      const id = { Miner: miner.config.id, Number: number };
-      if (await this.d.records.allocate(id, miner.sealProof.id, (trx) => this.d.numbering.take(miner.config.id, number, trx))) {
+      if (!(await this.d.lotus.stateMinerSectorAllocated(miner.address, number))) {
         if (skipped.length > 0) this.d.log.warn({ miner: miner.config.id, skipped }, 'skipped sector numbers the chain already allocated');
         return number;
       }
+      await this.d.records.abort({ Miner: miner.config.id, Number: number }, `number ${number} is already allocated on chain: never handed out`);
+      skipped.push(number);
     }
     throw new RpcError(
       RPC_CODES.Application,

@@ -2,12 +2,10 @@ import type { ManagerDb } from '../db/open.js';
 import type { MinerConfig } from '../config.js';
 
 /**
- * Sector numbers per miner. A number is taken by a conditional update of the miner's counter (it moves
- * from the number before to this one, or nothing happens) in the transaction that records the sector, so
- * of concurrent allocations (several managers on one PostgreSQL database included) one gets each number,
- * a number is used by exactly one sector (a manager killed before committing leaves it to the next
- * allocation), and a number once used is never handed out again, whatever happens to its sector. The only
- * numbers without a sector are the ones the chain had allocated already.
+ * Sector numbers per miner: handed out by one atomic `update … returning` in the transaction that records
+ * the sector, so concurrent callers (and several managers on one PostgreSQL database) never get the same
+ * number, each number is used by exactly one sector (a manager killed before the commit leaves it to the
+ * next allocation), and a number once used is never handed out again, whatever happens to its sector.
  */
 export class SectorNumbering {
   constructor(private readonly db: ManagerDb) {}
@@ -20,19 +18,12 @@ export class SectorNumbering {
     }
   }
 
-  /** The number the miner's next sector gets unless another allocation takes it first, or null past its max_number. */
-  async peek(miner: MinerConfig): Promise<number | null> {
-    const next = (await this.last(miner.id)) + 1;
-    return miner.sector.max_number > 0 && next > miner.sector.max_number ? null : next;
-  }
-
-  /**
-   * Takes `number` if it is still the miner's next one, in `db` (the transaction recording its sector; by
-   * itself for a number the chain has); false if another allocation took it.
-   */
-  async take(miner: number, number: number, db: ManagerDb = this.db): Promise<boolean> {
-    const res = await db.updateTable('sector_numbers').set({ last: number }).where('miner', '=', miner).where('last', '=', number - 1).executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
+  /** The next number for the miner, drawn in `db` (the transaction recording its sector), or null when it has reached its max_number. */
+  async next(miner: MinerConfig, db: ManagerDb): Promise<number | null> {
+    let q = db.updateTable('sector_numbers').set((eb) => ({ last: eb('last', '+', 1) })).where('miner', '=', miner.id);
+    if (miner.sector.max_number > 0) q = q.where('last', '<', miner.sector.max_number);
+    const row = await q.returning('last').executeTakeFirst();
+    return row ? Number(row.last) : null;
   }
 
   async last(miner: number): Promise<number> {

@@ -197,15 +197,22 @@ export class SectorStore {
     });
   }
 
+  /** A newly numbered sealer sector; a number is never allocated twice. */
+  async allocate(id: SectorID, proofType: number): Promise<void> {
+    await this.allocateNext(id.Miner, proofType, async () => id.Number);
+  }
+
   /**
-   * A newly numbered sealer sector; a number is never allocated twice. `claim`, run first in the same
-   * transaction, takes the number (see SectorNumbering.take): when it cannot, nothing is written and false
-   * is returned.
+   * A new sealer sector of `miner` under the number `take` draws in the same transaction (see
+   * SectorNumbering.next): a number is used by exactly one sector, and a manager killed before the commit
+   * leaves it to the next allocation. Returns the number, or null when `take` has none.
    */
-  async allocate(id: SectorID, proofType: number, claim: (trx: Tx) => Promise<boolean> = async () => true): Promise<boolean> {
+  async allocateNext(miner: number, proofType: number, take: (trx: Tx) => Promise<number | null>): Promise<number | null> {
     const at = allocatedPosition();
     return this.db.transaction().execute(async (trx) => {
-      if (!(await claim(trx))) return false;
+      const number = await take(trx);
+      if (number === null) return null;
+      const id = { Miner: miner, Number: number };
       const now = Date.now();
       const inserted = await trx
         .insertInto('sectors')
@@ -244,7 +251,7 @@ export class SectorStore {
         throw new Error(`sector ${sectorKey(id)} is allocated already`);
       }
       await this.logTransition(trx, id, 'SectorAllocated', null, at, null, now);
-      return true;
+      return number;
     });
   }
 
