@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { RpcClient } from '../../src/core/rpc/client.js';
 import type { SectorPieceV2 } from '../../src/core/wire/sealer.js';
 import { devnetMinerMessages, startTestDevnet } from '../helpers/devnet.js';
 import { eventually, FAST_DEVNET_TOML, startClusterManager, type TestManager } from '../helpers/manager.js';
@@ -193,6 +194,51 @@ describe('three managers on one PostgreSQL serve one cluster', { skip: PG ? fals
       assert.ok(allocatedBy.filter((n) => n > 0).length >= 2, `calls spread over the managers: allocations per manager ${allocatedBy.join(', ')}`);
     } finally {
       for (const w of workers) await w.daemon.kill();
+      for (const m of managers) await m.daemon.kill();
+      await devnet.daemon.kill();
+    }
+  });
+
+  it('are one auth domain: a token of one is good on the others, and a rotation through any of them, or offline with --db, reaches all', async () => {
+    const root = tempDir('multi-auth');
+    const dirs = { persist: join(root, 'persist'), pieces: join(root, 'pieces'), imports: join(root, 'imports') };
+    for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+    const devnetHome = join(root, 'devnet');
+    mkdirSync(devnetHome);
+    const devnet = await startTestDevnet(devnetHome, { toml: FAST_DEVNET_TOML });
+    const db = await createTestDatabase();
+    const [a, b] = [join(root, 'a'), join(root, 'b')] as [string, string];
+    const start = async (home: string) => startClusterManager(home, { chainApi: devnet.url, db, listen: '127.0.0.1:0', managerToml: managerToml(dirs) });
+    const managers = [await start(a), await start(b)];
+    const [ma, mb] = managers as [TestManager, TestManager];
+    const tokenOf = (home: string) => readFileSync(join(home, 'token'), 'utf8').trim();
+    const asks = (m: TestManager, token: string) => new RpcClient({ url: `${m.url}/rpc/v0`, token, timeoutMs: 10_000 }).call('SealFleet.SectorsList', [{}]);
+    const refuses = async (m: TestManager, token: string) => (await asks(m, token).then(() => false, (err: Error) => /token signature invalid/.test(err.message))) || undefined;
+    try {
+      const first = tokenOf(a);
+      assert.equal(tokenOf(b), first, 'one secret: the same admin token in both homes');
+      await asks(mb, first);
+
+      const rotated = await runCli(MANAGER_BIN, ['auth', 'rotate-secret', '--home', a]);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      await assert.rejects(asks(ma, first), /token signature invalid/);
+      // The other manager takes the rotation from the database within SECRET_POLL_MS, and copies it into its home.
+      await eventually('b refuses the old token', () => refuses(mb, first));
+      await eventually("b's home holds the new secret", async () => (tokenOf(b) === tokenOf(a) ? true : undefined));
+      await asks(mb, tokenOf(a));
+
+      // Offline, a home on PostgreSQL rotates in the database: the running manager follows.
+      await mb.daemon.kill();
+      managers.pop();
+      const before = tokenOf(a);
+      const refused = await runCli(MANAGER_BIN, ['auth', 'rotate-secret', '--home', b]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /runs on a PostgreSQL database .*: pass that database with --db/);
+      const offline = await runCli(MANAGER_BIN, ['auth', 'rotate-secret', '--home', b, '--db', db]);
+      assert.equal(offline.code, 0, offline.stderr);
+      await eventually('a refuses the token from before the offline rotation', () => refuses(ma, before));
+      await asks(ma, tokenOf(b));
+    } finally {
       for (const m of managers) await m.daemon.kill();
       await devnet.daemon.kill();
     }
