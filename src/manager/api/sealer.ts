@@ -334,7 +334,13 @@ export class SealerService {
         throw new RpcError(RPC_CODES.Application, `ReportFinalized refused: sector ${sectorKey(id)} is under an unknown plan ${String(unhandled)}`);
       }
     }
-    await this.d.records.finalize(id);
+    try {
+      await this.d.records.finalize(id);
+    } catch (err) {
+      // The same report, sent again to another manager after the first one's answer was lost, finalized it meanwhile.
+      if (err instanceof TransitionRefused && (await this.d.records.require(id)).status === 'finalized') return null;
+      throw err;
+    }
     return null;
   }
 
