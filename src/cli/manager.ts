@@ -1,12 +1,19 @@
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pino } from 'pino';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { acquireHomeLock } from '../core/homeLock.js';
 import { PERMISSIONS, type Permission } from '../core/rpc/server.js';
 import { startDevnet } from '../devnet/daemon.js';
 import { createToken, loadSecret, rotateSecretFiles, tokenPath, WorkerName } from '../manager/auth.js';
 import { readChainTokenFile, startManager } from '../manager/daemon.js';
-import { checkCommandLineDbUrl } from '../manager/db/target.js';
-import { managerLockPath } from '../manager/homeFiles.js';
+import { rotateClusterSecret } from '../manager/clusterSecret.js';
+import { loadConfig } from '../manager/config.js';
+import { openDatabase } from '../manager/db/open.js';
+import { CLUSTER_ID_FILE } from '../manager/db/refusal.js';
+import { DATABASE_FILE } from '../manager/db/sqlite.js';
+import { checkCommandLineDbUrl, databaseTarget } from '../manager/db/target.js';
+import { databasePath, managerLockPath } from '../manager/homeFiles.js';
 import { managerClient } from './managerClient.js';
 import { utilCommand } from './managerUtil.js';
 import { arg, defaultHome, die, durationArg, listenArg, runUntilSignal } from './options.js';
@@ -109,20 +116,22 @@ auth
   });
 auth
   .command('rotate-secret')
-  .description('replace the JWT secret: every token issued so far stops working at once, a running manager included')
+  .description('replace the JWT secret: every token issued so far stops working at once, running managers included (on PostgreSQL: every manager of the cluster)')
   .option('--home <dir>', 'manager home (default: $SEALFLEET_HOME or ~/.sealfleet)')
-  .action(async (o: { home?: string }) => {
+  .option('--db <url>', "with no manager running on the home: the PostgreSQL database it runs on, as given to its daemon's --db (default: [db] url)")
+  .action(async (o: { home?: string; db?: string }) => {
     const home = resolve(o.home ?? defaultHome());
     loadSecret(home, false);
+    if (o.db !== undefined) checkCommandLineDbUrl(o.db);
     let release: (() => void) | undefined;
     try {
       release = acquireHomeLock(managerLockPath(home), 'a manager');
     } catch {
-      // A manager runs on this home: it swaps the secret in memory and writes the files itself.
+      // A manager runs on this home: it swaps the secret in memory and stores it where it lives itself.
     }
     if (release) {
       try {
-        await rotateSecretFiles(home);
+        await rotateOffline(home, o.db);
       } finally {
         release();
       }
@@ -134,5 +143,31 @@ auth
         'Workers: give each a new token (auth create-token --perm write --worker <name>), put it in [sector_manager] token of its worker.toml and restart it.\n',
     );
   });
+
+/**
+ * Rotates the secret of a home whose manager is stopped: in its file, or, for a home on PostgreSQL, in the
+ * cluster's database (every running manager of the cluster takes it from there) and the file.
+ */
+async function rotateOffline(home: string, dbUrl: string | undefined): Promise<void> {
+  const configPath = join(home, 'manager.toml');
+  const target = databaseTarget(dbUrl, existsSync(configPath) ? loadConfig(configPath).db : {});
+  switch (target.kind) {
+    case 'sqlite':
+      // A home that ran and has no SQLite file ran on a PostgreSQL database given with --db.
+      if (!existsSync(databasePath(home)) && existsSync(join(home, CLUSTER_ID_FILE))) {
+        throw new Error(`${home} runs on a PostgreSQL database (it has ${CLUSTER_ID_FILE} and no ${DATABASE_FILE}): pass that database with --db, as given to its daemon, so that every manager of the cluster takes the new secret`);
+      }
+      await rotateSecretFiles(home);
+      return;
+    case 'postgres': {
+      const db = await openDatabase(home, target, pino({ name: 'auth', level: 'warn' }, pino.destination(2)));
+      try {
+        await rotateClusterSecret(db, home);
+      } finally {
+        await db.destroy();
+      }
+    }
+  }
+}
 
 program.parseAsync().catch(die);

@@ -11,15 +11,16 @@ import { AUTH_VERIFY, TOKEN_MAX_LENGTH, type TokenGrant } from '../core/wire/tok
 /**
  * Lotus-style API tokens: HS256 JWTs whose `Allow` claim lists permissions, with an optional `exp` and,
  * for a worker's token, a `Worker` claim naming the worker it belongs to. The secret is created at first
- * start in the manager home (`jwt.secret`, 0600) and replaced by `auth rotate-secret`.
+ * start in the manager home (`jwt.secret`, 0600) and replaced by `auth rotate-secret`; on PostgreSQL the
+ * cluster's database holds it for every manager, and each home's file is a copy (clusterSecret.ts).
  */
 export const secretPath = (home: string): string => join(home, 'jwt.secret');
 export const tokenPath = (home: string): string => join(home, 'token');
 
-const newSecret = (): Uint8Array => randomBytes(32);
+export const newSecret = (): Uint8Array => randomBytes(32);
 
 function writeSecret(home: string, secret: Uint8Array): void {
-  writePrivateFileAtomic(secretPath(home), Buffer.from(secret).toString('hex'));
+  writePrivateFileAtomic(secretPath(home), secretHex(secret));
 }
 
 export function loadSecret(home: string, create: boolean): Uint8Array {
@@ -28,9 +29,7 @@ export function loadSecret(home: string, create: boolean): Uint8Array {
     if (!create) throw new Error(`no JWT secret at ${path}: start the manager daemon once to create it`);
     writeSecret(home, newSecret());
   }
-  const hex = readFileSync(path, 'utf8').trim();
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`JWT secret ${path} is not 32 bytes of hex`);
-  return Buffer.from(hex, 'hex');
+  return parseSecretHex(readFileSync(path, 'utf8').trim(), path);
 }
 
 /** A short id of a secret, so that what was bound under one secret is known to be stale under the next. */
@@ -42,10 +41,24 @@ export const secretId = (secret: Uint8Array): string => createHash('sha256').upd
  */
 export async function rotateSecretFiles(home: string): Promise<Uint8Array> {
   const secret = newSecret();
+  await writeSecretFiles(home, secret);
+  return secret;
+}
+
+/** Puts `secret` in `home` with the CLI's admin token signed by it. */
+export async function writeSecretFiles(home: string, secret: Uint8Array): Promise<void> {
   const admin = await createToken(secret, 'admin');
   writeSecret(home, secret);
   writePrivateFileAtomic(tokenPath(home), `${admin}\n`);
-  return secret;
+}
+
+/** The hex form of a secret, as its file (and a PostgreSQL cluster's database) holds it. */
+export const secretHex = (secret: Uint8Array): string => Buffer.from(secret).toString('hex');
+
+/** A secret from its hex form; `where` names the source in the error. */
+export function parseSecretHex(hex: string, where: string): Uint8Array {
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`JWT secret ${where} is not 32 bytes of hex`);
+  return Buffer.from(hex, 'hex');
 }
 
 export interface TokenOptions {
@@ -195,8 +208,9 @@ export class TokenAuthority {
 export const CONTROL_TOKEN_LIFETIME_MS = 120_000;
 
 /**
- * `SealFleet.AuthRotateSecret` (admin): `auth rotate-secret` against a running manager. The files are
- * written before the secret is swapped, so a failed write leaves the old secret in force everywhere.
+ * `SealFleet.AuthRotateSecret` (admin): `auth rotate-secret` against a running manager. `rotateSecret`
+ * stores the new secret where it lives (the home's files; on PostgreSQL the cluster's database too) before it
+ * is swapped in, so a failed write leaves the old secret in force everywhere.
  *
  * `SealFleet.AuthVerify` (write, so every worker's own token may ask): a worker's control API checks the
  * tokens it is shown here instead of holding a copy of the secret. A refused token is an Application error
@@ -206,7 +220,7 @@ export const CONTROL_TOKEN_LIFETIME_MS = 120_000;
  * read, nothing more, at the manager). `util worker …` sends it instead of the operator's admin token, so
  * a worker never holds a credential that works on the manager or on another worker.
  */
-export function authMethods(home: string, authority: TokenAuthority, onRotated: () => void): Record<string, MethodDef> {
+export function authMethods(rotateSecret: () => Promise<Uint8Array>, authority: TokenAuthority, onRotated: () => void): Record<string, MethodDef> {
   return {
     [AUTH_VERIFY]: method(
       [z.string().min(1).max(TOKEN_MAX_LENGTH)],
@@ -227,7 +241,7 @@ export function authMethods(home: string, authority: TokenAuthority, onRotated: 
     'SealFleet.AuthRotateSecret': method(
       [],
       async () => {
-        authority.rotate(await rotateSecretFiles(home));
+        authority.rotate(await rotateSecret());
         onRotated();
         return null;
       },

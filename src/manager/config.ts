@@ -112,6 +112,11 @@ const ConfigSchema = z.strictObject({
        * every read token, so an import must not reach the daemon's other files; the manager home never counts.
        */
       import_dirs: z.array(z.string().min(1)).default([]),
+      /**
+       * Where imported pieces are kept and served from (absolute); default `<home>/pieces`. Several managers
+       * of one cluster share it: a piece imported through one is served by every one.
+       */
+      dir: z.string().min(1).optional(),
     })
     .prefault({}),
   sectors: z
@@ -185,6 +190,9 @@ function checkConfig(cfg: ManagerConfig, source: string): ManagerConfig {
     if (!info) bad('does not exist');
     else if (!info.isDirectory()) bad('is not a directory');
   });
+  if (cfg.pieces.dir !== undefined && !isAbsolute(cfg.pieces.dir)) {
+    throw new Error(`invalid manager config ${source}: pieces.dir ${JSON.stringify(cfg.pieces.dir)} must be an absolute path`);
+  }
   const dupStore = cfg.persist_stores.find((s, i) => cfg.persist_stores.findIndex((o) => o.name === s.name) !== i);
   if (dupStore) throw new Error(`invalid manager config ${source}: persist store "${dupStore.name}" is listed twice`);
   return cfg;

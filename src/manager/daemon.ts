@@ -8,13 +8,15 @@ import { startDevnet, type RunningDevnet } from '../devnet/daemon.js';
 import { findSidecar, requireSidecar, SidecarClient } from '../core/processor/sidecar.js';
 import { adminMethods } from './api/admin.js';
 import { sealerMethods, SealerService } from './api/sealer.js';
-import { authMethods, loadSecret, TokenAuthority, tokenPath } from './auth.js';
+import { authMethods, loadSecret, rotateSecretFiles, TokenAuthority, tokenPath } from './auth.js';
+import { adoptClusterSecret, rotateClusterSecret, watchClusterSecret } from './clusterSecret.js';
 import { Committer } from './commitment/committer.js';
 import { Miners } from './commitment/miners.js';
 import { defaultDevnetConfig, loadConfig, type ManagerConfig } from './config.js';
+import { unlessBusy } from './db/locks.js';
 import { openDatabase } from './db/open.js';
 import { carriesPassword, databaseTarget } from './db/target.js';
-import { managerLockPath, secureManagerHome, warnTightened } from './homeFiles.js';
+import { managerLockPath, secureManagerHome, securePieceDir, warnTightened } from './homeFiles.js';
 import { PRIVATE_FILE, readSecretFile, tightenMode, writePrivateFileAtomic } from '../core/privateFiles.js';
 import { pieceStoreRoute } from './deals/pieceStore.js';
 import { PieceQueue, sidecarHashing, typescriptHashing, type PieceHashing } from './deals/pieces.js';
@@ -71,6 +73,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       warnTightened(log, tightenMode(configPath, PRIVATE_FILE), ': its [db] url carries the database password; if anyone else may have read it, change that password');
     }
     for (const s of config.persist_stores) mkdirSync(s.path, { recursive: true });
+    if (config.pieces.dir !== undefined) securePieceDir(config.pieces.dir, log);
 
     let devnet: RunningDevnet | undefined;
     let chainUrl = opts.chainApi ?? config.chain.api;
@@ -98,18 +101,20 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     await numbering.prepare(config.miners);
     const hashing = pieceHashing(config, log);
     cleanup.push(() => hashing.close());
-    const pieces = new PieceQueue(db, opts.home, hashing, config.pieces.import_dirs);
-    const stores = new PersistStores(db, config.persist_stores);
+    const pieces = new PieceQueue(db, opts.home, hashing, config.pieces.import_dirs, config.pieces.dir);
+    const stores = new PersistStores(db, config.persist_stores, target.kind);
     const records = new SectorStore(db, { pieces, stores }, target.kind);
-    const authority = new TokenAuthority(loadSecret(opts.home, true));
+    const authority = new TokenAuthority(target.kind === 'postgres' ? await adoptClusterSecret(db, opts.home, log) : loadSecret(opts.home, true));
+    if (target.kind === 'postgres') cleanup.push(watchClusterSecret(db, opts.home, authority, log));
     const workers = new WorkerRegistry(db, () => authority.secretId);
-    const committer = new Committer(db, records, lotus, miners, config, log.child({ part: 'commitment' }));
+    const committer = new Committer(db, records, lotus, miners, config, log.child({ part: 'commitment' }), target.kind);
     const metrics = managerMetrics(db);
     const sealer = new SealerService({ config, lotus, miners, records, numbering, pieces, stores, workers, committer, log, onFailure: metrics.failure });
     committer.start();
     cleanup.push(() => committer.stop());
+    // Every manager watches; one at a time across the database does a round.
     const upgrades = setInterval(() => {
-      sealer.watchUpgrades().catch((err: unknown) => log.warn({ err }, 'snap-up watch failed'));
+      unlessBusy(db, target.kind, 'upgrade-watch', () => sealer.watchUpgrades()).catch((err: unknown) => log.warn({ err }, 'snap-up watch failed'));
     }, Math.max(250, config.chain.poll_interval));
     cleanup.push(() => clearInterval(upgrades));
     // Four looks per orphan_after, and at least one a minute, release an orphan at most one period late;
@@ -136,7 +141,8 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       id === null ? null : ((await db.selectFrom('messages').select('cid').where('id', '=', id).executeTakeFirst())?.cid ?? null);
     rpc.register(sealerMethods(sealer, workers));
     rpc.register(adminMethods({ records, workers, pieces, miners, messageCid }));
-    rpc.register(authMethods(opts.home, authority, () => log.warn('JWT secret rotated: every older token is refused from now on')));
+    const rotateSecret = (): Promise<Uint8Array> => (target.kind === 'postgres' ? rotateClusterSecret(db, opts.home) : rotateSecretFiles(opts.home));
+    rpc.register(authMethods(rotateSecret, authority, () => log.warn('JWT secret rotated: every older token is refused from now on')));
 
     const http = await serveHttp(
       opts.listen,

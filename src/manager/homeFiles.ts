@@ -26,7 +26,11 @@ export function secureManagerHome(home: string, log: Logger): void {
   warn(tightenMode(tokenPath(home), PRIVATE_FILE), '; it is an admin token: if anyone else may have read it, run sealfleet-manager auth rotate-secret');
   const db = databasePath(home);
   for (const path of [db, `${db}-wal`, `${db}-shm`]) warn(tightenMode(path, PRIVATE_FILE));
-  const pieces = join(home, 'pieces');
-  warn(privateDir(pieces));
-  for (const name of readdirSync(pieces)) warn(tightenMode(join(pieces, name), PRIVATE_FILE));
+  securePieceDir(join(home, 'pieces'), log);
+}
+
+/** Makes a piece store directory (the home's `pieces/`, or `[pieces] dir`) and its files the owner's alone. */
+export function securePieceDir(dir: string, log: Logger): void {
+  warnTightened(log, privateDir(dir));
+  for (const name of readdirSync(dir)) warnTightened(log, tightenMode(join(dir, name), PRIVATE_FILE));
 }

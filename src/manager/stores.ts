@@ -5,7 +5,9 @@ import type { SectorID, StoreBasicInfo } from '../core/wire/sealer.js';
 import type { PersistStoreConfig } from './config.js';
 import type { Transaction } from 'kysely';
 import type { ManagerDb } from './db/open.js';
+import { serializeIn } from './db/locks.js';
 import type { Database } from './db/schema.js';
+import type { DbDialect } from './db/target.js';
 
 /**
  * Persist stores: where workers move finished sector files. The manager reserves space for a sector
@@ -15,6 +17,7 @@ export class PersistStores {
   constructor(
     private readonly db: ManagerDb,
     private readonly stores: readonly PersistStoreConfig[],
+    private readonly dialect: DbDialect,
   ) {}
 
   basicInfo(name: string): StoreBasicInfo | null {
@@ -28,6 +31,8 @@ export class PersistStores {
    */
   async reserve(sector: SectorID, size: number, candidates: readonly string[]): Promise<StoreBasicInfo | null> {
     return this.db.transaction().execute(async (trx) => {
+      // Free space is read from every reservation: two managers deciding at once would both count the same room.
+      await serializeIn(trx, this.dialect, 'persist-reservations');
       const usable = this.stores.filter(
         (s) =>
           !s.read_only &&

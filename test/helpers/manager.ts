@@ -87,7 +87,21 @@ export async function startTestManager(home: string, opts: { managerToml?: strin
   mkdirSync(join(home, 'devnet'), { recursive: true });
   if (!existsSync(join(home, 'devnet', 'devnet.toml'))) writeFileSync(join(home, 'devnet', 'devnet.toml'), FAST_DEVNET_TOML);
   if (opts.managerToml !== undefined) writeFileSync(join(home, 'manager.toml'), opts.managerToml);
-  const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', opts.listen ?? '127.0.0.1:0', ...(await managerDbArgs(home))]);
+  return managerUp(home, spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', opts.listen ?? '127.0.0.1:0', ...(await managerDbArgs(home))]));
+}
+
+/**
+ * Starts `sealfleet-manager daemon --chain-api <chainApi> --db <db>` as a child process: one of several
+ * managers of a cluster on one PostgreSQL database, with the chain (a devnet) in a process of its own.
+ */
+export async function startClusterManager(home: string, opts: { chainApi: string; db: string; listen: string; managerToml?: string }): Promise<TestManager> {
+  mkdirSync(home, { recursive: true });
+  if (opts.managerToml !== undefined) writeFileSync(join(home, 'manager.toml'), opts.managerToml);
+  return managerUp(home, spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--chain-api', opts.chainApi, '--db', opts.db, '--listen', opts.listen]));
+}
+
+/** The manager `daemon` runs, once it says it is up. */
+async function managerUp(home: string, daemon: Spawned): Promise<TestManager> {
   const line = await daemon.waitFor(/"manager up"/, 20_000);
   const url = (JSON.parse(line) as { url: string }).url;
   const token = readFileSync(join(home, 'token'), 'utf8').trim();
@@ -117,6 +131,6 @@ export function registeredManagerMethods(): Record<string, MethodDef> {
   return {
     ...sealerMethods(unused, unused),
     ...adminMethods(unused),
-    ...authMethods('/nonexistent', new TokenAuthority(randomBytes(32)), () => undefined),
+    ...authMethods(async () => randomBytes(32), new TokenAuthority(randomBytes(32)), () => undefined),
   };
 }

@@ -22,6 +22,10 @@ export interface WorkerOptions {
   managerAddrs?: string[];
   /** Persist stores by name (default: "local" at the manager's own persist path). */
   attached?: { name: string; location: string }[];
+  /** `[worker] name` (default "test-worker"). */
+  name?: string;
+  /** `[sector_manager] token` (default: the admin token in the manager's home). */
+  token?: string;
 }
 
 /** A worker config against `m` with quick timings; threads live under `<dir>/thread-<i>`. Benchmarks use it too. */
@@ -33,14 +37,14 @@ export async function writeWorkerConfig(dir: string, m: Pick<TestManager, 'url' 
   const path = join(dir, 'worker.toml');
   writeFileSync(path, `
 [worker]
-name = "test-worker"
+name = ${JSON.stringify(opts.name ?? 'test-worker')}
 ping_interval = "500ms"
 rpc_server.port = ${opts.port ?? (await freePort())}
 ${opts.worker ?? ''}
 
 [sector_manager]
 rpc_client.addr = ${JSON.stringify(opts.managerAddrs ?? m.url)}
-token = "${readFileSync(join(m.home, 'token'), 'utf8').trim()}"
+token = ${JSON.stringify(opts.token ?? readFileSync(join(m.home, 'token'), 'utf8').trim())}
 
 [sealing]
 seal_interval = "300ms"

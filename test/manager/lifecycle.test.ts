@@ -165,7 +165,7 @@ describe('sector store against the lifecycle table (real SQLite)', () => {
     const target = await newTarget();
     const db = await openDatabase(home, target, silent);
     dbs.push(db);
-    const store = new SectorStore(db, { pieces: new PieceQueue(db, home), stores: new PersistStores(db, []) }, target.kind);
+    const store = new SectorStore(db, { pieces: new PieceQueue(db, home), stores: new PersistStores(db, [], target.kind) }, target.kind);
     return { store, db };
   };
 
@@ -302,7 +302,7 @@ describe('migration 0004 (sector stage)', () => {
 
     const db = await openDatabase(home, { kind: 'sqlite' }, silent);
     try {
-      const store = new SectorStore(db, { pieces: new PieceQueue(db, home), stores: new PersistStores(db, []) }, 'sqlite');
+      const store = new SectorStore(db, { pieces: new PieceQueue(db, home), stores: new PersistStores(db, [], 'sqlite') }, 'sqlite');
       const stages = (await store.list({})).map((r) => [Number(r.number), r.stage]);
       assert.deepEqual(stages, rows.map(([, stage], i) => [i + 1, stage]));
       assert.equal((await store.startRebuild(1000))?.number, 2, 'the sector queued for a rebuild is still queued');

@@ -3,7 +3,7 @@ import { realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { SectorSummary } from '../../src/manager/api/admin.js';
+import type { SectorDetail, SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
 import type { AllocatedSector } from '../../src/core/wire/sealer.js';
 import { eventually, startTestManager } from '../helpers/manager.js';
 import { MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
@@ -78,6 +78,45 @@ describe('orphaned allocations (real daemon, no worker asks for work)', () => {
       // A worker that took the number after all hears that the sector was ended, with why.
       await assert.rejects(m.call('Venus.AssignTicket', [bare.ID]), (e: { code: number; data: unknown }) =>
         e.code === 11001 && JSON.stringify(e.data) === JSON.stringify({ Known: true, Status: 'aborted', Reason: 'orphaned: no worker reported on it within 3s of allocation' }));
+    } finally {
+      await m.daemon.kill();
+    }
+  });
+
+  it('release a snap-up or a rebuild no worker reported on: the CC sector and its piece are free again, the rebuild back in the queue', async () => {
+    const home = tempDir('orphans-plans');
+    const persist = join(home, 'persist');
+    const m = await startTestManager(home, { managerToml: managerToml(persist) });
+    try {
+      const cc = new FakeSealer(m, await m.call<AllocatedSector>('Venus.AllocateSector', SPEC));
+      await cc.sealAll(persist, { MaxDeals: 0, MinUsedSpace: null });
+      const payload = join(tempDir('orphans-plans-piece'), 'payload');
+      writeFileSync(payload, Buffer.alloc(1000, 9));
+      const imported = await runCli(MANAGER_BIN, ['util', 'deals', 'import', payload, '--home', home]);
+      assert.equal(imported.code, 0, imported.stderr);
+      const state = () => m.call<SectorDetail>('SealFleet.SectorState', [cc.id]);
+      const lastEvent = async () => (await m.call<SectorEvent[]>('SealFleet.SectorLog', [cc.id, 50])).at(-1);
+
+      // The answer to a snap-up allocation is lost: nobody reports on the upgrade.
+      const snap = await m.call<{ Sector: AllocatedSector } | null>('Venus.AllocateSnapUpSector', [{ Sector: SPEC[0], Deals: { MaxDeals: null, MinUsedSpace: null } }]);
+      assert.deepEqual(snap?.Sector.ID, cc.id);
+      assert.equal((await state()).Stage, 'upgrading');
+      const released = await eventually('the snap-up released', async () => ((await state()).Stage === 'finalized' ? state() : undefined));
+      assert.deepEqual([released.Plan, released.Status, released.Upgrade, released.Pieces], ['sealer', 'finalized', null, []]);
+      assert.deepEqual([(await lastEvent())?.Event, (await lastEvent())?.FailureDesc], ['OrphanReleased', 'orphaned: no worker reported on it within 3s of allocation']);
+      const pieces = await m.call<{ Status: string; Sector: string | null }[]>('SealFleet.PiecesList');
+      assert.deepEqual(pieces.map((p) => [p.Status, p.Sector]), [['queued', null]], 'the snap-up gave its piece back');
+
+      // The same for a rebuild: it waits for the next rebuild worker again.
+      await m.call('SealFleet.SectorRebuild', [cc.id]);
+      const rebuild = await m.call<{ Sector: AllocatedSector } | null>('Venus.AllocateRebuildSector', SPEC);
+      assert.deepEqual(rebuild?.Sector.ID, cc.id);
+      assert.equal((await state()).Stage, 'rebuilding');
+      const queued = await eventually('the rebuild released', async () => ((await state()).Stage === 'rebuild_queued' ? state() : undefined));
+      assert.deepEqual([queued.Plan, queued.Status], ['sealer', 'finalized']);
+      assert.equal((await lastEvent())?.Event, 'OrphanReleased');
+      const again = await m.call<{ Sector: AllocatedSector } | null>('Venus.AllocateRebuildSector', SPEC);
+      assert.deepEqual(again?.Sector.ID, cc.id, 'the next rebuild worker gets it');
     } finally {
       await m.daemon.kill();
     }

@@ -44,18 +44,18 @@ describe('piece store (real manager daemon)', () => {
     assert.equal((await get(cid, {})).status, 401);
   });
 
-  it('answers a missing, unreadable or wrong-sized piece file with 404 / 500 and keeps running', async () => {
+  it('answers a missing, unreadable or wrong-sized piece file with 503 / 500 and keeps running', async () => {
     const cid = await importBytes(m, randomBytes(700));
     const path = join(m.home, 'pieces', cid);
     renameSync(path, `${path}.away`);
     const missing = await get(cid);
-    assert.equal(missing.status, 404);
+    assert.equal(missing.status, 503);
     assert.match(await missing.text(), new RegExp(`piece ${cid} is imported but its file is missing`));
     await alive();
     const warning = m.daemon.stdout().split('\n').find((l) => l.includes('piece file missing from the piece store'));
     assert.ok(warning?.includes(`"path":"${path}"`), `a warning naming ${path}`);
     // A second request after the first: the daemon did not die on the first.
-    assert.equal((await get(cid)).status, 404);
+    assert.equal((await get(cid)).status, 503);
 
     symlinkSync(path, path);
     const loop = await get(cid);

@@ -36,7 +36,7 @@ describe('piece fetching and the finish step (real manager and worker)', () => {
         const t = await thread(w);
         return t.thread_state.state === 'Paused' ? t : undefined;
       });
-      assert.match(paused.last_error ?? '', new RegExp(`^permanent: add_pieces \\(mock\\): GET http://127\\.0\\.0\\.1:\\d+/piecestore/${cid}: HTTP 404 Not Found: piece ${cid} is imported but its file is missing`));
+      assert.match(paused.last_error ?? '', new RegExp(`^permanent: add_pieces \\(mock\\): GET http://127\\.0\\.0\\.1:\\d+/piecestore/${cid}: HTTP 503 Service Unavailable: piece ${cid} is imported but its file is missing.* \\(after \\d+ retries\\)$`));
       const token = readFileSync(join(m.home, 'token'), 'utf8').trim();
       const sector = paused.job_id as string;
       const places: Record<string, string> = {
@@ -50,7 +50,7 @@ describe('piece fetching and the finish step (real manager and worker)', () => {
         const p = join(dir, 'thread-0', 'meta', file);
         if (existsSync(p)) places[`worker meta ${file}`] = readFileSync(p).toString('latin1');
       }
-      assert.match(places['SealFleet.SectorLog'] ?? '', /HTTP 404/, 'the failure reached the manager');
+      assert.match(places['SealFleet.SectorLog'] ?? '', /HTTP 503/, 'the failure reached the manager');
       for (const [where, text] of Object.entries(places)) assert.ok(!text.includes(token), `the token appears in ${where}`);
 
       renameSync(`${path}.away`, path);

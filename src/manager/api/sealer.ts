@@ -39,7 +39,7 @@ import type { MinerFacts, Miners } from '../commitment/miners.js';
 import { retryWhenPiecesTaken, type PieceQueue } from '../deals/pieces.js';
 import type { SectorNumbering } from '../sectors/numbering.js';
 import type { UpgradeRecord } from '../sectors/columns.js';
-import type { TransitionName } from '../sectors/lifecycle.js';
+import { TransitionRefused, type TransitionName } from '../sectors/lifecycle.js';
 import { MANAGER_EVENT_SOURCE, ORPHAN_REASON, sectorKey, type SectorRecord, type SectorStore } from '../sectors/store.js';
 import type { PersistStores } from '../stores.js';
 import type { WorkerRegistry } from '../workers/registry.js';
@@ -104,9 +104,8 @@ export class SealerService {
     const pool = this.candidates(spec, (m) => m.config.sector.enabled);
     while (pool.length > 0) {
       const miner = pool.splice(Math.floor(Math.random() * pool.length), 1)[0] as MinerFacts;
-      const number = await this.unallocatedNumber(miner);
+      const number = await this.allocateNumber(miner);
       if (number === null) continue;
-      await this.d.records.allocate({ Miner: miner.config.id, Number: number }, miner.sealProof.id);
       this.d.log.info({ sector: sectorKey({ Miner: miner.config.id, Number: number }) }, 'sector allocated');
       return { ID: { Miner: miner.config.id, Number: number }, ProofType: miner.sealProof.id };
     }
@@ -114,20 +113,23 @@ export class SealerService {
   }
 
   /**
-   * The miner's next number the chain has not allocated, or null at its max_number. Numbers the chain
-   * already has are spent and skipped within this one call (a worker must not pay one failed call per
-   * number), up to a bound: a run of that many means this database is behind the chain, which only the
-   * operator can fix.
+   * Records a new sector of the miner under its next number the chain has not allocated, or returns null
+   * at its max_number. The number is drawn and its sector recorded in one transaction, and the chain is
+   * asked afterwards, so no transaction waits on the chain. A number the chain already has is spent: its
+   * sector is aborted at once, saying why, and the next one is tried within this one call (a worker must not
+   * pay one failed call per number), up to a bound: a run of that many means this database is behind the
+   * chain, which only the operator can fix.
    */
-  private async unallocatedNumber(miner: MinerFacts): Promise<number | null> {
+  private async allocateNumber(miner: MinerFacts): Promise<number | null> {
     const skipped: number[] = [];
     while (skipped.length < MAX_CHAIN_ALLOCATED_SKIPS) {
-      const number = await this.d.numbering.next(miner.config);
+      const number = await this.d.records.allocateNext(miner.config.id, miner.sealProof.id, (trx) => this.d.numbering.next(miner.config, trx));
       if (number === null) return null;
       if (!(await this.d.lotus.stateMinerSectorAllocated(miner.address, number))) {
         if (skipped.length > 0) this.d.log.warn({ miner: miner.config.id, skipped }, 'skipped sector numbers the chain already allocated');
         return number;
       }
+      await this.d.records.abort({ Miner: miner.config.id, Number: number }, `number ${number} is already allocated on chain: never handed out`);
       skipped.push(number);
     }
     throw new RpcError(
@@ -332,7 +334,13 @@ export class SealerService {
         throw new RpcError(RPC_CODES.Application, `ReportFinalized refused: sector ${sectorKey(id)} is under an unknown plan ${String(unhandled)}`);
       }
     }
-    await this.d.records.finalize(id);
+    try {
+      await this.d.records.finalize(id);
+    } catch (err) {
+      // The same report, sent again to another manager after the first one's answer was lost, finalized it meanwhile.
+      if (err instanceof TransitionRefused && (await this.d.records.require(id)).status === 'finalized') return null;
+      throw err;
+    }
     return null;
   }
 
@@ -379,9 +387,16 @@ export class SealerService {
           accessInstance: row.persist_instance,
         };
         const deals = { MaxDeals: spec.Deals.MaxDeals ?? null, MinUsedSpace: spec.Deals.MinUsedSpace ?? null };
-        const pieces = await retryWhenPiecesTaken(() =>
-          this.d.records.startSnapUp(id, upgrade, (trx) => this.d.pieces.acquire(trx, id, miner.sectorSize, deals, { start: head, end: info.Expiration })),
-        );
+        let pieces: SectorPieceV2[] | null;
+        try {
+          pieces = await retryWhenPiecesTaken(() =>
+            this.d.records.startSnapUp(id, upgrade, (trx) => this.d.pieces.acquire(trx, id, miner.sectorSize, deals, { start: head, end: info.Expiration })),
+          );
+        } catch (err) {
+          // Another call (or manager) took this candidate since it was listed: try the next one.
+          if (err instanceof TransitionRefused) continue;
+          throw err;
+        }
         if (!pieces) return null;
         return { Sector: { ID: id, ProofType: Number(row.proof_type) }, Pieces: pieces, Public: upgrade.public, Private: { AccessInstance: upgrade.accessInstance } };
       }
@@ -441,22 +456,31 @@ export class SealerService {
    */
   async watchUpgrades(): Promise<void> {
     for (const row of await this.d.records.list({ stage: 'upgrade_sent' })) {
-      const id = idOf(row);
-      const state = await this.d.committer.state(row.upgrade_message, true);
-      if (state.State === OnChainState.Landed) {
-        const miner = this.d.miners.get(id.Miner);
-        const info = await this.d.lotus.stateSectorGetInfo(miner.address, id.Number);
-        const expected = commitmentToCid('sealed', arrayToBytes(row.upgrade?.submitted?.CommR ?? [])).toString();
-        if (info?.SealedCID['/'] !== expected) {
-          await this.abort(id, 'replica update landed but the chain did not take it (invalid proof?)');
-          continue;
-        }
-        await this.d.records.landUpgrade(id, info.PowerBaseEpoch, `new CommR ${expected}`);
-      } else if (state.State === OnChainState.Failed) {
-        await this.d.records.resendUpgrade(id, state.Desc);
-      } else if (state.State === OnChainState.PermFailed) {
-        await this.abort(id, state.Desc ?? 'replica update failed');
+      try {
+        await this.watchUpgrade(row);
+      } catch (err) {
+        // Moved since it was listed (an operator's abort): nothing left to follow for it.
+        if (!(err instanceof TransitionRefused)) throw err;
       }
+    }
+  }
+
+  private async watchUpgrade(row: SectorRecord): Promise<void> {
+    const id = idOf(row);
+    const state = await this.d.committer.state(row.upgrade_message, true);
+    if (state.State === OnChainState.Landed) {
+      const miner = this.d.miners.get(id.Miner);
+      const info = await this.d.lotus.stateSectorGetInfo(miner.address, id.Number);
+      const expected = commitmentToCid('sealed', arrayToBytes(row.upgrade?.submitted?.CommR ?? [])).toString();
+      if (info?.SealedCID['/'] !== expected) {
+        await this.abort(id, 'replica update landed but the chain did not take it (invalid proof?)');
+        return;
+      }
+      await this.d.records.landUpgrade(id, info.PowerBaseEpoch, `new CommR ${expected}`);
+    } else if (state.State === OnChainState.Failed) {
+      await this.d.records.resendUpgrade(id, state.Desc);
+    } else if (state.State === OnChainState.PermFailed) {
+      await this.abort(id, state.Desc ?? 'replica update failed');
     }
   }
 }

@@ -15,7 +15,9 @@ import {
 } from '../../chain/minerParams.js';
 import type { ManagerConfig } from '../config.js';
 import type { ManagerDb } from '../db/open.js';
+import { unlessBusy } from '../db/locks.js';
 import type { MessagesTable } from '../db/schema.js';
+import type { DbDialect } from '../db/target.js';
 import type { MinerFacts, Miners } from './miners.js';
 import { ALREADY_ON_CHAIN, sectorKey, type SectorRecord, type SectorStore } from '../sectors/store.js';
 
@@ -60,6 +62,7 @@ export class Committer {
     private readonly miners: Miners,
     private readonly config: ManagerConfig,
     private readonly log: Logger,
+    private readonly dialect: DbDialect,
   ) {}
 
   start(): void {
@@ -86,11 +89,19 @@ export class Committer {
     });
   }
 
+  /**
+   * Pushes the messages nobody pushed yet (whichever manager formed them), then forms each miner's batches.
+   * Several managers on one database run rounds at once: forming one miner's batch of one kind is one
+   * manager's at a time (the others skip it this round), and a message pushed by two is one message, since
+   * both push it with its id as MsgUuid.
+   */
   private async round(): Promise<void> {
     const unsent = await this.db.selectFrom('messages').selectAll().where('state', '=', 'new').execute();
     for (const m of unsent) await this.push(m.id);
     for (const miner of this.miners.all()) {
-      for (const kind of ['precommit', 'prove', 'snap'] as const) await this.batch(miner, kind);
+      for (const kind of ['precommit', 'prove', 'snap'] as const) {
+        await unlessBusy(this.db, this.dialect, `commitment:${miner.config.id}:${kind}`, () => this.batch(miner, kind));
+      }
     }
   }
 

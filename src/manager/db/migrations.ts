@@ -159,6 +159,19 @@ export const migrations = (store: DatabaseTarget['kind']): Record<string, Migrat
       await db.schema.createIndex('sectors_by_stage').on('sectors').columns(['stage', 'miner']).execute();
     },
   },
+  '0005_auth_secret': {
+    async up(db: Kysely<unknown>) {
+      // The cluster's JWT secret, one row, so that every manager on a shared PostgreSQL database accepts the
+      // same tokens (see clusterSecret.ts). A SQLite database serves one manager, whose home file holds it:
+      // the table stays empty there.
+      await db.schema
+        .createTable('auth_secret')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('rotated_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 });
 
 /** The `sectors` columns 0004 reads, as they were before it. */

@@ -118,6 +118,14 @@ export interface ClusterTable {
   created_at: number;
 }
 
+/** The cluster's JWT secret on PostgreSQL: one row, id 1 (empty on SQLite, where the home's file holds it). */
+export interface AuthSecretTable {
+  id: number;
+  /** 32 bytes, hex. */
+  secret: string;
+  rotated_at: number;
+}
+
 export interface Database {
   sectors: SectorsTable;
   sector_events: SectorEventsTable;
@@ -127,4 +135,5 @@ export interface Database {
   worker_pings: WorkerPingsTable;
   messages: MessagesTable;
   cluster: ClusterTable;
+  auth_secret: AuthSecretTable;
 }

@@ -2,6 +2,8 @@ import { readSecretFile } from '../../core/privateFiles.js';
 
 /** Where the manager keeps its state: the embedded SQLite file in its home, or a PostgreSQL database. */
 export type DatabaseTarget = { kind: 'sqlite' } | { kind: 'postgres'; url: string; password?: string };
+/** Which database the manager's SQL runs on, where it must differ (row and advisory locks). */
+export type DbDialect = DatabaseTarget['kind'];
 
 export const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//i.test(url);
 

@@ -19,7 +19,8 @@ const answer = (res: ServerResponse, status: number, text: string): void => {
  * `Authorization: Bearer`; a `?token=` query is refused so that no client keeps putting a secret in a URL
  * that proxies, access logs and error texts record. Every failure is an HTTP answer and a log line, never a
  * crash: the file is opened before the 200 goes out, and a read error mid-transfer cuts the response short
- * (the worker sees fewer bytes than Content-Length and retries).
+ * (the worker sees fewer bytes than Content-Length and retries). A piece whose file is missing is a 503,
+ * which the worker retries: with several managers the file may be on storage this one does not see.
  */
 export function pieceStoreRoute(pieces: PieceQueue, authorize: Authorize, log: Logger): Route {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -60,8 +61,10 @@ export function pieceStoreRoute(pieces: PieceQueue, authorize: Authorize, log: L
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
+        // Temporary: the record is the cluster's, the file is where this manager looks ([pieces] dir), which
+        // may be storage another manager sees and this one does not (yet); the worker tries again.
         log.warn({ piece: cid, path }, 'piece file missing from the piece store');
-        answer(res, 404, `piece ${cid} is imported but its file is missing from the piece store`);
+        answer(res, 503, `piece ${cid} is imported but its file is missing from the piece store of this manager (is [pieces] dir shared by every manager of the cluster?)`);
       } else {
         log.error({ piece: cid, path, code }, 'piece file unreadable');
         answer(res, 500, `piece ${cid}: its file cannot be read (${code ?? 'error'})`);

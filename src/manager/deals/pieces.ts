@@ -58,22 +58,19 @@ export function sidecarHashing(client: SidecarClient): PieceHashing {
 }
 
 /**
- * Deal pieces: imported files with their piece commitment, kept in `<home>/pieces/<piece CID>`, queued
- * until a sector takes them. A piece is in at most one live sector; an aborted sector gives its pieces
- * back to the queue.
+ * Deal pieces: imported files with their piece commitment, kept in `<dir>/<piece CID>` (`[pieces] dir`,
+ * default `<home>/pieces`), queued until a sector takes them. A piece is in at most one live sector; an
+ * aborted sector gives its pieces back to the queue.
  */
 export class PieceQueue {
-  readonly dir: string;
-
   constructor(
     private readonly db: ManagerDb,
     private readonly home: string,
     readonly hashing: PieceHashing = typescriptHashing,
     /** `[pieces] import_dirs`: the only places files are imported from. */
     private readonly importDirs: readonly string[] = [],
-  ) {
-    this.dir = join(home, 'pieces');
-  }
+    readonly dir: string = join(home, 'pieces'),
+  ) {}
 
   /**
    * Copies `file` into the piece store, computes its commitment and queues it (for `miner`, or any). Only a
@@ -100,6 +97,7 @@ export class PieceQueue {
       const digest = await this.hashing.digest(partial);
       const existing = await this.get(digest.pieceCid);
       if (existing) return existing;
+      // Bytes named by their commitment: another manager importing the same piece at once writes the same file.
       await rename(partial, this.path(digest.pieceCid));
       const row: PieceRow = {
         cid: digest.pieceCid,
@@ -111,7 +109,8 @@ export class PieceQueue {
         sector_number: null,
         imported_at: Date.now(),
       };
-      await this.db.insertInto('pieces').values(row).execute();
+      const inserted = await this.db.insertInto('pieces').values(row).onConflict((oc) => oc.column('cid').doNothing()).executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) return (await this.get(digest.pieceCid)) ?? row;
       return row;
     } finally {
       await rm(partial, { force: true });

@@ -102,8 +102,16 @@ export const TRANSITIONS = {
     snapup: { from: SNAPUP_SEALING, to: 'finalized', plan: 'sealer' },
     rebuild: { from: ['rebuilding'], to: 'finalized', plan: 'as-sealed' },
   },
-  /** Allocated, and no worker ever reported on it: its worker died or lost the answer. */
-  OrphanReleased: sealerOnly({ from: ['allocated'], to: 'aborted' }),
+  /**
+   * Handed to a worker by an allocation, and no worker ever reported on it: its worker died or lost the
+   * answer (a manager killed before answering). A new sector is dropped, a snap-up leaves the CC sector as
+   * it was, a rebuild goes back to the queue for the next worker.
+   */
+  OrphanReleased: {
+    sealer: { from: ['allocated'], to: 'aborted' },
+    snapup: { from: ['upgrading'], to: 'finalized', plan: 'sealer' },
+    rebuild: { from: ['rebuilding'], to: 'rebuild_queued', plan: 'as-sealed' },
+  },
   SnapUpAllocated: sealerOnly({ from: ['finalized'], to: 'upgrading', plan: 'snapup' }),
   UpgradeQueued: snapupOnly({ from: ['upgrading'], to: 'upgrade_queued' }),
   UpgradeSent: snapupOnly({ from: ['upgrade_queued'], to: 'upgrade_sent' }),
@@ -146,7 +154,14 @@ export function nextPosition(name: TransitionName, sector: { miner: number; numb
   return { plan, stage: move.to ?? at.stage };
 }
 
-function refusal(name: TransitionName, sector: { miner: number; number: number }, at: LifecyclePosition, move: Move | null): RpcError {
+/** A transition the table does not allow from where the sector is (another call or manager moved it first, or a bad request). */
+export class TransitionRefused extends RpcError {
+  constructor(message: string) {
+    super(RPC_CODES.Application, message);
+  }
+}
+
+function refusal(name: TransitionName, sector: { miner: number; number: number }, at: LifecyclePosition, move: Move | null): TransitionRefused {
   const id = formatSectorId({ miner: Number(sector.miner), number: Number(sector.number) });
   const now = `sector ${id} is ${at.stage} (${STATUS_OF[at.stage]}) under the ${at.plan} plan`;
   const allowed = (move?.from ?? []) as readonly SectorStage[];
@@ -154,7 +169,7 @@ function refusal(name: TransitionName, sector: { miner: number; number: number }
     allowed.length > 0
       ? `${name} applies to a ${at.plan} sector only when it is ${allowed.join(' or ')}`
       : `${name} never applies to a sector under the ${at.plan} plan${move ? ' that exists already' : ''}`;
-  return new RpcError(RPC_CODES.Application, `${name} refused: ${now}; ${why}`);
+  return new TransitionRefused(`${name} refused: ${now}; ${why}`);
 }
 
 /** Where SectorAllocated puts a new sector. */

@@ -2,9 +2,10 @@ import type { ManagerDb } from '../db/open.js';
 import type { MinerConfig } from '../config.js';
 
 /**
- * Sector numbers per miner: handed out by one atomic `update … returning`, so concurrent callers (and
- * several managers on one PostgreSQL database) never get the same number, and a number once handed out is
- * never handed out again, whatever happens to its sector.
+ * Sector numbers per miner: handed out by one atomic `update … returning` in the transaction that records
+ * the sector, so concurrent callers (and several managers on one PostgreSQL database) never get the same
+ * number, each number is used by exactly one sector (a manager killed before the commit leaves it to the
+ * next allocation), and a number once used is never handed out again, whatever happens to its sector.
  */
 export class SectorNumbering {
   constructor(private readonly db: ManagerDb) {}
@@ -17,9 +18,9 @@ export class SectorNumbering {
     }
   }
 
-  /** The next number for the miner, or null when it has reached its max_number. */
-  async next(miner: MinerConfig): Promise<number | null> {
-    let q = this.db.updateTable('sector_numbers').set((eb) => ({ last: eb('last', '+', 1) })).where('miner', '=', miner.id);
+  /** The next number for the miner, drawn in `db` (the transaction recording its sector), or null when it has reached its max_number. */
+  async next(miner: MinerConfig, db: ManagerDb): Promise<number | null> {
+    let q = db.updateTable('sector_numbers').set((eb) => ({ last: eb('last', '+', 1) })).where('miner', '=', miner.id);
     if (miner.sector.max_number > 0) q = q.where('last', '<', miner.sector.max_number);
     const row = await q.returning('last').executeTakeFirst();
     return row ? Number(row.last) : null;

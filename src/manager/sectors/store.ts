@@ -7,12 +7,15 @@ import type { SectorEnded } from '../../core/wire/sectorEnded.js';
 import { GroupCommit } from '../db/groupCommit.js';
 import type { ManagerDb } from '../db/open.js';
 import type { Database, MessagesTable, SectorEventsTable } from '../db/schema.js';
+import type { DbDialect } from '../db/target.js';
 import type { PieceQueue } from '../deals/pieces.js';
 import type { PersistStores } from '../stores.js';
 import { decodeSector, encodeChanges, type SectorChanges, type SectorRecord, type SectorRow, type UpgradeRecord } from './columns.js';
 import {
   allocatedPosition,
+  moveOf,
   nextPosition,
+  SECTOR_PLANS,
   positionLabel,
   STATUS_OF,
   type LifecyclePosition,
@@ -26,9 +29,6 @@ export type { SectorRecord } from './columns.js';
 export type SectorEventRow = Selectable<SectorEventsTable>;
 type Tx = Transaction<Database>;
 type MessageKind = MessagesTable['kind'];
-
-/** The database the store runs on: PostgreSQL locks the rows a transition reads; SQLite runs one writer at a time. */
-export type StoreDialect = 'sqlite' | 'postgres';
 
 /** What a ReportState answer needs of the sector, read in the transaction that logs the report. */
 export type ReportedSector = Pick<SectorRow, 'miner' | 'number' | 'status' | 'plan' | 'stage' | 'abort_request' | 'abort_reason'>;
@@ -68,6 +68,11 @@ export const MANAGER_EVENT_SOURCE = 'manager';
 const QUEUED: Record<MessageKind, SectorStage> = { precommit: 'precommit_queued', prove: 'proof_queued', snap: 'upgrade_queued' };
 const SENT: Record<MessageKind, TransitionName> = { precommit: 'PreCommitSent', prove: 'ProofSent', snap: 'UpgradeSent' };
 const MESSAGE_COLUMN: Record<MessageKind, 'pre_message' | 'prove_message' | 'upgrade_message'> = { precommit: 'pre_message', prove: 'prove_message', snap: 'upgrade_message' };
+/** Where an orphan can be, per plan: the stages the lifecycle table releases orphans from. */
+const ORPHAN_FROM = SECTOR_PLANS.flatMap((plan) => {
+  const stages = (moveOf('OrphanReleased', plan)?.from ?? []) as readonly SectorStage[];
+  return stages.length > 0 ? [{ plan, stages: [...stages] }] : [];
+});
 
 /**
  * The manager's sector records and their event log, and the only writer of `sectors`. Each method that
@@ -82,7 +87,8 @@ export class SectorStore {
     private readonly db: ManagerDb,
     /** The tables a transition changes together with the sector: its pieces, its store reservation. */
     private readonly linked: { pieces: PieceQueue; stores: PersistStores },
-    private readonly dialect: StoreDialect,
+    /** PostgreSQL locks the rows a transition reads; SQLite runs one writer at a time. */
+    private readonly dialect: DbDialect,
   ) {}
 
   async get(id: SectorID): Promise<SectorRecord | undefined> {
@@ -174,9 +180,11 @@ export class SectorStore {
           )
           .execute();
       }
-      // Within one batch only the last report of a sector decides its latest state.
+      // Within one batch only the last report of a sector decides its latest state. Rows are updated in key
+      // order: another manager's batch locking some of the same rows in another order would deadlock with it.
       const latest = new Map(reports.filter((_, i) => found[i]?.status === 'sealing').map((r) => [sectorKey(r.id), r]));
-      for (const { id, req, at } of latest.values()) {
+      const ordered = [...latest.values()].sort((a, b) => a.id.Miner - b.id.Miner || a.id.Number - b.id.Number);
+      for (const { id, req, at } of ordered) {
         await trx
           .updateTable('sectors')
           .set({ latest_state: req.StateChange.Next, worker_instance: req.Worker.Instance, worker_location: req.Worker.Location, updated_at: at })
@@ -191,8 +199,20 @@ export class SectorStore {
 
   /** A newly numbered sealer sector; a number is never allocated twice. */
   async allocate(id: SectorID, proofType: number): Promise<void> {
+    await this.allocateNext(id.Miner, proofType, async () => id.Number);
+  }
+
+  /**
+   * A new sealer sector of `miner` under the number `take` draws in the same transaction (see
+   * SectorNumbering.next): a number is used by exactly one sector, and a manager killed before the commit
+   * leaves it to the next allocation. Returns the number, or null when `take` has none.
+   */
+  async allocateNext(miner: number, proofType: number, take: (trx: Tx) => Promise<number | null>): Promise<number | null> {
     const at = allocatedPosition();
-    await this.db.transaction().execute(async (trx) => {
+    return this.db.transaction().execute(async (trx) => {
+      const number = await take(trx);
+      if (number === null) return null;
+      const id = { Miner: miner, Number: number };
       const now = Date.now();
       const inserted = await trx
         .insertInto('sectors')
@@ -231,13 +251,15 @@ export class SectorStore {
         throw new Error(`sector ${sectorKey(id)} is allocated already`);
       }
       await this.logTransition(trx, id, 'SectorAllocated', null, at, null, now);
+      return number;
     });
   }
 
   /**
-   * Aborts one sealer sector that nobody has touched since `before` and no worker ever reported on (its
-   * worker died, or lost the answer, between allocation and recording it). Of several managers sweeping one
-   * database, one takes each orphan. Returns the sector as released, and why.
+   * Releases one sector that an allocation handed out before `before` and no worker has reported on since
+   * (its worker died, or lost the answer with the manager that gave it): a new sector is aborted, a snap-up
+   * leaves the CC sector as it was, a rebuild goes back to the queue (OrphanReleased). Of several managers
+   * sweeping one database, one takes each orphan. Returns the sector as released, and why.
    */
   async releaseOrphan(before: number, reasonOf: (row: SectorRecord) => string): Promise<{ sector: SectorRecord; reason: string; piecesReleased: number } | undefined> {
     return this.db.transaction().execute(async (trx) => {
@@ -245,8 +267,7 @@ export class SectorStore {
         trx
           .selectFrom('sectors')
           .selectAll()
-          .where('stage', '=', 'allocated')
-          .where('plan', '=', 'sealer')
+          .where((eb) => eb.or(ORPHAN_FROM.map(({ plan, stages }) => eb.and([eb('plan', '=', plan), eb('stage', 'in', stages)]))))
           .where('latest_state', 'is', null)
           .where('updated_at', '<', before)
           .orderBy('updated_at')
@@ -255,8 +276,9 @@ export class SectorStore {
       if (!candidate) return undefined;
       return this.apply(trx, 'OrphanReleased', decodeSector(candidate), async (row) => {
         const reason = reasonOf(row);
-        const piecesReleased = await this.releaseLinked(trx, row, true);
-        return { changes: { abort_reason: reason, abort_request: null }, desc: reason, result: { sector: row, reason, piecesReleased } };
+        const { changes, releasesPieces } = abortOf(row.plan, reason);
+        const piecesReleased = await this.releaseLinked(trx, row, releasesPieces);
+        return { changes, desc: reason, result: { sector: row, reason, piecesReleased } };
       });
     });
   }
@@ -304,7 +326,8 @@ export class SectorStore {
   async recordMessage(kind: MessageKind, miner: number, numbers: readonly number[], messageId: string, insertMessage: (trx: Tx) => Promise<void>): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await insertMessage(trx);
-      for (const number of numbers) {
+      // Locked in number order, as every transaction that locks several sectors does (no deadlock between managers).
+      for (const number of [...numbers].sort((a, b) => a - b)) {
         const id = { Miner: miner, Number: number };
         const row = await this.lockSector(trx, id);
         if (!row) throw notFound(id);
@@ -358,7 +381,8 @@ export class SectorStore {
       nextPosition('SnapUpAllocated', row, row, row.upgrade !== null);
       const pieces = await acquire(trx);
       if (!pieces) return null;
-      return this.apply(trx, 'SnapUpAllocated', row, async () => ({ changes: { pieces, upgrade, upgrade_message: null }, desc: `${pieces.length} piece(s)`, result: pieces }));
+      // No worker has reported under the new plan yet: until one does, the sector is an orphan candidate.
+      return this.apply(trx, 'SnapUpAllocated', row, async () => ({ changes: { pieces, upgrade, upgrade_message: null, latest_state: null }, desc: `${pieces.length} piece(s)`, result: pieces }));
     });
   }
 
@@ -394,7 +418,7 @@ export class SectorStore {
         trx.selectFrom('sectors').selectAll().where('stage', '=', 'rebuild_queued').where('miner', '=', miner).where('pre', 'is not', null).orderBy('updated_at').limit(1),
       );
       if (!candidate) return undefined;
-      return this.apply(trx, 'RebuildAllocated', decodeSector(candidate), async (row) => ({ result: row }));
+      return this.apply(trx, 'RebuildAllocated', decodeSector(candidate), async (row) => ({ changes: { latest_state: null }, result: { ...row, latest_state: null } }));
     });
   }
 
