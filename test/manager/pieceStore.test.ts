@@ -1,27 +1,38 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
-import { startTestManager, type TestManager } from '../helpers/manager.js';
-import { MANAGER_BIN, ROOT, runCli, tempDir } from '../helpers/processes.js';
+import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
+import { MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
 
 const importFile = (m: TestManager, file: string) => runCli(MANAGER_BIN, ['util', 'deals', 'import', file, '--home', m.home]);
 
+/**
+ * Where the payloads are: the import dir of the piece store's manager, so that a file outside it is outside
+ * whatever directory the checkout or the system's temporary directory is in.
+ */
+const importRoot = realpathSync(tempDir('imports'));
+
 async function importBytes(m: TestManager, bytes: Buffer): Promise<string> {
-  const file = join(tempDir('piece'), 'piece.bin');
+  const file = join(mkdtempSync(join(importRoot, 'piece-')), 'piece.bin');
   writeFileSync(file, bytes);
   const r = await importFile(m, file);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.split(/\s+/)[0] as string;
 }
 
+/** The devnet default manager.toml with `import_dirs = <dirs>` (a TOML array). */
+const withImportDirs = (home: string, dirs: string): string =>
+  defaultDevnetConfig(join(home, 'persist')).replace(/^import_dirs = .*$/m, `import_dirs = ${dirs}`);
+
 describe('piece store (real manager daemon)', () => {
   let m: TestManager;
   let token: string;
   before(async () => {
-    m = await startTestManager(tempDir('piecestore'));
+    const home = tempDir('piecestore');
+    m = await startTestManager(home, { managerToml: withImportDirs(home, JSON.stringify([importRoot])) });
     token = readFileSync(join(m.home, 'token'), 'utf8').trim();
   });
   after(() => m.daemon.kill());
@@ -52,8 +63,9 @@ describe('piece store (real manager daemon)', () => {
     assert.equal(missing.status, 503);
     assert.match(await missing.text(), new RegExp(`piece ${cid} is imported but its file is missing`));
     await alive();
-    const warning = m.daemon.stdout().split('\n').find((l) => l.includes('piece file missing from the piece store'));
-    assert.ok(warning?.includes(`"path":"${path}"`), `a warning naming ${path}`);
+    // The daemon logs after it answered: wait for the line rather than read at once.
+    const warning = await eventually('the missing-file warning', async () => m.daemon.stdout().split('\n').find((l) => l.includes('piece file missing from the piece store')));
+    assert.ok(warning.includes(`"path":"${path}"`), `a warning naming ${path}`);
     // A second request after the first: the daemon did not die on the first.
     assert.equal((await get(cid)).status, 503);
 
@@ -78,14 +90,16 @@ describe('piece store (real manager daemon)', () => {
     const viaHome = await importFile(m, secret);
     assert.equal(viaHome.code, 1);
     assert.match(viaHome.stderr, /jwt\.secret: it is in the manager home .*, whose files are never imported/);
-    const dir = tempDir('import-link');
+    const dir = mkdtempSync(join(importRoot, 'link-'));
     symlinkSync(secret, join(dir, 'innocent.bin'));
     const viaLink = await importFile(m, join(dir, 'innocent.bin'));
     assert.equal(viaLink.code, 1);
     assert.match(viaLink.stderr, /innocent\.bin: it is in the manager home/);
-    const outside = await importFile(m, join(ROOT, 'package.json'));
+    const elsewhere = join(tempDir('not-imports'), 'outside.bin');
+    writeFileSync(elsewhere, randomBytes(100));
+    const outside = await importFile(m, elsewhere);
     assert.equal(outside.code, 1);
-    assert.match(outside.stderr, /package\.json: it is not under any of \[pieces\] import_dirs \(/);
+    assert.match(outside.stderr, /outside\.bin: it is not under any of \[pieces\] import_dirs \(/);
     mkdirSync(join(dir, 'sub'));
     const notFile = await importFile(m, join(dir, 'sub'));
     assert.match(notFile.stderr, /sub: not a regular file/);
@@ -97,12 +111,10 @@ describe('piece store (real manager daemon)', () => {
 });
 
 describe('[pieces] import_dirs config', () => {
-  const withDirs = (home: string, dirs: string) =>
-    defaultDevnetConfig(join(home, 'persist')).replace(/^import_dirs = .*$/m, `import_dirs = ${dirs}`);
 
   it('refuses imports with a clear error when no import dir is set', async () => {
     const home = tempDir('no-import-dirs');
-    const m = await startTestManager(home, { managerToml: withDirs(home, '[]') });
+    const m = await startTestManager(home, { managerToml: withImportDirs(home, '[]') });
     try {
       const file = join(tempDir('piece'), 'p.bin');
       writeFileSync(file, randomBytes(100));
@@ -118,7 +130,7 @@ describe('[pieces] import_dirs config', () => {
     for (const [dirs, why] of [['["pieces-in"]', /pieces\.import_dirs\.0 "pieces-in" must be an absolute path/], ['["/nonexistent/sealfleet-in"]', /pieces\.import_dirs\.0 "\/nonexistent\/sealfleet-in" does not exist/]] as const) {
       const home = tempDir('bad-import-dirs');
       mkdirSync(join(home, 'devnet'));
-      writeFileSync(join(home, 'manager.toml'), withDirs(home, dirs));
+      writeFileSync(join(home, 'manager.toml'), withImportDirs(home, dirs));
       const r = await runCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0']);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, why);
@@ -129,7 +141,7 @@ describe('[pieces] import_dirs config', () => {
     const root = tempDir('import-parent');
     const home = join(root, 'home');
     mkdirSync(home);
-    const m = await startTestManager(home, { managerToml: withDirs(home, JSON.stringify([root])) });
+    const m = await startTestManager(home, { managerToml: withImportDirs(home, JSON.stringify([root])) });
     try {
       writeFileSync(join(home, 'payload.bin'), randomBytes(100));
       const inHome = await importFile(m, join(home, 'payload.bin'));
