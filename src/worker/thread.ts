@@ -20,7 +20,7 @@ class Interrupted extends Error {}
 const BACKOFF_CAP_MS = 30 * 60_000;
 
 /** States that come before PreCommit submission in the sealer plan: resuming into one re-submits with reset. */
-const BEFORE_PRECOMMIT: readonly State[] = ['Allocated', 'DealsAcquired', 'PieceAdded', 'TreeDBuilt', 'TicketAssigned', 'PC1Done', 'PC2Done'];
+export const BEFORE_PRECOMMIT: readonly State[] = ['Allocated', 'DealsAcquired', 'PieceAdded', 'TreeDBuilt', 'TicketAssigned', 'PC1Done', 'PC2Done'];
 
 /** Told of each step that ends in a transition and of each failure (the worker's metrics). */
 export interface ThreadObserver {

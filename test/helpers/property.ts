@@ -12,6 +12,8 @@ export async function checkProperty<Ts>(property: fc.IProperty<Ts> | fc.IAsyncPr
     await fc.assert(property, { seed, numRuns });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`property failed; replay with SEALFLEET_PROPERTY_SEED=${seed}\n${message}`, { cause: err });
+    // fast-check keeps the failing assertion as the cause, out of its own message.
+    const cause = err instanceof Error && err.cause instanceof Error ? `\n${err.cause.message}` : '';
+    throw new Error(`property failed; replay with SEALFLEET_PROPERTY_SEED=${seed}\n${message}${cause}`, { cause: err });
   }
 }
