@@ -142,6 +142,10 @@ export class SealingThread {
         throw new Error(`"${state}" is not a state of the ${this.plan.name} plan; valid states: ${planStates(this.plan).join(', ')}`);
       }
       if (!this.task.sector && state !== 'Empty') throw new Error(`thread #${this.index} has no sector to move to ${state}`);
+      // Empty would take a new sector and forget this one, which the manager would go on waiting for.
+      if (this.task.sector && state === 'Empty') {
+        throw new Error(`thread #${this.index} holds sector ${this.sectorName ?? ''}: resuming in Empty would leave it sealing at the manager; resume in Aborted to drop it`);
+      }
       this.setState(state);
     }
     this.flags = { ...this.flags, paused: false, pausedAt: null, lastError: null };
