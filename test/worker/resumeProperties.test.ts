@@ -37,19 +37,26 @@ describe('a paused thread resumed in any state of its plan carries on to Finishe
     await checkProperty(
       fc.asyncProperty(fc.integer({ min: 1, max: 14 }), fc.constantFrom(...RESUME_STATES), async (transitions, to) => {
         // The moment: the current sector has made this many moves of its plan (its first or a later one).
-        await eventually(`a sector with ${transitions} transitions`, async () => {
-          const t = await thread();
-          if (!t.job_id || t.thread_state.state === 'Paused') return undefined;
-          const moves = (await log(t.job_id)).filter((r) => r.event !== 'Retry' && r.event !== 'SetState');
-          return moves.length >= transitions ? t.job_id : undefined;
-        }, 60_000);
-        assert.equal(await w.control.call('VenusWorker.WorkerPause', [0]), true);
-        const paused = await eventually('the thread paused', async () => {
-          const t = await thread();
-          return t.thread_state.state === 'Paused' ? t : undefined;
-        }, 60_000);
-        // The sector may have ended between the count and the pause: the thread then holds the next one.
-        const held = paused.job_id ?? assert.fail('paused with no sector');
+        const pauseAt = async (): Promise<WorkerThreadInfo> => {
+          await eventually(`a sector with ${transitions} transitions`, async () => {
+            const t = await thread();
+            if (!t.job_id || t.thread_state.state === 'Paused') return undefined;
+            const moves = (await log(t.job_id)).filter((r) => r.event !== 'Retry' && r.event !== 'SetState');
+            return moves.length >= transitions ? t.job_id : undefined;
+          }, 60_000);
+          assert.equal(await w.control.call('VenusWorker.WorkerPause', [0]), true);
+          return eventually('the thread paused', async () => {
+            const t = await thread();
+            return t.thread_state.state === 'Paused' ? t : undefined;
+          }, 60_000);
+        };
+        let paused = await pauseAt();
+        while (paused.job_id === null) {
+          // The sector ended between the count and the pause, and the next is not allocated yet: try again.
+          assert.equal(await w.control.call('VenusWorker.WorkerResume', [0, null]), true);
+          paused = await pauseAt();
+        }
+        const held = paused.job_id;
         if (to === 'Empty') {
           // Empty would forget the sector the thread holds: refused, and the thread carries on where it was.
           await assert.rejects(w.control.call('VenusWorker.WorkerResume', [0, to]), new RegExp(`holds sector ${held}: resuming in Empty would leave it sealing at the manager`));
