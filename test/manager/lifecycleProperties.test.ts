@@ -2,11 +2,15 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { nextState, sealerPlan, TERMINAL_STATES, type EventName, type State, type Transition } from '../../src/core/plans/index.js';
-import { OnChainState, SubmitResult, type AllocatedSector, type PollStateResp, type SubmitResp } from '../../src/core/wire/sealer.js';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { cidToCommitment, unsealedSectorCommitment } from '../../src/core/commitment.js';
+import { mockUpdateProof } from '../../src/core/mockProof.js';
+import { nextState, sealerPlan, snapupPlan, TERMINAL_STATES, type EventName, type Plan, type State } from '../../src/core/plans/index.js';
+import { OnChainState, SubmitResult, type AllocatedSector, type PollStateResp, type SectorPieceV2, type SubmitResp } from '../../src/core/wire/sealer.js';
 import { BEFORE_PRECOMMIT } from '../../src/worker/thread.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
-import { tempDir } from '../helpers/processes.js';
+import { MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
 import { checkProperty } from '../helpers/property.js';
 import { FakeSealer } from '../helpers/sealing.js';
 
@@ -14,10 +18,10 @@ import { FakeSealer } from '../helpers/sealing.js';
  * The plan's loops and roll-back: the worker takes them only on the manager's or the chain's word (a failed
  * message, an expired ticket), so a run takes them when the real answers say so, never by choice.
  */
-const ANSWER_DRIVEN: readonly EventName[] = ['ReSubmitPC', 'ReSubmitProof', 'TicketExpired'];
+const ANSWER_DRIVEN: readonly EventName[] = ['ReSubmitPC', 'ReSubmitProof', 'TicketExpired', 'RePersist'];
 
-/** The sealer plan's states in the order a sector goes through them. */
-const PATH: readonly State[] = sealerPlan.transitions.filter((t) => !ANSWER_DRIVEN.includes(t.event)).map((t) => t.to);
+/** A plan's states in the order a sector goes through them. */
+const pathOf = (plan: Plan): State[] => plan.transitions.filter((t) => !ANSWER_DRIVEN.includes(t.event)).map((t) => t.to);
 
 /**
  * A submission fixes what came before it on chain, so the operator resumes a sector no further back than the
@@ -25,6 +29,15 @@ const PATH: readonly State[] = sealerPlan.transitions.filter((t) => !ANSWER_DRIV
  * does in damocles, and that is an operator's choice to abort, not a run of the plan.
  */
 const FLOOR_AFTER: Partial<Record<EventName, State>> = { SubmitPC: 'PCSubmitted', CheckPC: 'PCLanded' };
+
+/** What a snap-up worker computed for its sector (its update's commitments and proof), as its steps would. */
+interface Upgrade {
+  CommR: number[];
+  CommD: number[];
+  AccessInstance: string;
+  Pieces: { '/': string }[];
+  Proof: string;
+}
 
 /** One run's choices, step by step: whether the step fails once first, and where the operator resumes it, if at all. */
 interface Choices {
@@ -38,6 +51,7 @@ interface Run {
   preResubmit: boolean;
   proofResubmit: boolean;
   seed: { Seed: string } | null;
+  upgrade: Upgrade | null;
   /** Whether PC2 ran: a resume before the pre-commit then re-submits it with reset, as the thread's setState does. */
   commR: boolean;
   log: string[];
@@ -101,17 +115,29 @@ async function stepCalls(m: TestManager, run: Run, from: State, event: EventName
       run.proofResubmit = true;
       return 'ReSubmitProof';
     }
+    case 'SnapProved/Persist': {
+      const store = await m.call<{ Name: string } | null>('Venus.StoreReserveSpace', [s.id, 4096, [run.upgrade?.AccessInstance ?? 'local']]);
+      assert.equal(store?.Name, 'local', 'room reserved next to the sealed replica');
+      s.persistFiles(join(m.home, 'persist'), true);
+      return event;
+    }
+    case 'Persisted/Finish': {
+      const res = await m.call<SubmitResp>('Venus.SubmitSnapUpProof', [s.id, run.upgrade ?? assert.fail('no update computed')]);
+      if (res.Res === SubmitResult.FilesMissed) return 'RePersist';
+      ok('SubmitSnapUpProof', res);
+      return event;
+    }
     default:
       // Steps that only compute (add pieces, tree d, PC1, PC2, C1, C2) call nothing on the manager.
       return event;
   }
 }
 
-/** Runs the worker's side of one sector from its allocation to Finished, following the choices along the table. */
-async function seal(m: TestManager, choices: Choices): Promise<string[]> {
-  const sector = await m.call<AllocatedSector>('Venus.AllocateSector', [{ AllowedMiners: null, AllowedProofTypes: null }]);
-  const run: Run = { s: new FakeSealer(m, sector), preResubmit: false, proofResubmit: false, seed: null, commR: false, log: [] };
-  const rows: readonly Transition[] = sealerPlan.transitions.filter((t) => !ANSWER_DRIVEN.includes(t.event));
+/** Runs the worker's side of one allocated sector to Finished, following the choices along the plan's table. */
+async function drive(m: TestManager, plan: Plan, sector: AllocatedSector, choices: Choices, upgrade: Upgrade | null = null): Promise<void> {
+  const run: Run = { s: new FakeSealer(m, sector), preResubmit: false, proofResubmit: false, seed: null, upgrade, commR: false, log: [] };
+  const rows = plan.transitions.filter((t) => !ANSWER_DRIVEN.includes(t.event));
+  const path = pathOf(plan);
   let state: State = 'Empty';
   let floor: State = 'Allocated';
   let resumes = 0;
@@ -119,16 +145,16 @@ async function seal(m: TestManager, choices: Choices): Promise<string[]> {
     const resp = await run.s.report(prev, next, event, failure);
     assert.equal(resp.Finalized, false, `ReportState ${prev} --${event}--> ${next} was answered as a dropped sector: ${resp.AbortReason ?? ''}`);
   };
-  await report('Empty', 'Allocated', 'Allocate');
+  await report('Empty', 'Allocated', rows[0]?.event ?? 'Allocate');
   state = 'Allocated';
   for (let step = 0; !TERMINAL_STATES.includes(state); step++) {
     const resume = choices.resumes[step % choices.resumes.length] ?? null;
     if (resume !== null && resumes < 2) {
       // Paused by the operator and resumed (resume --state) in a state between the floor and here.
-      const back = PATH.slice(PATH.indexOf(floor), PATH.indexOf(state) + 1);
+      const back = path.slice(path.indexOf(floor), path.indexOf(state) + 1);
       const to = back[resume % back.length] ?? state;
       resumes++;
-      if (BEFORE_PRECOMMIT.includes(to) && run.commR) run.preResubmit = true;
+      if (plan.name === 'sealer' && BEFORE_PRECOMMIT.includes(to) && run.commR) run.preResubmit = true;
       run.log.push(`${state}=SetState=>${to}`);
       await report(state, to, 'SetState');
       state = to;
@@ -143,7 +169,7 @@ async function seal(m: TestManager, choices: Choices): Promise<string[]> {
       }
       const event = await stepCalls(m, run, from, row.event);
       if (event === 'PC2') run.commR = true;
-      state = nextState(sealerPlan, from, event);
+      state = nextState(plan, from, event);
       floor = FLOOR_AFTER[event] ?? floor;
       run.log.push(`${from}-${event}->${state}`);
       await report(from, state, event);
@@ -152,29 +178,67 @@ async function seal(m: TestManager, choices: Choices): Promise<string[]> {
     }
   }
   await m.call('Venus.ReportFinalized', [run.s.id]);
-  const end = await m.call<{ Status: string }>('SealFleet.SectorState', [run.s.id]);
-  assert.equal(end.Status, 'finalized', `the manager finalized the sector after ${run.log.join(' ')}`);
-  return run.log;
+  // A snap-up is finalized when its update lands; a sealed sector by the report.
+  await eventually(`the manager finalized ${plan.name} sector ${run.s.id.Number} after ${run.log.join(' ')}`, async () => {
+    const end = await m.call<{ Status: string }>('SealFleet.SectorState', [run.s.id]);
+    assert.notEqual(end.Status, 'aborted');
+    return end.Status === 'finalized' ? true : undefined;
+  }, 60_000);
 }
 
-describe("the manager's lifecycle accepts every sealer run the worker's plan allows (property, real daemon)", () => {
+const allocateSector = (m: TestManager) => m.call<AllocatedSector>('Venus.AllocateSector', [{ AllowedMiners: null, AllowedProofTypes: null }]);
+
+/** A snap-up as a worker gets it: a deal piece imported for it, the CC sector it fills, and the update it computes. */
+async function allocateSnapUp(m: TestManager): Promise<{ sector: AllocatedSector; upgrade: Upgrade }> {
+  const file = join(tempDir('snap-piece'), 'payload.bin');
+  writeFileSync(file, randomBytes(1500));
+  const imported = await runCli(MANAGER_BIN, ['util', 'deals', 'import', file, '--home', m.home]);
+  assert.equal(imported.code, 0, imported.stderr);
+  const snap = await m.call<{ Sector: AllocatedSector; Pieces: SectorPieceV2[]; Public: { CommR: number[] }; Private: { AccessInstance: string } } | null>('Venus.AllocateSanpUpSector', [
+    { Sector: { AllowedMiners: null, AllowedProofTypes: null }, Deals: { MaxDeals: null, MinUsedSpace: null } },
+  ]);
+  assert.ok(snap, 'a CC sector to fill with the imported piece');
+  const newCommD = unsealedSectorCommitment(2048, snap.Pieces.map((p) => ({ size: p.Piece.Size, commitment: cidToCommitment('unsealed', p.Piece.PieceCID['/']) })));
+  const newCommR = randomBytes(32);
+  // A valid field element, as a real CommR is.
+  newCommR[31] = (newCommR[31] as number) & 0x3f;
+  const proof = mockUpdateProof({ miner: snap.Sector.ID.Miner, number: snap.Sector.ID.Number, updateProof: 0, oldCommR: Uint8Array.from(snap.Public.CommR), newCommR, newCommD });
+  return {
+    sector: snap.Sector,
+    upgrade: { CommR: Array.from(newCommR), CommD: Array.from(newCommD), AccessInstance: snap.Private.AccessInstance, Pieces: snap.Pieces.map((p) => p.Piece.PieceCID), Proof: Buffer.from(proof).toString('base64') },
+  };
+}
+
+
+describe("the manager's lifecycle accepts every run the worker's plans allow (property, real daemon)", () => {
   let m: TestManager;
   before(async () => {
     m = await startTestManager(tempDir('lifecycle-props'));
   });
   after(() => m.daemon.kill());
 
-  it('random runs to Finished, with retried steps and operator resumes, are never refused', { timeout: 240_000 }, async () => {
-    const choices = fc.record({
-      retries: fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }),
-      resumes: fc.array(fc.option(fc.nat(), { freq: 6 }), { minLength: 1, maxLength: 40 }),
-    });
+  const choices = fc.record({
+    retries: fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }),
+    resumes: fc.array(fc.option(fc.nat(), { freq: 6 }), { minLength: 1, maxLength: 40 }),
+  });
+
+  it('sealer: random runs to Finished, with retried steps and operator resumes, are never refused', { timeout: 240_000 }, async () => {
     await checkProperty(
       fc.asyncProperty(fc.array(choices, { minLength: 3, maxLength: 3 }), async (runs) => {
         // Three sectors at once, as a worker's threads run them: their messages share the manager's batches.
-        await Promise.all(runs.map((c) => seal(m, c)));
+        await Promise.all(runs.map(async (c) => drive(m, sealerPlan, await allocateSector(m), c)));
       }),
       6,
+    );
+  });
+
+  it('snapup: random runs to Finished of the CC sectors sealed above are never refused', { timeout: 240_000 }, async () => {
+    await checkProperty(
+      fc.asyncProperty(choices, async (c) => {
+        const { sector, upgrade } = await allocateSnapUp(m);
+        await drive(m, snapupPlan, sector, c, upgrade);
+      }),
+      4,
     );
   });
 });
