@@ -20,7 +20,7 @@ class Interrupted extends Error {}
 const BACKOFF_CAP_MS = 30 * 60_000;
 
 /** States that come before PreCommit submission in the sealer plan: resuming into one re-submits with reset. */
-const BEFORE_PRECOMMIT: readonly State[] = ['Allocated', 'DealsAcquired', 'PieceAdded', 'TreeDBuilt', 'TicketAssigned', 'PC1Done', 'PC2Done'];
+export const BEFORE_PRECOMMIT: readonly State[] = ['Allocated', 'DealsAcquired', 'PieceAdded', 'TreeDBuilt', 'TicketAssigned', 'PC1Done', 'PC2Done'];
 
 /** Told of each step that ends in a transition and of each failure (the worker's metrics). */
 export interface ThreadObserver {
@@ -142,6 +142,10 @@ export class SealingThread {
         throw new Error(`"${state}" is not a state of the ${this.plan.name} plan; valid states: ${planStates(this.plan).join(', ')}`);
       }
       if (!this.task.sector && state !== 'Empty') throw new Error(`thread #${this.index} has no sector to move to ${state}`);
+      // Empty would take a new sector and forget this one, which the manager would go on waiting for.
+      if (this.task.sector && state === 'Empty') {
+        throw new Error(`thread #${this.index} holds sector ${this.sectorName ?? ''}: resuming in Empty would leave it sealing at the manager; resume in Aborted to drop it`);
+      }
       this.setState(state);
     }
     this.flags = { ...this.flags, paused: false, pausedAt: null, lastError: null };

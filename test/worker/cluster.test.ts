@@ -106,6 +106,11 @@ describe('worker and manager on the devnet (real processes)', () => {
       const bad = await cli('resume', '--state', 'SnapEncoded', '--index', '0');
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /SnapEncoded/);
+      // Empty would take a new sector and leave this one sealing at the manager forever.
+      const empty = await cli('resume', '--state', 'Empty', '--index', '0');
+      assert.equal(empty.code, 1);
+      assert.equal(empty.stderr, `error: thread #0 holds sector ${paused.job_id ?? ''}: resuming in Empty would leave it sealing at the manager; resume in Aborted to drop it\n`);
+      assert.equal((await w.list())[0]?.thread_state.state, 'Paused', 'the refused resume left the thread paused');
       const badIndex = await cli('pause', '--index', '5');
       assert.equal(badIndex.code, 1);
       assert.match(badIndex.stderr, /^error: thread #5 not found: worker test-worker has thread 0\n$/);
