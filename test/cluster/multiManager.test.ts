@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import type { SectorPieceV2 } from '../../src/core/wire/sealer.js';
 import { devnetMinerMessages, startTestDevnet } from '../helpers/devnet.js';
-import { eventually, FAST_DEVNET_TOML, startClusterManager, type TestManager } from '../helpers/manager.js';
+import { eventually, FAST_DEVNET_TOML, QUICK_CHAIN_TOML, startClusterManager, type TestManager } from '../helpers/manager.js';
 import { createTestDatabase, onPg } from '../helpers/postgres.js';
 import { freePort, MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, WORKER_BIN, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
@@ -25,17 +25,7 @@ const PIECES = 8;
 /** Generous: two loaded cores. */
 const LONG = 240_000;
 
-const managerToml = (dirs: { persist: string; pieces: string; imports: string }) => `
-[chain]
-seal_randomness_lookback = 5
-seed_confidence = 1
-message_confidence = 1
-poll_interval = "300ms"
-
-[[miners]]
-id = 1000
-sender = "t0100"
-
+const managerToml = (dirs: { persist: string; pieces: string; imports: string }) => `${QUICK_CHAIN_TOML}
 [miners.commitment]
 pre_batch_threshold = 3
 pre_batch_max_wait = "1s"
@@ -64,15 +54,20 @@ interface SectorRow {
   pieces: string | null;
 }
 
+/** What the managers of one cluster share, in a new directory: store, piece and import dirs, the devnet as its own process, a new database. */
+async function clusterBase(prefix: string) {
+  const root = tempDir(prefix);
+  const dirs = { persist: join(root, 'persist'), pieces: join(root, 'pieces'), imports: join(root, 'imports') };
+  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+  const devnetHome = join(root, 'devnet');
+  mkdirSync(devnetHome);
+  const devnet = await startTestDevnet(devnetHome, { toml: FAST_DEVNET_TOML });
+  return { root, dirs, devnet, db: await createTestDatabase() };
+}
+
 describe('three managers on one PostgreSQL serve one cluster', { skip: PG ? false : 'SEALFLEET_TEST_PG is not set: the several-managers test needs a PostgreSQL server' }, () => {
   it('seal 50 sectors while random managers are SIGKILLed: every sector ends, no number, piece or chain message is used twice', { timeout: 600_000 }, async (t) => {
-    const root = tempDir('multi');
-    const dirs = { persist: join(root, 'persist'), pieces: join(root, 'pieces'), imports: join(root, 'imports') };
-    for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
-    const devnetHome = join(root, 'devnet');
-    mkdirSync(devnetHome);
-    const devnet = await startTestDevnet(devnetHome, { toml: FAST_DEVNET_TOML });
-    const db = await createTestDatabase();
+    const { root, dirs, devnet, db } = await clusterBase('multi');
     const sql = <R>(text: string): Promise<R[]> => onPg(async (c) => (await c.query(text)).rows as R[], db);
     const finalized = async (): Promise<number> => Number((await sql<{ n: string }>("select count(*) as n from sectors where status = 'finalized'"))[0]?.n);
 
@@ -176,7 +171,7 @@ describe('three managers on one PostgreSQL serve one cluster', { skip: PG ? fals
       }
 
       // The chain's own log: one pre-commit and one prove per finished sector, none for an orphan, all landed.
-      const messages = devnetMinerMessages(devnetHome);
+      const messages = devnetMinerMessages(devnet.home);
       for (const kind of ['precommit', 'prove'] as const) {
         const carrying = new Map<number, string[]>();
         for (const m of messages.filter((x) => x.kind === kind)) {
@@ -200,13 +195,7 @@ describe('three managers on one PostgreSQL serve one cluster', { skip: PG ? fals
   });
 
   it('are one auth domain: a token of one is good on the others, and a rotation through any of them, or offline with --db, reaches all', async () => {
-    const root = tempDir('multi-auth');
-    const dirs = { persist: join(root, 'persist'), pieces: join(root, 'pieces'), imports: join(root, 'imports') };
-    for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
-    const devnetHome = join(root, 'devnet');
-    mkdirSync(devnetHome);
-    const devnet = await startTestDevnet(devnetHome, { toml: FAST_DEVNET_TOML });
-    const db = await createTestDatabase();
+    const { root, dirs, devnet, db } = await clusterBase('multi-auth');
     const [a, b] = [join(root, 'a'), join(root, 'b')] as [string, string];
     const start = async (home: string) => startClusterManager(home, { chainApi: devnet.url, db, listen: '127.0.0.1:0', managerToml: managerToml(dirs) });
     const managers = [await start(a), await start(b)];

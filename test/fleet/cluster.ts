@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
-import { FAST_DEVNET_TOML } from '../helpers/manager.js';
+import { FAST_DEVNET_TOML, QUICK_CHAIN_TOML } from '../helpers/manager.js';
 import { MANAGER_BIN, type Spawned } from '../helpers/processes.js';
 import { WORKER_BIN } from '../helpers/worker.js';
 import type { FleetHost } from './netns.js';
@@ -40,17 +40,7 @@ export async function startFleetManager(host: FleetHost, home: string, opts: { s
   mkdirSync(join(home, 'devnet'), { recursive: true });
   writeFileSync(join(home, 'devnet', 'devnet.toml'), FAST_DEVNET_TOML);
   const stores = opts.stores.map((s) => `[[persist_stores]]\nname = ${JSON.stringify(s.name)}\npath = ${JSON.stringify(s.path)}\n`).join('\n');
-  writeFileSync(join(home, 'manager.toml'), `
-[chain]
-seal_randomness_lookback = 5
-seed_confidence = 1
-message_confidence = 1
-poll_interval = "300ms"
-
-[[miners]]
-id = 1000
-sender = "t0100"
-
+  writeFileSync(join(home, 'manager.toml'), `${QUICK_CHAIN_TOML}
 ${stores}
 [pieces]
 commitment = "typescript"

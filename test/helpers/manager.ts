@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -8,6 +9,22 @@ import { sealerMethods } from '../../src/manager/api/sealer.js';
 import { authMethods, TokenAuthority } from '../../src/manager/auth.js';
 import { createTestDatabase, snapshotTestDatabase, testStore } from './postgres.js';
 import { MANAGER_BIN, spawnCli, type Spawned } from './processes.js';
+
+/**
+ * The start of a manager.toml for the fast devnet: its chain, polled often and trusted after one epoch, and
+ * miner t01000. Tests append the rest (a `[miners.…]` table right after it belongs to that miner).
+ */
+export const QUICK_CHAIN_TOML = `
+[chain]
+seal_randomness_lookback = 5
+seed_confidence = 1
+message_confidence = 1
+poll_interval = "300ms"
+
+[[miners]]
+id = 1000
+sender = "t0100"
+`;
 
 /** A devnet quick enough for a whole sector in a few seconds. */
 export const FAST_DEVNET_TOML = `
@@ -133,4 +150,22 @@ export function registeredManagerMethods(): Record<string, MethodDef> {
     ...adminMethods(unused),
     ...authMethods(async () => randomBytes(32), new TokenAuthority(randomBytes(32)), () => undefined),
   };
+}
+
+/** `sealfleet-manager daemon --devnet` in `home` with the fast devnet, on a free loopback port, plus `args`. */
+export function spawnDevnetManager(home: string, args: string[]): Spawned {
+  mkdirSync(join(home, 'devnet'), { recursive: true });
+  writeFileSync(join(home, 'devnet', 'devnet.toml'), FAST_DEVNET_TOML);
+  return spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0', ...args]);
+}
+
+/** Expects the manager to refuse to start: it exits 1 without coming up. */
+export async function expectRefusedStart(daemon: Spawned): Promise<void> {
+  const up = await daemon.waitFor(/"manager up"/, 60_000).then(
+    () => true,
+    () => false,
+  );
+  if (up) await daemon.kill();
+  assert.ok(!up, 'the manager started');
+  assert.equal(await daemon.exited, 1);
 }

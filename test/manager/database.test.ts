@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
 import type { AllocatedSector } from '../../src/core/wire/sealer.js';
 import { SubmitResult } from '../../src/core/wire/sealer.js';
-import { backUpDatabase, FAST_DEVNET_TOML, managerDbArgs, startTestManager, useDatabaseOf } from '../helpers/manager.js';
+import { backUpDatabase, expectRefusedStart, managerDbArgs, spawnDevnetManager, startTestManager, useDatabaseOf } from '../helpers/manager.js';
 import { testStore } from '../helpers/postgres.js';
-import { MANAGER_BIN, spawnCli, tempDir } from '../helpers/processes.js';
+import { tempDir } from '../helpers/processes.js';
 import { FakeSealer } from '../helpers/sealing.js';
 
 const SPEC = [{ AllowedMiners: null, AllowedProofTypes: null }];
@@ -16,16 +16,8 @@ const SQLITE_ONLY = testStore() !== 'sqlite' && 'checks of the SQLite file; the 
 
 /** Runs `daemon --devnet` in `home` on its database and expects it to refuse to start; returns its stderr. */
 async function refusedStart(home: string): Promise<string> {
-  mkdirSync(join(home, 'devnet'), { recursive: true });
-  writeFileSync(join(home, 'devnet', 'devnet.toml'), FAST_DEVNET_TOML);
-  const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0', ...(await managerDbArgs(home))]);
-  const up = await daemon.waitFor(/"manager up"/, 60_000).then(
-    () => true,
-    () => false,
-  );
-  if (up) await daemon.kill();
-  assert.ok(!up, 'the manager started');
-  assert.equal(await daemon.exited, 1);
+  const daemon = spawnDevnetManager(home, await managerDbArgs(home));
+  await expectRefusedStart(daemon);
   return daemon.stderr();
 }
 

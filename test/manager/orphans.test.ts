@@ -5,23 +5,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { SectorDetail, SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
 import type { AllocatedSector } from '../../src/core/wire/sealer.js';
-import { eventually, startTestManager } from '../helpers/manager.js';
+import { eventually, QUICK_CHAIN_TOML, startTestManager } from '../helpers/manager.js';
 import { MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
 import { FakeSealer } from '../helpers/sealing.js';
 
 const SPEC = [{ AllowedMiners: null, AllowedProofTypes: null }];
 
-const managerToml = (persist: string) => `
-[chain]
-seal_randomness_lookback = 5
-seed_confidence = 1
-message_confidence = 1
-poll_interval = "300ms"
-
-[[miners]]
-id = 1000
-sender = "t0100"
-
+const managerToml = (persist: string) => `${QUICK_CHAIN_TOML}
 [sectors]
 orphan_after = "3s"
 

@@ -1,35 +1,23 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { AllocatedSector } from '../../src/core/wire/sealer.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
 import { migrations } from '../../src/manager/db/migrations.js';
-import { FAST_DEVNET_TOML, homeDatabaseUrl, managerDbArgs, startTestManager } from '../helpers/manager.js';
+import { expectRefusedStart, homeDatabaseUrl, managerDbArgs, spawnDevnetManager, startTestManager } from '../helpers/manager.js';
 import { createPasswordRole, createTestDatabase, emptyTestDatabase, onPg, testStore } from '../helpers/postgres.js';
-import { MANAGER_BIN, spawnCli, tempDir, type Spawned } from '../helpers/processes.js';
+import { tempDir, type Spawned } from '../helpers/processes.js';
 import { RpcClient } from '../../src/core/rpc/client.js';
 
 const SPEC = [{ AllowedMiners: null, AllowedProofTypes: null }];
 const POSTGRES_ONLY = testStore() !== 'postgres' && 'the manager on PostgreSQL: run with SEALFLEET_TEST_STORE=postgres (npm test does, when SEALFLEET_TEST_PG is set)';
 
 /** `daemon --devnet` in `home` with `args`, not waited on. */
-function spawnManager(home: string, args: string[]): Spawned {
-  mkdirSync(join(home, 'devnet'), { recursive: true });
-  writeFileSync(join(home, 'devnet', 'devnet.toml'), FAST_DEVNET_TOML);
-  return spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0', ...args]);
-}
-
 /** Expects the manager to refuse to start; returns everything it printed. */
 async function refused(daemon: Spawned): Promise<string> {
-  const up = await daemon.waitFor(/"manager up"/, 60_000).then(
-    () => true,
-    () => false,
-  );
-  if (up) await daemon.kill();
-  assert.ok(!up, 'the manager started');
-  assert.equal(await daemon.exited, 1);
+  await expectRefusedStart(daemon);
   return daemon.stdout() + daemon.stderr();
 }
 
@@ -42,7 +30,7 @@ describe('manager on PostgreSQL (real daemon, real server)', { skip: POSTGRES_ON
     await m.daemon.kill();
     const url = homeDatabaseUrl(home);
     await emptyTestDatabase(url);
-    const out = await refused(spawnManager(home, await managerDbArgs(home)));
+    const out = await refused(spawnDevnetManager(home, await managerDbArgs(home)));
     assert.match(out, /manager database postgres:\/\/\S+ holds no tables, but this home has run a manager before \(it has cluster-id, jwt\.secret, token, api\)/);
     assert.ok(out.includes(url), 'the database is named by its URL');
     assert.match(out, /Point --db or \[db\] url at the database this home ran on, or restore that database from a backup, or start over with a new --home/);
@@ -51,14 +39,14 @@ describe('manager on PostgreSQL (real daemon, real server)', { skip: POSTGRES_ON
   it("refuses another program's database", async () => {
     const url = await createTestDatabase();
     await onPg((c) => c.query('create table photos (id integer primary key); create table albums (id integer primary key)'), url);
-    const out = await refused(spawnManager(tempDir('pg-foreign'), ['--db', url]));
+    const out = await refused(spawnDevnetManager(tempDir('pg-foreign'), ['--db', url]));
     assert.match(out, /is another program's database \(tables albums, photos, no sealfleet migrations\): point --db or \[db\] url at the manager's own database/);
   });
 
   it('two managers starting at once on one new database: one schema history, one cluster, no number handed out twice', async () => {
     const url = await createTestDatabase();
     const homes = [tempDir('pg-first'), tempDir('pg-second')];
-    const daemons = homes.map((home) => spawnManager(home, ['--db', url]));
+    const daemons = homes.map((home) => spawnDevnetManager(home, ['--db', url]));
     try {
       const urls = await Promise.all(daemons.map(async (d) => (JSON.parse(await d.waitFor(/"manager up"/, 60_000)) as { url: string }).url));
       assert.equal(clusterId(homes[0] as string), clusterId(homes[1] as string));
@@ -97,13 +85,13 @@ describe('manager on PostgreSQL (real daemon, real server)', { skip: POSTGRES_ON
     const home = tempDir('pg-password');
     const config = (db: string): string => `${defaultDevnetConfig(join(home, 'persist'))}\n[db]\n${db}\n`;
 
-    const onArgv = await refused(spawnManager(home, ['--db', withPassword]));
+    const onArgv = await refused(spawnDevnetManager(home, ['--db', withPassword]));
     assert.match(onArgv, new RegExp(`--db "postgres://${role}:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/\\w+" carries a password, which every user sees in ps: put the URL with its password in \\[db\\] url of manager\\.toml`));
     assert.ok(!onArgv.includes(password), onArgv);
 
     // In manager.toml (left readable by others, as an editor may leave it): tightened, and the manager runs.
     writeFileSync(join(home, 'manager.toml'), config(`url = ${JSON.stringify(withPassword)}`), { mode: 0o644 });
-    let daemon = spawnManager(home, []);
+    let daemon = spawnDevnetManager(home, []);
     try {
       await daemon.waitFor(/"manager up"/, 60_000);
       assert.equal((statSync(join(home, 'manager.toml')).mode & 0o777).toString(8), '600');
@@ -120,7 +108,7 @@ describe('manager on PostgreSQL (real daemon, real server)', { skip: POSTGRES_ON
     const passwordFile = join(home, 'db.password');
     writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
     writeFileSync(join(home, 'manager.toml'), config(`url = ${JSON.stringify(url)}\npassword_file = ${JSON.stringify(passwordFile)}`));
-    daemon = spawnManager(home, []);
+    daemon = spawnDevnetManager(home, []);
     try {
       await daemon.waitFor(/"manager up"/, 60_000);
     } finally {
@@ -130,20 +118,20 @@ describe('manager on PostgreSQL (real daemon, real server)', { skip: POSTGRES_ON
     // A wrong password is refused by the server, and the error shows neither password.
     const wrong = `wrong-${randomBytes(8).toString('hex')}`;
     writeFileSync(passwordFile, `${wrong}\n`);
-    const badPassword = await refused(spawnManager(home, []));
+    const badPassword = await refused(spawnDevnetManager(home, []));
     assert.match(badPassword, new RegExp(`cannot use manager database postgres://${role}@127\\.0\\.0\\.1:\\d+/\\w+: password authentication failed for user "${role}"`));
     assert.ok(!badPassword.includes(wrong) && !badPassword.includes(password), badPassword);
 
     // A password in the URL and a wrong database name: the error names the URL, redacted.
     writeFileSync(join(home, 'manager.toml'), config(`url = ${JSON.stringify(withPassword.replace(/\/\w+$/, '/sf_no_such_database'))}`));
-    const badDatabase = await refused(spawnManager(home, []));
+    const badDatabase = await refused(spawnDevnetManager(home, []));
     assert.match(badDatabase, new RegExp(`cannot use manager database postgres://${role}:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/sf_no_such_database: database "sf_no_such_database" does not exist`));
     assert.ok(!badDatabase.includes(password), badDatabase);
 
     // Both a password in the URL and a password file: ambiguous, refused without showing either.
     writeFileSync(passwordFile, `${password}\n`);
     writeFileSync(join(home, 'manager.toml'), config(`url = ${JSON.stringify(withPassword)}\npassword_file = ${JSON.stringify(passwordFile)}`));
-    const both = await refused(spawnManager(home, []));
+    const both = await refused(spawnDevnetManager(home, []));
     assert.match(both, /\[db\] password_file is set and the database URL "postgres:\/\/\S+:\*\*\*@\S+" carries a password too: keep one of them/);
     assert.ok(!both.includes(password), both);
   });

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { EXTERNAL_DEFAULTS } from '../../src/core/processor/external.js';
 import { loadWorkerConfig, managerRpcUrl, type SealingConfig } from '../../src/worker/config.js';
 import { tempDir } from '../helpers/processes.js';
+import { configFile, refusal } from '../helpers/workerConfig.js';
 
 const MANAGER = `
 [sector_manager]
@@ -15,27 +16,6 @@ const THREAD = `
 [[sealing_thread]]
 location = "store1"
 `;
-
-/** Writes `text` as a worker config in a fresh directory and returns its path. */
-function configFile(text: string): string {
-  const path = join(tempDir('worker-config'), 'worker.toml');
-  writeFileSync(path, text);
-  return path;
-}
-
-/** Loads a config that must be refused, and returns the one-line reason. */
-function refusal(text: string): string {
-  const path = configFile(text);
-  try {
-    loadWorkerConfig(path);
-  } catch (err) {
-    const message = (err as Error).message;
-    assert.ok(message.startsWith(`invalid worker config ${path}: `), message);
-    assert.ok(!message.includes('\n'), message);
-    return message.slice(`invalid worker config ${path}: `.length);
-  }
-  assert.fail('the config was accepted');
-}
 
 const FULL = `
 [worker]

@@ -2,21 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SectorSummary } from '../../src/manager/api/admin.js';
-import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
+import { eventually, QUICK_CHAIN_TOML, startTestManager, type TestManager } from '../helpers/manager.js';
 import { freePort, runCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, WORKER_BIN, writeWorkerConfig } from '../helpers/worker.js';
 
-const MANAGER_TOML = `
-[chain]
-seal_randomness_lookback = 5
-seed_confidence = 1
-message_confidence = 1
-poll_interval = "300ms"
-
-[[miners]]
-id = 1000
-sender = "t0100"
-
+const MANAGER_TOML = `${QUICK_CHAIN_TOML}
 [sectors]
 orphan_after = "3s"
 

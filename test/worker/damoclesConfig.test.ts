@@ -14,26 +14,7 @@ import { loadWorkerConfig } from '../../src/worker/config.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
 import { freePort, MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, type TestWorker } from '../helpers/worker.js';
-
-/** Writes `text` as worker.toml in a fresh directory and returns its path. */
-function configFile(text: string): string {
-  const path = join(tempDir('damocles-config'), 'worker.toml');
-  writeFileSync(path, text);
-  return path;
-}
-
-function refusal(text: string): string {
-  const path = configFile(text);
-  try {
-    loadWorkerConfig(path);
-  } catch (err) {
-    const message = (err as Error).message;
-    assert.ok(message.startsWith(`invalid worker config ${path}: `), message);
-    assert.ok(!message.includes('\n'), message);
-    return message.slice(`invalid worker config ${path}: `.length);
-  }
-  assert.fail('the config was accepted');
-}
+import { configFile, refusal } from '../helpers/workerConfig.js';
 
 /**
  * Every key of damocles-worker's documented key reference in the sections this worker config covers, with
