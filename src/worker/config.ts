@@ -445,8 +445,6 @@ const ConfigSchema = z.strictObject({
     .prefault({}),
 });
 
-export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-
 /**
  * Reads and checks a worker config: key names as in damocles. A key damocles accepts but that does nothing
  * here is accepted with a warning (in `warnings`); a key damocles does not know either is an error.

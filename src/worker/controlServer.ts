@@ -5,7 +5,8 @@ import { joinHostPort, method, RpcServer, serveHttp, type MethodDef } from '../c
 import { BOUNDS, labelString, truncateMiddle } from '../core/wire/bounds.js';
 import { THREAD_LOG_ERROR_MAX, THREAD_LOG_MAX, WorkerControlMethods } from '../core/wire/workerControl.js';
 import type { ThreadController } from './controller.js';
-import { isLoopback, type WorkerConfig } from './config.js';
+import { isLoopback } from '../core/rpc/origin.js';
+import type { WorkerConfig } from './config.js';
 import { ControlAuth, type ManagerTokenCheck } from './controlAuth.js';
 
 const index = z.number().int();

@@ -48,7 +48,7 @@ function hostName(host: string): string {
 }
 
 /** `localhost` (and its subdomains, which browsers resolve to loopback themselves), 127.0.0.0/8, ::1. */
-function isLoopback(name: string): boolean {
+export function isLoopback(name: string): boolean {
   const address = name.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
   if (address === 'localhost' || address.endsWith('.localhost')) return true;
   if (isIP(address) === 4) return address.startsWith('127.');
