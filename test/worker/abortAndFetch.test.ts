@@ -126,8 +126,15 @@ describe('piece fetching and the finish step (real manager and worker)', () => {
         const before = await ping();
         await eventually('another ping', async () => ((await ping()) > before ? true : undefined));
       };
-      // The abort's last rows may still be on their way when the thread shows Empty: wait until both logs
-      // hold still across a ping (a looping abort never does), then check they stay so.
+      // Reports reach the manager off the step path, in order, and may still be on their way when the thread
+      // shows Empty: first wait until the manager holds the report of the worker's last step of the sector.
+      await eventually("the worker's reports of the sector arrived", async () => {
+        const steps = (await threadLog(w)).filter((e) => e.sector === name && e.level === null && e.to !== 'Aborted');
+        const last = steps[steps.length - 1];
+        const logged = await m.call<SectorEvent[]>('SealFleet.SectorLog', [cc.id]);
+        return last && logged.some((e) => e.Worker === 'test-worker' && e.Event === last.event && e.Next === last.to) ? true : undefined;
+      }, 30_000);
+      // Then both logs must hold still across a ping (a looping abort never does), and stay so.
       const counts = async () => [(await m.call<SectorEvent[]>('SealFleet.SectorLog', [cc.id])).length, (await threadLog(w)).length] as const;
       const [managerEvents, workerEvents] = await eventually('both logs of the sector at rest', async () => {
         const before = await counts();
