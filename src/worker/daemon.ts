@@ -81,7 +81,7 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
       if (!info) throw new Error(`attached store "${a.name}" is not a persist store of the manager at ${manager.base}`);
     }
     if (config.metrics.enable) {
-      const sources = { threads: () => threads.map((t) => t.info()), inFlight: () => processors.inFlight() };
+      const sources = { threads: () => threads.map((t) => ({ ...t.info(), state_age: t.stateAge() })), inFlight: () => processors.inFlight() };
       metrics = await startWorkerMetrics(config.metrics.http_listen, identity.name, sources, (err) => log.error({ err }, 'metrics request failed'));
     }
     const observer = metrics?.observer;
@@ -95,7 +95,7 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
     for (const t of threads) t.start();
     const port = Number(new URL(control.url).port);
     const info = async () => ({ Name: identity.name, Dest: await identity.dest(port), Version: WORKER_VERSION, threads: controller.list() });
-    const stopPing = startPing(manager, info, config.worker.ping_interval, log);
+    const stopPing = startPing(manager, info, config.worker.ping_interval, log, metrics?.ping);
     log.info(
       { control: control.url, dest: await identity.dest(port), metrics: metrics?.url ?? null, managers: manager.rpc.urls, threads: threads.map((t) => `${t.index}:${t.plan.name}@${t.config.location}`), processors: processors.describe('pc1') },
       'worker up',

@@ -13,20 +13,31 @@ export function summarize(threads: WorkerThreadInfo[]): WorkerInfo['Summary'] {
     Running: count((t) => t.thread_state.state === 'Running'),
     Waiting: count((t) => t.thread_state.state === 'Waiting'),
     Errors: count((t) => t.last_error !== null),
+    Draining: count((t) => t.draining === true),
   };
 }
 
-/** Pings the manager now and every `intervalMs`; failures are logged, never fatal. */
+/**
+ * Pings the manager now and every `intervalMs`; failures are logged, never fatal. `outcome` hears of each
+ * ping's result (the metrics).
+ */
 export function startPing(
   manager: ManagerClient,
   info: () => Promise<Omit<WorkerInfo, 'Summary'> & { threads: WorkerThreadInfo[] }>,
   intervalMs: number,
   log: Logger,
+  outcome?: (ok: boolean) => void,
 ): () => void {
   const once = (): void => {
     info()
       .then(({ threads, ...rest }) => manager.ping({ ...rest, Summary: summarize(threads) }))
-      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'ping to the manager failed'));
+      .then(
+        () => outcome?.(true),
+        (err: unknown) => {
+          outcome?.(false);
+          log.warn({ err: (err as Error).message }, 'ping to the manager failed');
+        },
+      );
   };
   once();
   const timer = setInterval(once, intervalMs);

@@ -10,6 +10,7 @@ import { HANDLERS } from './handlers.js';
 import type { ManagerClient } from './managerClient.js';
 import { sectorPaths } from './paths.js';
 import type { Processors } from './processors/types.js';
+import type { Stage } from '../core/wire/processor.js';
 import type { StepContext, StepResult } from './steps/context.js';
 import { LocationStore, type ThreadFlags } from './store.js';
 import { emptyTask, type SectorTask } from './task.js';
@@ -22,11 +23,16 @@ const BACKOFF_CAP_MS = 30 * 60_000;
 /** States that come before PreCommit submission in the sealer plan: resuming into one re-submits with reset. */
 export const BEFORE_PRECOMMIT: readonly State[] = ['Allocated', 'DealsAcquired', 'PieceAdded', 'TreeDBuilt', 'TicketAssigned', 'PC1Done', 'PC2Done'];
 
-/** Told of each step that ends in a transition and of each failure (the worker's metrics). */
+/**
+ * Told of each step that ends in a transition, of each failure and retry, and of the time each processor
+ * task took (the worker's metrics). `stage` is the stage `worker list` shows for the state the step ran in.
+ */
 export interface ThreadObserver {
-  /** `stage` as `worker list` shows it for the state the step ran in. */
   step(plan: PlanName, stage: string, seconds: number): void;
-  failure(plan: PlanName, level: FailureLevel): void;
+  failure(plan: PlanName, stage: string, level: FailureLevel): void;
+  /** A temporary failure the thread retries after its backoff (one that pauses it is not a retry). */
+  retry(plan: PlanName, stage: string): void;
+  processor(stage: Stage, seconds: number): void;
 }
 
 export interface ThreadDeps {
@@ -57,6 +63,8 @@ export class SealingThread {
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private readonly log: Logger;
+  /** When the sector (or the empty thread) entered its current state (wall clock). */
+  private stateSince: number;
 
   constructor(
     readonly config: ThreadConfig,
@@ -70,6 +78,9 @@ export class SealingThread {
       throw new Error(`thread #${config.index} at ${config.location} holds a ${stored.plan} sector in state ${stored.state}, but is configured with plan ${config.plan}`);
     }
     this.flags = this.store.loadFlags();
+    const state = this.task.state;
+    // A restarted thread's sector has been in its state since the event that moved it there, not since now.
+    this.stateSince = [...this.store.recent(100)].reverse().find((e) => e.to === state && e.from !== state)?.at ?? Date.now();
     this.log = deps.log.child({ thread: config.index });
     for (const t of this.store.tightened) this.log.warn({ file: t.path, oldMode: t.oldMode }, `${t.path} was open to other users (mode ${t.oldMode}): made private`);
   }
@@ -117,6 +128,11 @@ export class SealingThread {
       last_error: this.flags.lastError,
       draining: this.flags.draining,
     };
+  }
+
+  /** Seconds the thread's sector has been in its current state. */
+  stateAge(): number {
+    return (Date.now() - this.stateSince) / 1000;
   }
 
   history(limit: number): ThreadEvent[] {
@@ -167,6 +183,7 @@ export class SealingThread {
     if (state === 'Aborted') patch.abortReason = 'aborted by the operator (resume --state Aborted)';
     if (this.plan.name === 'sealer' && BEFORE_PRECOMMIT.includes(state) && this.task.commR !== null) patch.preResubmit = true;
     this.task = { ...this.task, ...patch };
+    this.stateSince = Date.now();
     this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event: 'SetState', to: state, level: null, error: null });
     this.log.info({ sector: this.sectorName, from, to: state }, 'state set by the operator');
     void this.report(from, state, 'SetState', null);
@@ -241,7 +258,9 @@ export class SealingThread {
           try {
             return await processors.run(stage, task);
           } finally {
-            this.processorMs += performance.now() - start;
+            const ms = performance.now() - start;
+            this.processorMs += ms;
+            this.deps.observer?.processor(stage, ms / 1000);
           }
         },
         staticTreeD: (sectorSize) => processors.staticTreeD(sectorSize),
@@ -277,6 +296,7 @@ export class SealingThread {
     const from = this.task.state;
     const to = nextState(this.plan, from, event);
     this.task = { ...this.task, ...patch, state: to };
+    if (to !== from) this.stateSince = Date.now();
     this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event, to, level: null, error: null, processorMs });
     this.log.info({ sector: this.sectorName, from, event, to }, 'transition');
   }
@@ -335,6 +355,7 @@ export class SealingThread {
   private abortTask(reason: string): void {
     const from = this.task.state;
     this.task = { ...this.task, state: 'Aborted', abortReason: reason };
+    this.stateSince = Date.now();
     this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event: 'Abort', to: 'Aborted', level: 'Abort', error: reason });
     this.log.warn({ sector: this.sectorName, from, reason }, 'sector aborted');
   }
@@ -343,7 +364,8 @@ export class SealingThread {
     const level = failureLevelOf(err);
     const desc = describeError(err);
     const state = this.task.state;
-    this.deps.observer?.failure(this.plan.name, level);
+    const stage = stageOf(this.plan, state);
+    this.deps.observer?.failure(this.plan.name, stage, level);
     this.store.append({ ...this.stamp(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
     await this.report(state, state, 'Failure', { Level: level, Desc: desc });
     this.applyDrop();
@@ -357,6 +379,7 @@ export class SealingThread {
     if (level === 'Temporary' && this.retries < this.config.sealing.max_retries) {
       const delay = Math.min(BACKOFF_CAP_MS, this.config.sealing.recover_interval * 2 ** this.retries) * (0.8 + Math.random() * 0.4);
       this.retries++;
+      this.deps.observer?.retry(this.plan.name, stage);
       this.log.warn({ sector: this.sectorName, state, retry: this.retries, delayMs: Math.round(delay), err: desc }, 'temporary failure; retrying');
       this.setActivity('Waiting', `retry ${this.retries}/${this.config.sealing.max_retries}`);
       await this.sleep(delay).catch((e: unknown) => {
@@ -385,6 +408,7 @@ export class SealingThread {
     }
     const done = this.task.state;
     this.task = emptyTask(this.plan.name);
+    this.stateSince = Date.now();
     this.store.save(this.task);
     this.retries = 0;
     this.log.info({ sector: sector ? formatSectorId(sector) : null, outcome: done }, 'sector done; next task');

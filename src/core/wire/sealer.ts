@@ -138,6 +138,8 @@ export const WorkerSummary = z.object({
   Running: u64,
   Waiting: u64,
   Errors: u64,
+  /** Threads told to drain (a sealfleet addition: damocles workers leave it out). */
+  Draining: u64.optional(),
 });
 
 export const WorkerInfo = z.object({
