@@ -103,13 +103,13 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     cleanup.push(() => hashing.close());
     const pieces = new PieceQueue(db, opts.home, hashing, config.pieces.import_dirs, config.pieces.dir);
     const stores = new PersistStores(db, config.persist_stores, target.kind);
-    const records = new SectorStore(db, { pieces, stores }, target.kind);
+    const metrics = managerMetrics(db, { head: async () => (await lotus.chainHead()).Height, lookbackLimit: config.chain.max_pre_commit_randomness_lookback });
+    const records = new SectorStore(db, { pieces, stores }, target.kind, metrics.transaction);
     const authority = new TokenAuthority(target.kind === 'postgres' ? await adoptClusterSecret(db, opts.home, log) : loadSecret(opts.home, true));
     if (target.kind === 'postgres') cleanup.push(watchClusterSecret(db, opts.home, authority, log));
     const workers = new WorkerRegistry(db, () => authority.secretId);
-    const committer = new Committer(db, records, lotus, miners, config, log.child({ part: 'commitment' }), target.kind);
-    const metrics = managerMetrics(db);
-    const sealer = new SealerService({ config, lotus, miners, records, numbering, pieces, stores, workers, committer, log, onFailure: metrics.failure });
+    const committer = new Committer(db, records, lotus, miners, config, log.child({ part: 'commitment' }), target.kind, metrics.chainMessage);
+    const sealer = new SealerService({ config, lotus, miners, records, numbering, pieces, stores, workers, committer, log, onReport: metrics.report });
     committer.start();
     cleanup.push(() => committer.stop());
     // Every manager watches; one at a time across the database does a round.

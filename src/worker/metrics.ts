@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { serveHttp } from '../core/rpc/server.js';
+import { STEP_BUCKETS } from '../core/stepBuckets.js';
 import { STAGES, type Stage } from '../core/wire/processor.js';
 import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
 import type { ThreadObserver } from './thread.js';
@@ -9,9 +10,6 @@ export interface MetricsSources {
   threads(): (WorkerThreadInfo & { state_age: number })[];
   inFlight(): Partial<Record<Stage, number>>;
 }
-
-/** Step buckets: from a quick RPC to a 32GiB PC1 of hours. The manager's step histogram uses the same ones. */
-export const STEP_BUCKETS = [0.01, 0.1, 1, 10, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600];
 
 /**
  * `[metrics]`: the worker's Prometheus metrics at `http://<http_listen>/metrics`, every series labelled with

@@ -46,7 +46,7 @@ describe('manager operations', () => {
       assert.match(bad.stderr, /invalid permission "root": expected one of read, write, sign, admin/);
       assert.equal((await fetch(`${m.url}/healthz`)).status, 200);
       const metrics = await (await fetch(`${m.url}/metrics`)).text();
-      assert.match(metrics, /sealfleet_sectors\{status="sealing",state=""\} 1/);
+      assert.match(metrics, /sealfleet_sectors\{status="sealing",plan="sealer",state=""\} 1/);
       assert.match(metrics, /sealfleet_rpc_duration_seconds_count\{method="Venus.AllocateSector",outcome="ok"\} 1/);
     } finally {
       await m.daemon.kill();

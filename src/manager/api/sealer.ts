@@ -39,7 +39,7 @@ import type { MinerFacts, Miners } from '../commitment/miners.js';
 import { retryWhenPiecesTaken, type PieceQueue } from '../deals/pieces.js';
 import type { SectorNumbering } from '../sectors/numbering.js';
 import type { UpgradeRecord } from '../sectors/columns.js';
-import { TransitionRefused, type TransitionName } from '../sectors/lifecycle.js';
+import { TransitionRefused, type SectorPlan, type TransitionName } from '../sectors/lifecycle.js';
 import { MANAGER_EVENT_SOURCE, ORPHAN_REASON, sectorKey, type SectorRecord, type SectorStore } from '../sectors/store.js';
 import type { PersistStores } from '../stores.js';
 import type { WorkerRegistry } from '../workers/registry.js';
@@ -55,8 +55,8 @@ export interface SealerDeps {
   workers: WorkerRegistry;
   committer: Committer;
   log: Logger;
-  /** Counts failures workers report (metrics). */
-  onFailure?: (level: string) => void;
+  /** Told of each state change or failure a worker reports, with the sector's plan (metrics). */
+  onReport?: (id: SectorID, plan: SectorPlan, req: z.infer<typeof ReportStateReq>) => void;
 }
 
 const ok = (desc: string | null = null): SubmitResp => ({ Res: SubmitResult.Accepted, Desc: desc });
@@ -299,7 +299,7 @@ export class SealerService {
   async reportState(id: SectorID, req: z.infer<typeof ReportStateReq>): Promise<SectorStateResp> {
     const row = await this.d.records.report(id, req);
     const sealing = row.status === 'sealing';
-    if (req.Failure) this.d.onFailure?.(req.Failure.Level);
+    this.d.onReport?.(id, row.plan, req);
     if (sealing && row.abort_request !== null) {
       // The operator's abort reaches the worker here; the sector is dropped now so a worker that only
       // cleans up (and never calls ReportAborted) leaves nothing behind.

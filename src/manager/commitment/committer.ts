@@ -23,6 +23,9 @@ import { ALREADY_ON_CHAIN, sectorKey, type SectorRecord, type SectorStore } from
 
 type Kind = MessagesTable['kind'];
 
+/** What became of a message this manager pushed or saw land (metrics): `exitCode` is null for `sent`. */
+export type ChainMessageObserver = (kind: Kind, method: number, outcome: 'sent' | 'landed' | 'failed', exitCode: number | null) => void;
+
 const EPOCHS_PER_DAY = 2880;
 
 /** The expiration a sector pre-committed at `head` asks for: the latest activation plus the miner's lifetime. */
@@ -63,6 +66,7 @@ export class Committer {
     private readonly config: ManagerConfig,
     private readonly log: Logger,
     private readonly dialect: DbDialect,
+    private readonly observe?: ChainMessageObserver,
   ) {}
 
   start(): void {
@@ -205,6 +209,7 @@ export class Committer {
         { MsgUuid: m.id },
       );
       await this.db.updateTable('messages').set({ cid: signed.CID['/'], state: 'pushed' }).where('id', '=', id).execute();
+      this.observe?.(m.kind, m.method, 'sent', null);
       this.log.info({ kind: m.kind, miner: miner.address, cid: signed.CID['/'], sectors: JSON.parse(m.sectors) as number[] }, 'message pushed');
     } catch (err) {
       // Stays `new`: the next round pushes it again with the same MsgUuid.
@@ -225,7 +230,15 @@ export class Committer {
     if (m.exit_code === null || m.height === null) {
       const found = await this.lotus.stateSearchMsg({ '/': m.cid });
       if (!found) return { State: OnChainState.Pending, Desc: `message ${m.cid} in the pool` };
-      await this.db.updateTable('messages').set({ exit_code: found.Receipt.ExitCode, height: found.Height, state: found.Receipt.ExitCode === 0 ? 'landed' : 'failed' }).where('id', '=', messageId).execute();
+      const outcome = found.Receipt.ExitCode === 0 ? 'landed' : 'failed';
+      // Only the poll that records the receipt counts it: concurrent polls (and managers) may all find it.
+      const recorded = await this.db
+        .updateTable('messages')
+        .set({ exit_code: found.Receipt.ExitCode, height: found.Height, state: outcome })
+        .where('id', '=', messageId)
+        .where('exit_code', 'is', null)
+        .executeTakeFirst();
+      if (Number(recorded.numUpdatedRows) > 0) this.observe?.(m.kind, m.method, outcome, found.Receipt.ExitCode);
       m.exit_code = found.Receipt.ExitCode;
       m.height = found.Height;
     }

@@ -27,6 +27,8 @@ import {
 
 export type { SectorRecord } from './columns.js';
 export type SectorEventRow = Selectable<SectorEventsTable>;
+/** What a sector-store transaction is timed under: its lifecycle transition, or a batch of worker reports. */
+export type TransactionName = TransitionName | 'ReportState';
 type Tx = Transaction<Database>;
 type MessageKind = MessagesTable['kind'];
 
@@ -89,7 +91,19 @@ export class SectorStore {
     private readonly linked: { pieces: PieceQueue; stores: PersistStores },
     /** PostgreSQL locks the rows a transition reads; SQLite runs one writer at a time. */
     private readonly dialect: DbDialect,
+    /** Told how long each transaction took, by the transition it made (metrics). */
+    private readonly observeTransaction?: (name: TransactionName, seconds: number) => void,
   ) {}
+
+  /** One transaction, timed under `name` (failed ones too: a slow rollback is still a slow transaction). */
+  private async tx<R>(name: TransactionName, body: (trx: Tx) => Promise<R>): Promise<R> {
+    const start = performance.now();
+    try {
+      return await this.db.transaction().execute(body);
+    } finally {
+      this.observeTransaction?.(name, (performance.now() - start) / 1000);
+    }
+  }
 
   async get(id: SectorID): Promise<SectorRecord | undefined> {
     const row = await this.db.selectFrom('sectors').selectAll().where('miner', '=', id.Miner).where('number', '=', id.Number).executeTakeFirst();
@@ -149,7 +163,7 @@ export class SectorStore {
   }
 
   private commitReports(reports: PendingReport[]): Promise<(ReportedSector | undefined)[]> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.tx('ReportState', async (trx) => {
       const rows = await trx
         .selectFrom('sectors')
         .select(['miner', 'number', 'status', 'plan', 'stage', 'abort_request', 'abort_reason'])
@@ -209,7 +223,7 @@ export class SectorStore {
    */
   async allocateNext(miner: number, proofType: number, take: (trx: Tx) => Promise<number | null>): Promise<number | null> {
     const at = allocatedPosition();
-    return this.db.transaction().execute(async (trx) => {
+    return this.tx('SectorAllocated', async (trx) => {
       const number = await take(trx);
       if (number === null) return null;
       const id = { Miner: miner, Number: number };
@@ -262,7 +276,7 @@ export class SectorStore {
    * sweeping one database, one takes each orphan. Returns the sector as released, and why.
    */
   async releaseOrphan(before: number, reasonOf: (row: SectorRecord) => string): Promise<{ sector: SectorRecord; reason: string; piecesReleased: number } | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.tx('OrphanReleased', async (trx) => {
       const candidate = await this.lockFirst(
         trx
           .selectFrom('sectors')
@@ -324,7 +338,7 @@ export class SectorStore {
    * (an abort) fails the whole batch, which the next round forms again without it.
    */
   async recordMessage(kind: MessageKind, miner: number, numbers: readonly number[], messageId: string, insertMessage: (trx: Tx) => Promise<void>): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.tx(SENT[kind], async (trx) => {
       await insertMessage(trx);
       // Locked in number order, as every transaction that locks several sectors does (no deadlock between managers).
       for (const number of [...numbers].sort((a, b) => a - b)) {
@@ -359,7 +373,7 @@ export class SectorStore {
    * freed. `unlessEnded`: a sector another call ended meanwhile is left alone (returns null) instead of refused.
    */
   async abort(id: SectorID, reason: string, opts: { unlessEnded?: boolean } = {}): Promise<{ piecesReleased: number } | null> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.tx('Aborted', async (trx) => {
       const found = await this.lockSector(trx, id);
       if (!found) throw notFound(id);
       if (opts.unlessEnded && found.status !== 'sealing') return null;
@@ -373,7 +387,7 @@ export class SectorStore {
 
   /** Starts a snap-up of a finalized CC sector with the pieces `acquire` assigns; none: the sector stays as it is. */
   async startSnapUp(id: SectorID, upgrade: UpgradeRecord, acquire: (trx: Tx) => Promise<SectorPieceV2[] | null>): Promise<SectorPieceV2[] | null> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.tx('SnapUpAllocated', async (trx) => {
       const found = await this.lockSector(trx, id);
       if (!found) throw notFound(id);
       const row = decodeSector(found);
@@ -413,7 +427,7 @@ export class SectorStore {
 
   /** Hands the miner's longest-queued rebuild to a worker; of several managers, one takes each. */
   async startRebuild(miner: number): Promise<SectorRecord | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.tx('RebuildAllocated', async (trx) => {
       const candidate = await this.lockFirst(
         trx.selectFrom('sectors').selectAll().where('stage', '=', 'rebuild_queued').where('miner', '=', miner).where('pre', 'is not', null).orderBy('updated_at').limit(1),
       );
@@ -424,7 +438,7 @@ export class SectorStore {
 
   /** One transition of one sector in its own transaction. */
   private transition<R>(id: SectorID, name: TransitionName, body: (trx: Tx, row: SectorRecord) => Promise<Outcome<R>>): Promise<R> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.tx(name, async (trx) => {
       const row = await this.lockSector(trx, id);
       if (!row) throw notFound(id);
       return this.apply(trx, name, decodeSector(row), (r) => body(trx, r));
