@@ -1,7 +1,9 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import type { WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
+import type { Recorded } from '../fixtures/recordingProcessor.js';
 import type { TestManager } from './manager.js';
 import { freePort, ROOT, spawnCli, type Spawned } from './processes.js';
 
@@ -73,4 +75,32 @@ export async function startTestWorker(configPath: string, env: Record<string, st
   const line = await daemon.waitFor(/"worker up"/, 20_000);
   const control = new RpcClient({ url: (JSON.parse(line) as { control: string }).control, timeoutMs: 10_000 });
   return { daemon, control, list: () => control.call<WorkerThreadInfo[]>('VenusWorker.WorkerList') };
+}
+
+const RECORDING_PROCESSOR = fileURLToPath(new URL('../fixtures/recordingProcessor.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+/**
+ * A `[[processors.<stage>]]` entry running test/fixtures/recordingProcessor.ts, which records its tasks in
+ * `record`; `keys` are more TOML lines of the entry.
+ */
+export function recordingProcessorEntry(stage: string, record: string, opts: { delayMs?: number; envs?: Record<string, string>; keys?: string } = {}): string {
+  const envs = { RECORD_FILE: record, RECORD_DELAY_MS: String(opts.delayMs ?? 0), ...opts.envs };
+  return `
+[[processors.${stage}]]
+bin = "${process.execPath}"
+args = ["--import", "${TSX}", "${RECORDING_PROCESSOR}", "${stage}"]
+stable_wait = "60s"
+envs = { ${Object.entries(envs).map(([k, v]) => `${k} = "${v}"`).join(', ')} }
+${opts.keys ?? ''}
+`;
+}
+
+/** What a recording processor wrote to `file` so far. */
+export function recordedTasks(file: string): Recorded[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Recorded);
 }

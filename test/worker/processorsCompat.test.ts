@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { findOnPath } from '../../src/core/executable.js';
 import type { SectorSummary } from '../../src/manager/api/admin.js';
-import type { Recorded } from '../fixtures/recordingProcessor.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
 import { freePort, tempDir } from '../helpers/processes.js';
-import { startTestWorker, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
+import { recordedTasks as records, recordingProcessorEntry as entry, startTestWorker, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
 
 /**
  * damocles' processor keys through the real worker daemon: stage staggering, named locks shared by stages,
@@ -17,31 +15,7 @@ import { startTestWorker, writeWorkerConfig, type TestWorker } from '../helpers/
  * what it saw.
  */
 
-const FIXTURE = fileURLToPath(new URL('../fixtures/recordingProcessor.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
-
-/** A `[[processors.<stage>]]` entry running the recording fixture; `keys` are more TOML lines of the entry. */
-function entry(stage: string, record: string, opts: { delayMs?: number; envs?: Record<string, string>; keys?: string } = {}): string {
-  const envs = { RECORD_FILE: record, RECORD_DELAY_MS: String(opts.delayMs ?? 0), ...opts.envs };
-  return `
-[[processors.${stage}]]
-bin = "${process.execPath}"
-args = ["--import", "${TSX}", "${FIXTURE}", "${stage}"]
-stable_wait = "60s"
-envs = { ${Object.entries(envs).map(([k, v]) => `${k} = "${v}"`).join(', ')} }
-${opts.keys ?? ''}
-`;
-}
-
 const processors = (extra: string) => `[processors]\ndefault = "mock"\n[processors.mock]\nstage_time = "20ms"\n${extra}`;
-
-function records(file: string): Recorded[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Recorded);
-}
 
 const finalized = (m: TestManager) => m.call<SectorSummary[]>('SealFleet.SectorsList', [{ Status: 'finalized' }]);
 
