@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: the whole suite on the manager's embedded SQLite store, then the manager suite (and the metrics
-# test, whose gauges are SQL queries) again on PostgreSQL when SEALFLEET_TEST_PG names a server to create test databases on. Without one the PostgreSQL
-# pass is skipped with a line saying so, unless SEALFLEET_REQUIRE_PG=1 (CI), which makes it a failure.
+# test, whose gauges are SQL queries) again on PostgreSQL when SEALFLEET_TEST_PG names a server to create test
+# databases on. Without one the PostgreSQL pass is skipped with a line saying so, unless SEALFLEET_REQUIRE_PG=1
+# (CI), which makes it a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
