@@ -146,7 +146,9 @@ export function managerMetrics(
         return;
       }
       const oldest = rows.reduce((min, r) => Math.min(min, (JSON.parse(r.ticket ?? '{}') as Ticket).Epoch), Infinity);
-      this.set(Math.max(0, (await chain.head()) - oldest));
+      // An unreachable chain node leaves the age unknown (NaN) rather than failing the whole scrape.
+      const head = await chain.head().catch(() => NaN);
+      this.set(Math.max(0, head - oldest));
     },
   });
   new Gauge({
