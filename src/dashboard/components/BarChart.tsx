@@ -21,7 +21,7 @@ export function BarChart(props: { title: string; x: number[]; y: number[]; label
       legend: { show: false },
       scales: { x: { time: props.time ?? false }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       axes: [
-        labels ? { values: (_u, splits) => splits.map((s) => labels[s] ?? ''), splits: () => labels.map((_, i) => i) } : {},
+        labels ? { values: (_u, splits) => splits.map((s) => labels[s] ?? ''), splits: () => labels.map((_, i) => i), rotate: -35, size: 90 } : {},
         {},
       ],
       series: [{}, { label: 'count', fill: 'rgba(47, 111, 179, 0.5)', stroke: '#2f6fb3', paths: uPlot.paths.bars?.({ size: [0.7, 60] }), points: { show: false } }],
