@@ -140,6 +140,9 @@ describe('the dashboard in headless chromium', { skip }, () => {
     assert.ok(log.some((row) => row.event === 'SetState' && row.to === state), JSON.stringify(log.slice(-5)));
     await page.getByTestId('log-0').click();
     await page.getByTestId('thread-log').locator('td', { hasText: 'SetState' }).first().waitFor(WAIT);
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.getByTestId('workers').locator('a', { hasText: 'test-worker' }).waitFor(WAIT);
+    await page.screenshot({ path: join(SCREENSHOTS, 'overview.png'), fullPage: true });
   });
 
   it('forgets the token on logout: the pages show the login again', async () => {
