@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import { RPC_CODES, RpcError } from '../../src/core/rpc/errors.js';
+import { formatSectorId } from '../../src/core/sectorId.js';
 import type { Overview, Pipeline, SectorView, WorkerView } from '../../src/core/wire/dashboard.js';
 import { durationStats, sectorStays, slowAfter } from '../../src/manager/dashboard/stays.js';
 import type { SectorEventRow } from '../../src/manager/sectors/store.js';
@@ -118,6 +119,18 @@ describe('dashboard API and pages on a running manager', () => {
     }, 90_000);
     assert.ok(pipeline.ByStage.some((s) => s.Stage === 'finalized' && s.Count >= 1), JSON.stringify(pipeline.ByStage));
     assert.ok(pipeline.Durations.some((d) => d.State === 'PC1Done' && d.Count >= 1 && d.Buckets.reduce((n, b) => n + b.Count, 0) === d.Count));
+
+    // A sector left in TicketAssigned, where the worker's sectors stay for milliseconds: slow past the p90
+    // (factor 1, no floor), not yet with the default floor of a minute.
+    const idle = new FakeSealer(m, await m.call('Venus.AllocateSector', [{ AllowedMiners: null, AllowedProofTypes: null }]));
+    await idle.prepare();
+    const idleKey = formatSectorId({ miner: idle.id.Miner, number: idle.id.Number });
+    const slow = await eventually('the idle sector listed as slow', async () =>
+      (await read.call<Overview>('SealFleet.DashboardOverview', [{ SlowFactor: 1, SlowFloorMs: 0 }])).Attention.find((a) => a.Kind === 'slow-sector' && a.Sector === idleKey),
+    // Five of the worker's sectors must have passed TicketAssigned before there is a usual stay to judge by.
+    90_000);
+    assert.match(slow.Text, /^in TicketAssigned for \d+ s; stays there usually end within \d+ s \(p90\)$/);
+    assert.ok(!(await read.call<Overview>('SealFleet.DashboardOverview')).Attention.some((a) => a.Sector === idleKey));
 
     const finished = await m.call<{ Sector: string; Miner: number; Number: number }[]>('SealFleet.SectorsList', [{ Status: 'finalized' }]);
     const first = finished[0];

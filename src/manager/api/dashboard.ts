@@ -101,28 +101,11 @@ export function dashboardMethods(d: DashboardDeps): Record<string, MethodDef> {
       const attention: AttentionItem[] = workers
         .filter((w) => w.Expired)
         .map((w) => ({ Kind: 'expired-ping', Worker: w.Name, Thread: null, Sector: null, Since: w.LastPing, Text: `no ping from ${w.Name} (${w.Dest}) since ${new Date(w.LastPing).toISOString()}` }));
-      const troubled: TroubledThread[] = [];
-      await Promise.all(
-        pings
-          .filter((w, i) => !workers[i]?.Expired && (workers[i]?.Summary.Paused ?? 0) + (workers[i]?.Summary.Errors ?? 0) > 0)
-          .map(async (w) => {
-            try {
-              for (const t of await d.relay.within(OVERVIEW_WORKER_WAIT_MS, w, (c) => c.list())) {
-                if (!paused(t) && t.last_error === null) continue;
-                troubled.push({ Worker: w.name, Index: t.index, Plan: t.plan, Sector: t.job_id, State: t.job_state, Paused: paused(t), LastError: t.last_error });
-                if (paused(t)) {
-                  const since = t.thread_state.elapsed === undefined ? null : now - t.thread_state.elapsed * 1000;
-                  attention.push({ Kind: 'paused-thread', Worker: w.name, Thread: t.index, Sector: t.job_id, Since: since, Text: `paused in ${t.job_state || 'Empty'}: ${t.last_error ?? 'no error recorded'}` });
-                }
-              }
-            } catch (err) {
-              attention.push({ Kind: 'worker-unreachable', Worker: w.name, Thread: null, Sector: null, Since: null, Text: (err as Error).message });
-            }
-          }),
-      );
+      // Only workers whose last ping counted paused or failing threads are asked for them.
+      const asked = pings.filter((_, i) => !workers[i]?.Expired && (workers[i]?.Summary.Paused ?? 0) + (workers[i]?.Summary.Errors ?? 0) > 0);
+      const troubled = await troubledThreads(d.relay, asked, now, attention);
       attention.push(...(await slowSectors(d, now, { factor: o?.SlowFactor ?? SLOW_FACTOR, floorMs: o?.SlowFloorMs ?? SLOW_FLOOR_MS, minSamples: SLOW_MIN_SAMPLES })));
       attention.push(...(await expiringTickets(d)));
-      troubled.sort((a, b) => a.Worker.localeCompare(b.Worker) || a.Index - b.Index);
       return { Now: now, Workers: workers, Threads: threads, Sectors: sectors, Troubled: troubled, Attention: attention, FinishedPerHour: await finishedPerHour(d.db, now) };
     }),
 
@@ -138,15 +121,10 @@ export function dashboardMethods(d: DashboardDeps): Record<string, MethodDef> {
 
     DashboardSector: method([SectorID], async (id): Promise<SectorView> => {
       const r = await d.records.require(id);
-      const detail = await sectorDetail(r, d.messageCid);
+      const { Pieces: _pieces, Ticket: _ticket, PreCommit: _pre, Seed: _seed, Upgrade: _upgrade, Orphaned: _orphaned, ...record } = await sectorDetail(r, d.messageCid);
       const events = (await d.records.events(id, LIST_DEFAULT)).map(event);
       const view: SectorView = {
-        Record: {
-          Sector: detail.Sector, Miner: detail.Miner, Number: detail.Number, Status: detail.Status, Plan: detail.Plan, Stage: detail.Stage, State: detail.State,
-          Worker: detail.Worker, Location: detail.Location, CreatedAt: detail.CreatedAt, UpdatedAt: detail.UpdatedAt, AbortReason: detail.AbortReason,
-          AbortRequested: detail.AbortRequested, ProofType: detail.ProofType, PreCommitMessage: detail.PreCommitMessage, ProveMessage: detail.ProveMessage,
-          UpgradeMessage: detail.UpgradeMessage, PersistInstance: detail.PersistInstance,
-        },
+        Record: record,
         Events: events.map((e, i) => ({ ...e, TookMs: i === 0 ? null : e.At - (events[i - 1]?.At ?? e.At) })),
         Thread: null,
         ThreadLog: [],
@@ -216,6 +194,30 @@ export function dashboardMethods(d: DashboardDeps): Record<string, MethodDef> {
     ),
   };
   return Object.fromEntries(Object.entries(table).map(([name, def]) => [`SealFleet.${name}`, def]));
+}
+
+/**
+ * The paused and failing threads of `workers`, each asked for at most OVERVIEW_WORKER_WAIT_MS; adds a paused
+ * thread, or a worker that did not answer, to `attention`.
+ */
+async function troubledThreads(relay: WorkerRelay, workers: WorkerPingRow[], now: number, attention: AttentionItem[]): Promise<TroubledThread[]> {
+  const troubled: TroubledThread[] = [];
+  await Promise.all(
+    workers.map(async (w) => {
+      try {
+        for (const t of await relay.within(OVERVIEW_WORKER_WAIT_MS, w, (c) => c.list())) {
+          if (!paused(t) && t.last_error === null) continue;
+          troubled.push({ Worker: w.name, Index: t.index, Plan: t.plan, Sector: t.job_id, State: t.job_state, Paused: paused(t), LastError: t.last_error });
+          if (!paused(t)) continue;
+          const since = t.thread_state.elapsed === undefined ? null : now - t.thread_state.elapsed * 1000;
+          attention.push({ Kind: 'paused-thread', Worker: w.name, Thread: t.index, Sector: t.job_id, Since: since, Text: `paused in ${t.job_state || 'Empty'}: ${t.last_error ?? 'no error recorded'}` });
+        }
+      } catch (err) {
+        attention.push({ Kind: 'worker-unreachable', Worker: w.name, Thread: null, Sector: null, Since: null, Text: (err as Error).message });
+      }
+    }),
+  );
+  return troubled.sort((a, b) => a.Worker.localeCompare(b.Worker) || a.Index - b.Index);
 }
 
 const recentEvents = async (db: ManagerDb) => (await db.selectFrom('sector_events').selectAll().orderBy('id', 'desc').limit(EVENTS_WINDOW).execute()).reverse();
