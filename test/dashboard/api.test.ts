@@ -125,10 +125,9 @@ describe('dashboard API and pages on a running manager', () => {
     const idle = new FakeSealer(m, await m.call('Venus.AllocateSector', [{ AllowedMiners: null, AllowedProofTypes: null }]));
     await idle.prepare();
     const idleKey = formatSectorId({ miner: idle.id.Miner, number: idle.id.Number });
-    const slow = await eventually('the idle sector listed as slow', async () =>
-      (await read.call<Overview>('SealFleet.DashboardOverview', [{ SlowFactor: 1, SlowFloorMs: 0 }])).Attention.find((a) => a.Kind === 'slow-sector' && a.Sector === idleKey),
     // Five of the worker's sectors must have passed TicketAssigned before there is a usual stay to judge by.
-    90_000);
+    const slowItem = async () => (await read.call<Overview>('SealFleet.DashboardOverview', [{ SlowFactor: 1, SlowFloorMs: 0 }])).Attention.find((a) => a.Kind === 'slow-sector' && a.Sector === idleKey);
+    const slow = await eventually('the idle sector listed as slow', slowItem, 90_000);
     assert.match(slow.Text, /^in TicketAssigned for \d+ s; stays there usually end within \d+ s \(p90\)$/);
     assert.ok(!(await read.call<Overview>('SealFleet.DashboardOverview')).Attention.some((a) => a.Sector === idleKey));
 
