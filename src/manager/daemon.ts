@@ -7,11 +7,14 @@ import { LotusClient } from '../chain/client.js';
 import { startDevnet, type RunningDevnet } from '../devnet/daemon.js';
 import { findSidecar, requireSidecar, SidecarClient } from '../core/processor/sidecar.js';
 import { adminMethods } from './api/admin.js';
+import { dashboardMethods } from './api/dashboard.js';
 import { sealerMethods, SealerService } from './api/sealer.js';
 import { authMethods, loadSecret, rotateSecretFiles, TokenAuthority, tokenPath } from './auth.js';
 import { adoptClusterSecret, rotateClusterSecret, watchClusterSecret } from './clusterSecret.js';
 import { Committer } from './commitment/committer.js';
 import { Miners } from './commitment/miners.js';
+import { dashboardRoutes } from './dashboard/assets.js';
+import { WorkerRelay } from './dashboard/workerRelay.js';
 import { defaultDevnetConfig, loadConfig, type ManagerConfig } from './config.js';
 import { unlessBusy } from './db/locks.js';
 import { openDatabase } from './db/open.js';
@@ -52,7 +55,7 @@ export interface RunningManager {
 
 /**
  * Starts the manager: the sealer API for workers and the operator API on `/rpc/v0`, `/healthz`,
- * `/metrics` and `/piecestore/<piece CID>`; keeps its state in `<home>/manager.db` or a PostgreSQL database
+ * `/metrics`, `/piecestore/<piece CID>` and the dashboard at `/`; keeps its state in `<home>/manager.db` or a PostgreSQL database
  * (`--db`, `[db] url`) and writes `<home>/api`
  * and `<home>/token` (an admin token) for the CLI.
  */
@@ -141,6 +144,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       id === null ? null : ((await db.selectFrom('messages').select('cid').where('id', '=', id).executeTakeFirst())?.cid ?? null);
     rpc.register(sealerMethods(sealer, workers));
     rpc.register(adminMethods({ records, workers, pieces, miners, messageCid }));
+    rpc.register(dashboardMethods({ db, records, relay: new WorkerRelay(workers, authority), lotus, config, messageCid }));
     const rotateSecret = (): Promise<Uint8Array> => (target.kind === 'postgres' ? rotateClusterSecret(db, opts.home) : rotateSecretFiles(opts.home));
     rpc.register(authMethods(rotateSecret, authority, () => log.warn('JWT secret rotated: every older token is refused from now on')));
 
@@ -155,6 +159,8 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
           res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
         },
         '/piecestore/': pieceStoreRoute(pieces, authorize, log.child({ part: 'piecestore' })),
+        // Last: its `/` takes every path the routes above do not.
+        ...dashboardRoutes(),
       },
       (err) => log.error({ err }, 'http'),
     );

@@ -54,6 +54,15 @@ const MANAGER_TABLE: Record<string, Permission> = {
   'SealFleet.AuthRotateSecret': 'admin',
   'SealFleet.AuthVerify': 'write',
   'SealFleet.AuthControlToken': 'admin',
+  'SealFleet.DashboardSession': 'read',
+  'SealFleet.DashboardOverview': 'read',
+  'SealFleet.DashboardPipeline': 'read',
+  'SealFleet.DashboardSector': 'read',
+  'SealFleet.DashboardWorker': 'read',
+  'SealFleet.DashboardThreadLog': 'read',
+  'SealFleet.WorkerPause': 'admin',
+  'SealFleet.WorkerResume': 'admin',
+  'SealFleet.WorkerDrain': 'admin',
 };
 
 /** More params than any method takes: every call that passes auth is refused by validation and changes nothing. */

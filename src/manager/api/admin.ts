@@ -54,7 +54,7 @@ export interface SectorEvent {
   FailureDesc: string | null;
 }
 
-function summary(r: SectorRecord): SectorSummary {
+export function summary(r: SectorRecord): SectorSummary {
   return {
     Sector: sectorKey({ Miner: Number(r.miner), Number: Number(r.number) }),
     Miner: Number(r.miner),
@@ -73,7 +73,7 @@ function summary(r: SectorRecord): SectorSummary {
   };
 }
 
-const event = (e: SectorEventRow): SectorEvent => ({
+export const event = (e: SectorEventRow): SectorEvent => ({
   At: Number(e.at),
   Worker: e.worker_instance,
   Location: e.worker_location,
@@ -83,6 +83,23 @@ const event = (e: SectorEventRow): SectorEvent => ({
   FailureLevel: e.failure_level,
   FailureDesc: e.failure_desc,
 });
+
+/** The whole record as `SectorState` answers it, with the CIDs of its messages. */
+export async function sectorDetail(r: SectorRecord, messageCid: (id: string | null) => Promise<string | null>): Promise<SectorDetail> {
+  return {
+    ...summary(r),
+    ProofType: r.proof_type,
+    Pieces: r.pieces ?? [],
+    Ticket: r.ticket,
+    PreCommit: r.pre,
+    PreCommitMessage: await messageCid(r.pre_message),
+    Seed: r.seed,
+    ProveMessage: await messageCid(r.prove_message),
+    PersistInstance: r.persist_instance,
+    Upgrade: r.upgrade,
+    UpgradeMessage: await messageCid(r.upgrade_message),
+  };
+}
 
 /**
  * Lists answer at most LIST_MAX rows a call (LIST_DEFAULT unless asked), so one call's work and reply
@@ -122,22 +139,7 @@ export function adminMethods(d: {
       const rows = await d.records.list({ ...(f?.Status ? { status: f.Status } : {}), ...(f?.Miner !== undefined ? { miner: f.Miner } : {}), ...(f?.State ? { state: f.State } : {}), ...page(f) });
       return rows.map(summary);
     }),
-    SectorState: method([SectorID], async (id): Promise<SectorDetail> => {
-      const r = await d.records.require(id);
-      return {
-        ...summary(r),
-        ProofType: r.proof_type,
-        Pieces: r.pieces ?? [],
-        Ticket: r.ticket,
-        PreCommit: r.pre,
-        PreCommitMessage: await d.messageCid(r.pre_message),
-        Seed: r.seed,
-        ProveMessage: await d.messageCid(r.prove_message),
-        PersistInstance: r.persist_instance,
-        Upgrade: r.upgrade,
-        UpgradeMessage: await d.messageCid(r.upgrade_message),
-      };
-    }),
+    SectorState: method([SectorID], async (id) => sectorDetail(await d.records.require(id), d.messageCid)),
     SectorLog: method([SectorID, LogLimit], async (id, limit) => {
       await d.records.require(id);
       return (await d.records.events(id, limit ?? LIST_DEFAULT)).map(event);
