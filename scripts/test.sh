@@ -19,4 +19,4 @@ if [ -z "${SEALFLEET_TEST_PG:-}" ]; then
   echo "npm test: the manager suite on PostgreSQL was skipped: SEALFLEET_TEST_PG is not set (as root: export SEALFLEET_TEST_PG=\$(bash scripts/ci-postgres.sh))"
   exit 0
 fi
-SEALFLEET_TEST_STORE=postgres node --import tsx --test --test-force-exit --test-concurrency=2 test/manager/*.test.ts test/security/*.test.ts test/metrics/*.test.ts
+SEALFLEET_TEST_STORE=postgres node --import tsx --test --test-force-exit --test-concurrency=2 test/manager/*.test.ts test/security/*.test.ts test/metrics/*.test.ts test/dashboard/api.test.ts
