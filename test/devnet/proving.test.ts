@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { minerEntropy } from '../../src/chain/address.js';
 import { fromRunsJson } from '../../src/chain/bitfield.js';
 import { ExitCode } from '../../src/chain/exitCodes.js';
 import {
@@ -10,38 +9,17 @@ import {
   encodeDeclareFaults,
   encodeDeclareFaultsRecovered,
   encodeExtendSectorExpiration2,
-  encodePreCommitSectorBatch2,
-  encodeProveCommitSectors3,
-  encodeSubmitWindowedPoSt,
   encodeTerminateSectors,
   MinerMethod,
   type PartitionSectors,
+  type PoStPartition,
 } from '../../src/chain/minerParams.js';
-import { DomainSeparationTag } from '../../src/chain/randomness.js';
 import type { DeadlineInfo, MsgLookup } from '../../src/chain/types.js';
-import { commitmentToCid, zeroCommitment } from '../../src/core/commitment.js';
-import { mockSealProof, mockWindowPoStProof } from '../../src/core/mockProof.js';
-import { startTestDevnet, TEST_DEVNET_TOML, type TestDevnet } from '../helpers/devnet.js';
+import { PROVING_DEVNET_TOML, sealCcSectors, sendToMiner, startTestDevnet, windowPoStParams, type TestDevnet } from '../helpers/devnet.js';
 import { MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
 
 const MINER = 't01000';
-const WORKER = 't0100';
-const ENTROPY = minerEntropy(1000);
-const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
-const commR = (n: number): Uint8Array => new Uint8Array(32).fill(n);
 const SECTORS = [1, 2, 3, 4, 5, 6];
-
-/** Four deadlines of ten epochs: a proving period every 40 tipsets. */
-const PROVING_TOML = TEST_DEVNET_TOML.replace(
-  '[chain]\n',
-  `[chain]
-wpost_proving_period = 40
-wpost_challenge_window = 10
-wpost_period_deadlines = 4
-wpost_challenge_lookback = 3
-fault_declaration_cutoff = 5
-`,
-);
 
 describe('devnet Window PoSt schedule (real process, real HTTP)', () => {
   const home = tempDir('devnet-proving');
@@ -52,17 +30,13 @@ describe('devnet Window PoSt schedule (real process, real HTTP)', () => {
   let dB = -1;
 
   before(async () => {
-    net = await startTestDevnet(home, { toml: PROVING_TOML });
+    net = await startTestDevnet(home, { toml: PROVING_DEVNET_TOML });
   });
   after(() => net.daemon.kill());
 
-  async function send(method: number, params: Uint8Array, value = 0n): Promise<MsgLookup> {
-    const signed = await net.lotus.mpoolPushMessage({ To: MINER, From: WORKER, Value: value.toString(), Method: method, Params: b64(params) });
-    await net.mine();
-    const found = await net.lotus.stateSearchMsg(signed.CID);
-    assert.ok(found, 'message executed in the next tipset');
-    return found;
-  }
+  const send = (method: number, params: Uint8Array, value = 0n): Promise<MsgLookup> => sendToMiner(net, method, params, value);
+  const windowPoSt = (dl: DeadlineInfo, partitions: PoStPartition[], opts: Parameters<typeof windowPoStParams>[3] = {}): Promise<Uint8Array> =>
+    windowPoStParams(net, dl, partitions, opts);
 
   async function head(): Promise<number> {
     return (await net.lotus.chainHead()).Height;
@@ -108,55 +82,17 @@ describe('devnet Window PoSt schedule (real process, real HTTP)', () => {
   /** Mines until declarations for `index` are before its fault cutoff: it is neither open nor next. */
   const declarable = (index: number): Promise<DeadlineInfo> => advance((dl) => dl.Index !== index && (dl.Index + 1) % 4 !== index, []);
 
-  /** A Window PoSt of the partitions as a poster builds it, from the devnet's own state reads. */
-  async function windowPoSt(
-    dl: DeadlineInfo,
-    partitions: { index: number; skipped: number[] }[],
-    opts: { deadline?: number; chainCommitEpoch?: number; tamper?: boolean } = {},
-  ): Promise<Uint8Array> {
-    const chainCommitEpoch = opts.chainCommitEpoch ?? dl.CurrentEpoch;
-    const chainCommitRand = await net.lotus.stateGetRandomnessFromTickets(DomainSeparationTag.PoStChainCommit, chainCommitEpoch, new Uint8Array());
-    const randomness = await net.lotus.stateGetRandomnessFromBeacon(DomainSeparationTag.WindowedPoStChallengeSeed, dl.Challenge, ENTROPY);
-    const parts = await net.lotus.stateMinerPartitions(MINER, dl.Index);
-    const all: number[] = [];
-    const ignored = new Set<number>();
-    for (const p of partitions) {
-      const part = parts[p.index];
-      if (!part) continue;
-      const members = fromRunsJson(part.AllSectors);
-      const live = new Set(fromRunsJson(part.LiveSectors));
-      const faulty = new Set(fromRunsJson(part.FaultySectors));
-      const recovering = new Set(fromRunsJson(part.RecoveringSectors));
-      all.push(...members);
-      for (const n of members) {
-        if (!live.has(n) || p.skipped.includes(n) || (faulty.has(n) && !recovering.has(n))) ignored.add(n);
-      }
-    }
-    all.sort((a, b) => a - b);
-    const good = all.find((n) => !ignored.has(n)) ?? 0;
-    const sectors = all.map((n) => ({ number: ignored.has(n) ? good : n, commR: commR(ignored.has(n) ? good : n) }));
-    const proof = mockWindowPoStProof({ miner: 1000, postProof: 10, randomness, sectors });
-    if (opts.tamper) proof[100] = (proof[100] as number) ^ 1;
-    return encodeSubmitWindowedPoSt({
-      deadline: opts.deadline ?? dl.Index,
-      partitions,
-      proofs: [{ postProof: 10, proofBytes: proof }],
-      chainCommitEpoch,
-      chainCommitRand,
-    });
-  }
-
   const faults = async (): Promise<number[]> => fromRunsJson(await net.lotus.stateMinerFaults(MINER));
   const recoveries = async (): Promise<number[]> => fromRunsJson(await net.lotus.stateMinerRecoveries(MINER));
   const decl = (n: number): PartitionSectors => ({ ...(placed.get(n) as { deadline: number; partition: number }), sectors: [n] });
 
   it('rejects an inconsistent schedule in devnet.toml, naming the keys', async () => {
     const bad = tempDir('devnet-proving-bad');
-    writeFileSync(join(bad, 'devnet.toml'), PROVING_TOML.replace('wpost_proving_period = 40', 'wpost_proving_period = 41'));
+    writeFileSync(join(bad, 'devnet.toml'), PROVING_DEVNET_TOML.replace('wpost_proving_period = 40', 'wpost_proving_period = 41'));
     const r = await runCli(MANAGER_BIN, ['devnet', '--home', bad, '--listen', '127.0.0.1:0']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /chain\.wpost_proving_period: 41 must equal wpost_period_deadlines × wpost_challenge_window = 4 × 10 = 40/);
-    writeFileSync(join(bad, 'devnet.toml'), PROVING_TOML.replace('[chain]\n', '[chain]\nwindow_post_partition_sectors = { "3KiB" = 2 }\n'));
+    writeFileSync(join(bad, 'devnet.toml'), PROVING_DEVNET_TOML.replace('[chain]\n', '[chain]\nwindow_post_partition_sectors = { "3KiB" = 2 }\n'));
     const r2 = await runCli(MANAGER_BIN, ['devnet', '--home', bad, '--listen', '127.0.0.1:0']);
     assert.notEqual(r2.code, 0);
     assert.match(r2.stderr, /chain\.window_post_partition_sectors\.3KiB: invalid sector size "3KiB"/);
@@ -180,33 +116,7 @@ describe('devnet Window PoSt schedule (real process, real HTTP)', () => {
   });
 
   it('places activated sectors in mutable deadlines, in partitions of window_post_partition_sectors', async () => {
-    const h = await head();
-    const pre = encodePreCommitSectorBatch2({
-      sectors: SECTORS.map((n) => ({
-        sealProof: 5,
-        sectorNumber: n,
-        sealedCid: commitmentToCid('sealed', commR(n)),
-        sealRandEpoch: h - 1,
-        dealIds: [],
-        expiration: h + 3000,
-        unsealedCid: null,
-      })),
-    });
-    const preLookup = await send(MinerMethod.PreCommitSectorBatch2, pre, 2048n * 1_000_000n * 6n);
-    assert.equal(preLookup.Receipt.ExitCode, ExitCode.Ok);
-    await net.mine(3);
-    const ticket = await net.lotus.stateGetRandomnessFromTickets(DomainSeparationTag.SealRandomness, h - 1, ENTROPY);
-    const seed = await net.lotus.stateGetRandomnessFromBeacon(DomainSeparationTag.InteractiveSealChallengeSeed, preLookup.Height + 3, ENTROPY);
-    const prove = encodeProveCommitSectors3({
-      sectorActivations: SECTORS.map((n) => ({ sectorNumber: n, pieces: [] })),
-      sectorProofs: SECTORS.map((n) => mockSealProof({ miner: 1000, number: n, sealProof: 5, commR: commR(n), commD: zeroCommitment(2048), ticket, seed })),
-      aggregateProof: new Uint8Array(),
-      aggregateProofType: null,
-      requireActivationSuccess: true,
-      requireNotificationSuccess: true,
-    });
-    const proven = await send(MinerMethod.ProveCommitSectors3, prove, 2048n * 5_000_000n * 6n);
-    assert.equal(proven.Receipt.ExitCode, ExitCode.Ok);
+    const proven = await sealCcSectors(net, SECTORS);
     const atActivation = await net.lotus.stateMinerProvingDeadline(MINER, proven.TipSet);
 
     for (const n of SECTORS) {
