@@ -371,16 +371,18 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
     return toLotusDeadline(this.proving, currentDeadline(this.proving, this.offsets.get(m.id) ?? 0, this.resolve(tsk).height));
   }
 
-  /** Each deadline's partitions proven in its current (or, once closed, latest) occurrence. */
+  /**
+   * Each deadline's `PostSubmissions`: the partitions proven so far in the open deadline; the others are empty,
+   * as the actor clears them when a deadline ends.
+   */
   deadlines(address: string, tsk: TipSetKey): Deadline[] {
     const m = this.minerOf(address);
-    const offset = this.offsets.get(m.id) ?? 0;
-    const height = this.resolve(tsk).height;
-    const current = currentDeadline(this.proving, offset, height);
-    return Array.from({ length: this.proving.periodDeadlines }, (_, index) => {
-      const open = current.periodStart + index * this.proving.challengeWindow;
-      return { PostSubmissions: toRunsJson(this.store.postedPartitions(m.id, open)), DisputableProofCount: 0, DailyFee: '0' };
-    });
+    const current = currentDeadline(this.proving, this.offsets.get(m.id) ?? 0, this.resolve(tsk).height);
+    return Array.from({ length: this.proving.periodDeadlines }, (_, index) => ({
+      PostSubmissions: toRunsJson(index === current.index ? this.store.postedPartitions(m.id, current.open) : []),
+      DisputableProofCount: 0,
+      DailyFee: '0',
+    }));
   }
 
   partitions(address: string, deadline: number): Partition[] {

@@ -166,6 +166,7 @@ describe('devnet Window PoSt schedule (real process, real HTTP)', () => {
     assert.deepEqual(deadlines[dA]?.PostSubmissions, [0, 2]);
 
     await advance((d) => d.Index !== dA, [dA]);
+    assert.deepEqual((await net.lotus.stateMinerDeadlines(MINER))[dA]?.PostSubmissions, [0], 'cleared when the deadline ends');
     const late = await send(MinerMethod.SubmitWindowedPoSt, await windowPoSt(dl, both, { chainCommitEpoch: (await head()) - 1 }));
     assert.equal(late.Receipt.ExitCode, ExitCode.ErrIllegalArgument, 'deadline no longer open');
     assert.deepEqual(await faults(), [], 'a proven deadline leaves no faults');
