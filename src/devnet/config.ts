@@ -50,7 +50,7 @@ const ConfigSchema = z.strictObject({
       /** Epochs before a deadline opens after which faults and recoveries for it can no longer be declared. */
       fault_declaration_cutoff: epochs.default(70),
       /** Sectors per Window PoSt partition, by sector size (actor values for sizes not listed). */
-      window_post_partition_sectors: z.record(z.string(), epochs).default({}),
+      window_post_partition_sectors: z.record(z.string(), z.number().int().positive()).default({}),
       /**
        * How proofs are checked: `mock` accepts only the mock processors' keyed-hash proofs; `sidecar` verifies
        * real proofs with the proofs library through sealfleet-proofs.

@@ -250,7 +250,7 @@ describe('devnet Window PoSt schedule (real process, real HTTP)', () => {
     assert.equal(proof.Receipt.ExitCode, ExitCode.Ok);
   });
 
-  it('keeps the proving state across a SIGKILL restart and goes on proving', async () => {
+  it('answers state reads that agree, keeps them across a SIGKILL restart and goes on proving', async () => {
     const read = async () => ({
       deadlines: await net.lotus.stateMinerDeadlines(MINER),
       partitionsA: await net.lotus.stateMinerPartitions(MINER, dA),
@@ -259,6 +259,20 @@ describe('devnet Window PoSt schedule (real process, real HTTP)', () => {
       where: await net.lotus.stateSectorPartition(MINER, 6),
       deadline: await net.lotus.stateMinerProvingDeadline(MINER),
     });
+    // The state reads agree: each sector's partition lists it, and the miner's faults are its partitions' faults.
+    const allFaulty: number[] = [];
+    for (let d = 0; d < 4; d++) {
+      const parts = await net.lotus.stateMinerPartitions(MINER, d);
+      parts.forEach((p, index) => {
+        allFaulty.push(...fromRunsJson(p.FaultySectors));
+        for (const n of fromRunsJson(p.LiveSectors)) assert.deepEqual(placed.get(n), { deadline: d, partition: index });
+      });
+    }
+    assert.deepEqual(allFaulty.sort((a, b) => a - b), await faults());
+    for (const n of [1, 2, 3, 4, 6]) {
+      const where = await net.lotus.stateSectorPartition(MINER, n);
+      assert.deepEqual({ deadline: where.Deadline, partition: where.Partition }, placed.get(n));
+    }
     const beforeKill = await read();
     await net.daemon.kill('SIGKILL');
     net = await startTestDevnet(home);
