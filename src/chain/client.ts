@@ -4,10 +4,14 @@ import {
   Actor,
   Address,
   BigIntString,
+  BitFieldJson,
+  Deadline,
+  DeadlineInfo,
   MessageSendSpec,
   MinerInfo,
   MsgLookup,
   NetworkParams,
+  Partition,
   SectorLocation,
   SectorOnChainInfo,
   SectorPreCommitInfo,
@@ -70,7 +74,7 @@ export class LotusClient {
     return new Uint8Array(Buffer.from(b64, 'base64'));
   }
 
-  /** Beacon randomness (`InteractiveSealChallengeSeed` for the C1 seed). */
+  /** Beacon randomness (`InteractiveSealChallengeSeed` for the C1 seed, `WindowedPoStChallengeSeed` at a deadline's challenge epoch). */
   async stateGetRandomnessFromBeacon(tag: number, epoch: number, entropy: Uint8Array, tsk: TipSetKey = HEAD): Promise<Uint8Array> {
     const b64 = await this.call('StateGetRandomnessFromBeacon', [tag, epoch, Buffer.from(entropy).toString('base64'), tsk], z.string());
     return new Uint8Array(Buffer.from(b64, 'base64'));
@@ -102,6 +106,28 @@ export class LotusClient {
 
   stateSectorPartition(miner: string, sector: number, tsk: TipSetKey = HEAD): Promise<SectorLocation> {
     return this.call('StateSectorPartition', [miner, sector, tsk], SectorLocation);
+  }
+
+  /** The miner's current deadline, or the next one when the current has closed (Lotus' `NextNotElapsed`). */
+  stateMinerProvingDeadline(miner: string, tsk: TipSetKey = HEAD): Promise<DeadlineInfo> {
+    return this.call('StateMinerProvingDeadline', [miner, tsk], DeadlineInfo);
+  }
+
+  stateMinerDeadlines(miner: string, tsk: TipSetKey = HEAD): Promise<Deadline[]> {
+    return this.call('StateMinerDeadlines', [miner, tsk], z.array(Deadline));
+  }
+
+  stateMinerPartitions(miner: string, deadline: number, tsk: TipSetKey = HEAD): Promise<Partition[]> {
+    return this.call('StateMinerPartitions', [miner, deadline, tsk], z.array(Partition));
+  }
+
+  /** Every faulty sector of the miner, as a bitfield in Lotus JSON (see chain/bitfield.ts `fromRunsJson`). */
+  stateMinerFaults(miner: string, tsk: TipSetKey = HEAD): Promise<BitFieldJson> {
+    return this.call('StateMinerFaults', [miner, tsk], BitFieldJson);
+  }
+
+  stateMinerRecoveries(miner: string, tsk: TipSetKey = HEAD): Promise<BitFieldJson> {
+    return this.call('StateMinerRecoveries', [miner, tsk], BitFieldJson);
   }
 
   async stateMinerPreCommitDepositForPower(miner: string, info: SectorPreCommitInfo, tsk: TipSetKey = HEAD): Promise<bigint> {

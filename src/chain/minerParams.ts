@@ -11,9 +11,19 @@
  */
 import * as dagCbor from '@ipld/dag-cbor';
 import { CID } from 'multiformats/cid';
+import { decodeRlePlus, encodeRlePlus, normalize } from './bitfield.js';
 import type { SectorPreCommitInfo as LotusSectorPreCommitInfo } from './types.js';
 
-export const MinerMethod = { PreCommitSectorBatch2: 28, ProveCommitSectors3: 34, ProveReplicaUpdates3: 35 } as const;
+export const MinerMethod = {
+  SubmitWindowedPoSt: 5,
+  TerminateSectors: 9,
+  DeclareFaults: 10,
+  DeclareFaultsRecovered: 11,
+  PreCommitSectorBatch2: 28,
+  ExtendSectorExpiration2: 32,
+  ProveCommitSectors3: 34,
+  ProveReplicaUpdates3: 35,
+} as const;
 
 export interface SectorPreCommitInfo {
   /** RegisteredSealProof, e.g. 5 = 2KiB V1_1, 8 = 32GiB V1_1. */
@@ -87,6 +97,72 @@ export interface ProveReplicaUpdates3Params {
   aggregateProofType: number | null;
   requireActivationSuccess: boolean;
   requireNotificationSuccess: boolean;
+}
+
+/** A partition proven by a Window PoSt, with the sectors skipped (newly faulty) in it. */
+export interface PoStPartition {
+  index: number;
+  /** Sector numbers (a bitfield on the wire). */
+  skipped: number[];
+}
+
+export interface PoStProof {
+  /** RegisteredPoStProof, e.g. 10 = StackedDrgWindow2KiBV1_1. */
+  postProof: number;
+  proofBytes: Uint8Array;
+}
+
+export interface SubmitWindowedPoStParams {
+  deadline: number;
+  partitions: PoStPartition[];
+  /** Exactly one proof, covering every partition. */
+  proofs: PoStProof[];
+  chainCommitEpoch: number;
+  /** Ticket randomness (`PoStChainCommit`, no entropy) at `chainCommitEpoch`. */
+  chainCommitRand: Uint8Array;
+}
+
+/** The shape shared by termination, fault and recovery declarations: sectors of one partition. */
+export interface PartitionSectors {
+  deadline: number;
+  partition: number;
+  sectors: number[];
+}
+
+export interface TerminateSectorsParams {
+  terminations: PartitionSectors[];
+}
+
+export interface TerminateSectorsReturn {
+  /** False while early-termination work is still queued in the actor. */
+  done: boolean;
+}
+
+export interface DeclareFaultsParams {
+  faults: PartitionSectors[];
+}
+
+export interface DeclareFaultsRecoveredParams {
+  recoveries: PartitionSectors[];
+}
+
+export interface SectorClaim {
+  sectorNumber: number;
+  maintainClaims: number[];
+  dropClaims: number[];
+}
+
+export interface ExpirationExtension2 {
+  deadline: number;
+  partition: number;
+  /** Sectors without FIL+ claims. */
+  sectors: number[];
+  sectorsWithClaims: SectorClaim[];
+  newExpiration: number;
+}
+
+export interface ExtendSectorExpiration2Params {
+  extensions: ExpirationExtension2[];
 }
 
 /** Return value of methods 34/35 (`fil_actors_runtime::BatchReturn`; the method returns are transparent wrappers). */
@@ -170,6 +246,24 @@ const address = scalar((value, at) => {
   if (problem) fail(at, `invalid address bytes: ${problem}`);
   return b;
 });
+
+/** `fvm_ipld_bitfield::BitField`: RLE+ bytes on the wire, sorted distinct numbers here. */
+const bitfield: Codec<number[]> = {
+  read: (value, at) => {
+    const b = bytes.read(value, at);
+    try {
+      return decodeRlePlus(b, at);
+    } catch (err) {
+      return fail(at, (err as Error).message);
+    }
+  },
+  write: (value, at) => {
+    if (!Array.isArray(value)) fail(at, `expected a list of sector numbers, got ${describe(value)}`);
+    const sorted = normalize(value);
+    if (sorted.length !== value.length || sorted.some((n, i) => n !== value[i])) fail(at, 'bitfield members must be sorted and distinct');
+    return encodeRlePlus(sorted);
+  },
+};
 
 function nullable<T>(inner: Codec<T>): Codec<T | null> {
   return {
@@ -301,6 +395,47 @@ const ProveReplicaUpdates3ParamsCodec = struct<ProveReplicaUpdates3Params>('Prov
   requireNotificationSuccess: bool,
 });
 
+const PoStProofCodec = struct<PoStProof>('PoStProof', { postProof: i64, proofBytes: bytes });
+
+const SubmitWindowedPoStParamsCodec = struct<SubmitWindowedPoStParams>('SubmitWindowedPoStParams', {
+  deadline: u64,
+  partitions: list(struct<PoStPartition>('PoStPartition', { index: u64, skipped: bitfield })),
+  proofs: list(PoStProofCodec),
+  chainCommitEpoch: i64,
+  chainCommitRand: bytes,
+});
+
+const partitionSectors = (name: string): Codec<PartitionSectors> =>
+  struct<PartitionSectors>(name, { deadline: u64, partition: u64, sectors: bitfield });
+
+const TerminateSectorsParamsCodec = struct<TerminateSectorsParams>('TerminateSectorsParams', {
+  terminations: list(partitionSectors('TerminationDeclaration')),
+});
+
+const TerminateSectorsReturnCodec = struct<TerminateSectorsReturn>('TerminateSectorsReturn', { done: bool });
+
+const DeclareFaultsParamsCodec = struct<DeclareFaultsParams>('DeclareFaultsParams', {
+  faults: list(partitionSectors('FaultDeclaration')),
+});
+
+const DeclareFaultsRecoveredParamsCodec = struct<DeclareFaultsRecoveredParams>('DeclareFaultsRecoveredParams', {
+  recoveries: list(partitionSectors('RecoveryDeclaration')),
+});
+
+const ExtendSectorExpiration2ParamsCodec = struct<ExtendSectorExpiration2Params>('ExtendSectorExpiration2Params', {
+  extensions: list(
+    struct<ExpirationExtension2>('ExpirationExtension2', {
+      deadline: u64,
+      partition: u64,
+      sectors: bitfield,
+      sectorsWithClaims: list(
+        struct<SectorClaim>('SectorClaim', { sectorNumber: u64, maintainClaims: list(u64), dropClaims: list(u64) }),
+      ),
+      newExpiration: i64,
+    }),
+  ),
+});
+
 const BatchReturnCodec = struct<BatchReturn>('BatchReturn', {
   successCount: u32,
   failCodes: list(struct<{ idx: number; code: number }>('FailCode', { idx: u32, code: u32 })),
@@ -363,6 +498,54 @@ export function encodeBatchReturn(ret: BatchReturn): Uint8Array {
 
 export function decodeBatchReturn(data: Uint8Array): BatchReturn {
   return decodeWith(BatchReturnCodec, 'BatchReturn', data);
+}
+
+export function encodeSubmitWindowedPoSt(params: SubmitWindowedPoStParams): Uint8Array {
+  return encodeWith(SubmitWindowedPoStParamsCodec, 'SubmitWindowedPoStParams', params);
+}
+
+export function decodeSubmitWindowedPoSt(data: Uint8Array): SubmitWindowedPoStParams {
+  return decodeWith(SubmitWindowedPoStParamsCodec, 'SubmitWindowedPoStParams', data);
+}
+
+export function encodeTerminateSectors(params: TerminateSectorsParams): Uint8Array {
+  return encodeWith(TerminateSectorsParamsCodec, 'TerminateSectorsParams', params);
+}
+
+export function decodeTerminateSectors(data: Uint8Array): TerminateSectorsParams {
+  return decodeWith(TerminateSectorsParamsCodec, 'TerminateSectorsParams', data);
+}
+
+export function encodeTerminateSectorsReturn(ret: TerminateSectorsReturn): Uint8Array {
+  return encodeWith(TerminateSectorsReturnCodec, 'TerminateSectorsReturn', ret);
+}
+
+export function decodeTerminateSectorsReturn(data: Uint8Array): TerminateSectorsReturn {
+  return decodeWith(TerminateSectorsReturnCodec, 'TerminateSectorsReturn', data);
+}
+
+export function encodeDeclareFaults(params: DeclareFaultsParams): Uint8Array {
+  return encodeWith(DeclareFaultsParamsCodec, 'DeclareFaultsParams', params);
+}
+
+export function decodeDeclareFaults(data: Uint8Array): DeclareFaultsParams {
+  return decodeWith(DeclareFaultsParamsCodec, 'DeclareFaultsParams', data);
+}
+
+export function encodeDeclareFaultsRecovered(params: DeclareFaultsRecoveredParams): Uint8Array {
+  return encodeWith(DeclareFaultsRecoveredParamsCodec, 'DeclareFaultsRecoveredParams', params);
+}
+
+export function decodeDeclareFaultsRecovered(data: Uint8Array): DeclareFaultsRecoveredParams {
+  return decodeWith(DeclareFaultsRecoveredParamsCodec, 'DeclareFaultsRecoveredParams', data);
+}
+
+export function encodeExtendSectorExpiration2(params: ExtendSectorExpiration2Params): Uint8Array {
+  return encodeWith(ExtendSectorExpiration2ParamsCodec, 'ExtendSectorExpiration2Params', params);
+}
+
+export function decodeExtendSectorExpiration2(data: Uint8Array): ExtendSectorExpiration2Params {
+  return decodeWith(ExtendSectorExpiration2ParamsCodec, 'ExtendSectorExpiration2Params', data);
 }
 
 /** The Lotus JSON form of a pre-commit (as `StateSectorPreCommitInfo` and deposit estimates use it). */

@@ -151,3 +151,42 @@ export const MsgLookup = z.object({
   Height: Epoch,
 });
 export type MsgLookup = z.infer<typeof MsgLookup>;
+
+/** A bitfield in Lotus JSON: run lengths, starting with a run of zeros (`[0]` is empty). */
+export const BitFieldJson = z.array(Uint).min(1);
+export type BitFieldJson = z.infer<typeof BitFieldJson>;
+
+/** go-state-types `dline.Info`, as `StateMinerProvingDeadline` returns it. */
+export const DeadlineInfo = z.looseObject({
+  CurrentEpoch: Epoch,
+  PeriodStart: Epoch,
+  Index: Uint,
+  Open: Epoch,
+  Close: Epoch,
+  Challenge: Epoch,
+  FaultCutoff: Epoch,
+  WPoStPeriodDeadlines: Uint,
+  WPoStProvingPeriod: Epoch,
+  WPoStChallengeWindow: Epoch,
+  WPoStChallengeLookback: Epoch,
+  FaultDeclarationCutoff: Epoch,
+});
+export type DeadlineInfo = z.infer<typeof DeadlineInfo>;
+
+/** One entry of `StateMinerDeadlines`. */
+export const Deadline = z.looseObject({
+  PostSubmissions: BitFieldJson,
+  DisputableProofCount: Uint,
+  DailyFee: BigIntString,
+});
+export type Deadline = z.infer<typeof Deadline>;
+
+/** One entry of `StateMinerPartitions`. */
+export const Partition = z.looseObject({
+  AllSectors: BitFieldJson,
+  FaultySectors: BitFieldJson,
+  RecoveringSectors: BitFieldJson,
+  LiveSectors: BitFieldJson,
+  ActiveSectors: BitFieldJson,
+});
+export type Partition = z.infer<typeof Partition>;

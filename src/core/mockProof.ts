@@ -29,6 +29,17 @@ export interface UpdatePublicInputs {
   newCommD: Uint8Array;
 }
 
+/** What a Window PoSt proves: these replicas, challenged with this randomness, by this miner. */
+export interface WindowPoStPublicInputs {
+  miner: number;
+  /** RegisteredPoStProof (10..14 = 2KiB..64GiB V1_1). */
+  postProof: number;
+  /** Beacon randomness (`WindowedPoStChallengeSeed`) at the deadline's challenge epoch, as drawn. */
+  randomness: Uint8Array;
+  /** Sorted by number; faulty sectors already replaced as the actor does. */
+  sectors: { number: number; commR: Uint8Array }[];
+}
+
 function u64(n: number): Uint8Array {
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, BigInt(n));
@@ -59,6 +70,12 @@ export function mockUpdateProof(p: UpdatePublicInputs): Uint8Array {
   return framed(tag, 1);
 }
 
+export function mockWindowPoStProof(p: WindowPoStPublicInputs): Uint8Array {
+  const parts = [u64(p.miner), u64(p.postProof), p.randomness, u64(p.sectors.length)];
+  for (const s of p.sectors) parts.push(u64(s.number), s.commR);
+  return framed(mac('window-post', parts), 1);
+}
+
 export function isMockProof(proof: Uint8Array): boolean {
   return proof.length >= MAGIC.length && MAGIC.every((b, i) => proof[i] === b);
 }
@@ -70,3 +87,6 @@ export const verifyMockSealProof = (proof: Uint8Array, p: SealPublicInputs): boo
 
 export const verifyMockUpdateProof = (proof: Uint8Array, p: UpdatePublicInputs): boolean =>
   equalBytes(proof, mockUpdateProof(p));
+
+export const verifyMockWindowPoStProof = (proof: Uint8Array, p: WindowPoStPublicInputs): boolean =>
+  equalBytes(proof, mockWindowPoStProof(p));

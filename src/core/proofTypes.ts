@@ -85,3 +85,10 @@ export const UPDATE_PROOFS: readonly { id: number; name: string; sectorSize: Sec
 export function updateProofForSize(size: SectorSize): number {
   return SECTOR_SIZES.indexOf(size);
 }
+
+/** go-state-types name of a RegisteredPoStProof for Window PoSt (10..14 = StackedDrgWindow2KiBV1_1..64GiB). */
+export function windowPoStProofName(id: number): string {
+  const size = SIZE_NAMES[id - 10];
+  if (size === undefined) throw new Error(`unknown Window PoSt proof type ${id}: expected 10–14`);
+  return `StackedDrgWindow${size}V1_1`;
+}

@@ -42,6 +42,11 @@ export function devnetMethods(chain: DevnetChain): Record<string, MethodDef> {
     StateSectorPreCommitInfo: method([AddressParam, Uint, TipSetKey], (addr, n, tsk) => chain.preCommitInfo(addr, n, tsk)),
     StateSectorGetInfo: method([AddressParam, Uint, TipSetKey], (addr, n, tsk) => chain.sectorInfo(addr, n, tsk)),
     StateSectorPartition: method([AddressParam, Uint, TipSetKey], (addr, n, tsk) => chain.sectorPartition(addr, n, tsk)),
+    StateMinerProvingDeadline: method([AddressParam, TipSetKey], (addr, tsk) => chain.provingDeadline(addr, tsk)),
+    StateMinerDeadlines: method([AddressParam, TipSetKey], (addr, tsk) => chain.deadlines(addr, tsk)),
+    StateMinerPartitions: method([AddressParam, Uint, TipSetKey], (addr, deadline) => chain.partitions(addr, deadline)),
+    StateMinerFaults: method([AddressParam, TipSetKey], (addr) => chain.faultySectors(addr, false)),
+    StateMinerRecoveries: method([AddressParam, TipSetKey], (addr) => chain.faultySectors(addr, true)),
     StateMinerPreCommitDepositForPower: method([AddressParam, SectorPreCommitInfo, TipSetKey], (addr) =>
       preCommitDeposit(chain.minerInfo(addr).SectorSize).toString(),
     ),

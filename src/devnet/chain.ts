@@ -10,13 +10,19 @@ import { actorIdOf, idAddress, minerEntropy } from '../chain/address.js';
 import { ExitCode } from '../chain/exitCodes.js';
 import { messageCid } from '../chain/message.js';
 import { DomainSeparationTag, drawRandomness } from '../chain/randomness.js';
+import { toRunsJson } from '../chain/bitfield.js';
 import type {
   Actor,
+  BitFieldJson,
   BlockHeader,
   CidJson,
+  Deadline,
+  DeadlineInfo,
   Message,
   MinerInfo,
   MsgLookup,
+  Partition,
+  SectorLocation,
   SectorOnChainInfo,
   SectorPreCommitOnChainInfo,
   SignedMessage,
@@ -24,8 +30,11 @@ import type {
   TipSetKey,
 } from '../chain/types.js';
 import type { DevnetConfig, DevnetMiner } from './config.js';
-import { ActorError, invokeMiner, sectorLocation, type ActorContext, type VerifyRequest } from './minerActor.js';
-import type { DevnetStore, MessageRow, TipsetRow } from './store.js';
+import { ActorError, type ActorContext, type VerifyRequest } from './actorRuntime.js';
+import { invokeMiner } from './minerActor.js';
+import { currentDeadline, provingPeriodOffset, provingPolicy, toLotusDeadline, type ProvingPolicy } from './proving.js';
+import { deadlineCron } from './provingActor.js';
+import type { DevnetStore, MessageRow, ProvingRow, TipsetRow } from './store.js';
 import type { ProofVerifier } from './verifier.js';
 
 const blake2b256 = hasherFrom({ name: 'blake2b-256', code: 0xb220, encode: (b: Uint8Array) => blake2b(b, { dkLen: 32 }) });
@@ -57,6 +66,8 @@ export interface DevnetChainOptions {
 export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly minersById: Map<number, DevnetMiner>;
+  readonly proving: ProvingPolicy;
+  private readonly offsets: Map<number, number>;
 
   constructor(
     readonly store: DevnetStore,
@@ -67,6 +78,8 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
     super();
     this.setMaxListeners(0);
     this.minersById = new Map(config.miners.map((m) => [m.id, m]));
+    this.proving = provingPolicy(config.chain);
+    this.offsets = new Map(config.miners.map((m) => [m.id, provingPeriodOffset(this.proving, m.id)]));
     this.genesis();
   }
 
@@ -120,12 +133,23 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
       }
       const verdicts = new Map<string, boolean>();
       for (const [key, req] of wanted) {
-        verdicts.set(key, req.kind === 'seal' ? await this.verifier.verifySeal(req.proof, req.inputs) : await this.verifier.verifyUpdate(req.proof, req.inputs));
+        verdicts.set(key, await this.verifyOne(req));
       }
       const row = this.store.transaction(() => this.produce(pending, (req) => verdicts.get(verifyKey(req)) ?? false));
       this.emit('tipset', row);
       return row;
     });
+  }
+
+  private verifyOne(req: VerifyRequest): Promise<boolean> {
+    switch (req.kind) {
+      case 'seal':
+        return this.verifier.verifySeal(req.proof, req.inputs);
+      case 'update':
+        return this.verifier.verifyUpdate(req.proof, req.inputs);
+      case 'window_post':
+        return this.verifier.verifyWindowPoSt(req.proof, req.inputs);
+    }
   }
 
   private produce(pending: MessageRow[], verify: (req: VerifyRequest) => boolean): TipsetRow {
@@ -142,6 +166,10 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
         minSectorExpiration: this.config.chain.min_sector_expiration,
         maxSectorExpirationExtension: this.config.chain.max_sector_expiration_extension,
       },
+      proving: this.proving,
+      provingOffset: (miner) => this.offsets.get(miner) ?? 0,
+      chainCommitRandomness: (epoch) => this.draw('ticket', DomainSeparationTag.PoStChainCommit, epoch, new Uint8Array(0)),
+      windowPoStRandomness: (miner, epoch) => this.draw('beacon', DomainSeparationTag.WindowedPoStChallengeSeed, epoch, minerEntropy(miner)),
       sealRandomness: (miner, epoch) => this.draw('ticket', DomainSeparationTag.SealRandomness, epoch, minerEntropy(miner)),
       interactiveRandomness: (miner, epoch) =>
         this.draw('beacon', DomainSeparationTag.InteractiveSealChallengeSeed, epoch, minerEntropy(miner)),
@@ -149,6 +177,7 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
     };
     for (const m of pending) this.execute(ctx, m);
     this.expirePreCommits(height);
+    for (const miner of this.config.miners) deadlineCron(ctx, miner);
     const row = this.buildTipset(height, parent.cid, Math.max(Math.floor(Date.now() / 1000), parent.timestamp), pending.map((m) => m.cid));
     this.store.insertTipset(row);
     return row;
@@ -286,7 +315,7 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
       Multiaddrs: null,
       WindowPoStProofType: proof.windowPoStProof,
       SectorSize: m.sectorSize,
-      WindowPoStPartitionSectors: 2349,
+      WindowPoStPartitionSectors: m.partitionSectors,
       ConsensusFaultElapsed: -1,
       PendingOwnerAddress: null,
       Beneficiary: idAddress(m.owner),
@@ -330,9 +359,53 @@ export class DevnetChain extends EventEmitter<{ tipset: [TipsetRow] }> {
     return row ? (JSON.parse(row.info) as SectorOnChainInfo) : null;
   }
 
-  sectorPartition(address: string, number: number, tsk: TipSetKey): { Deadline: number; Partition: number } {
-    if (!this.sectorInfo(address, number, tsk)) throw appError(`sector ${number} not found in any partition of ${address}`);
-    return sectorLocation(number);
+  sectorPartition(address: string, number: number, tsk: TipSetKey): SectorLocation {
+    const where = this.sectorInfo(address, number, tsk) && this.store.proving(this.minerOf(address).id, number);
+    if (!where) throw appError(`sector ${number} not found in any partition of ${address}`);
+    return { Deadline: where.deadline, Partition: where.partition };
+  }
+
+  /** The miner's open deadline at the tipset (always open: deadlines tile the chain). */
+  provingDeadline(address: string, tsk: TipSetKey): DeadlineInfo {
+    const m = this.minerOf(address);
+    return toLotusDeadline(this.proving, currentDeadline(this.proving, this.offsets.get(m.id) ?? 0, this.resolve(tsk).height));
+  }
+
+  /**
+   * Each deadline's `PostSubmissions`: the partitions proven so far in the open deadline; the others are empty,
+   * as the actor clears them when a deadline ends.
+   */
+  deadlines(address: string, tsk: TipSetKey): Deadline[] {
+    const m = this.minerOf(address);
+    const current = currentDeadline(this.proving, this.offsets.get(m.id) ?? 0, this.resolve(tsk).height);
+    return Array.from({ length: this.proving.periodDeadlines }, (_, index) => ({
+      PostSubmissions: toRunsJson(index === current.index ? this.store.postedPartitions(m.id, current.open) : []),
+      DisputableProofCount: 0,
+      DailyFee: '0',
+    }));
+  }
+
+  partitions(address: string, deadline: number): Partition[] {
+    const m = this.minerOf(address);
+    if (deadline >= this.proving.periodDeadlines) throw appError(`deadline ${deadline} out of range 0..${this.proving.periodDeadlines}`);
+    const byPartition: ProvingRow[][] = [];
+    for (const s of this.store.deadlineSectors(m.id, deadline)) (byPartition[s.partition] ??= []).push(s);
+    return byPartition.map((rows) => {
+      const numbers = (pick: (r: ProvingRow) => boolean): BitFieldJson => toRunsJson(rows.filter(pick).map((r) => r.number));
+      return {
+        AllSectors: numbers(() => true),
+        FaultySectors: numbers((r) => r.faulty),
+        RecoveringSectors: numbers((r) => r.recovering),
+        LiveSectors: numbers((r) => !r.terminated),
+        ActiveSectors: numbers((r) => !r.terminated && !r.faulty),
+      };
+    });
+  }
+
+  /** Every faulty (or, with `recovering`, recovering) sector of the miner. */
+  faultySectors(address: string, recovering: boolean): BitFieldJson {
+    const rows = this.store.provingSectors(this.minerOf(address).id);
+    return toRunsJson(rows.filter((r) => (recovering ? r.recovering : r.faulty)).map((r) => r.number));
   }
 
   /**

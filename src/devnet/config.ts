@@ -41,6 +41,16 @@ const ConfigSchema = z.strictObject({
       expired_pre_commit_clean_up_delay: z.number().int().nonnegative().default(960),
       min_sector_expiration: epochs.default(180 * 2880),
       max_sector_expiration_extension: epochs.default(1278 * 2880),
+      /** Window PoSt schedule (builtin-actors policy names and mainnet values); period = deadlines × window. */
+      wpost_proving_period: epochs.default(2880),
+      wpost_challenge_window: epochs.default(60),
+      wpost_period_deadlines: epochs.default(48),
+      /** Epochs before a deadline opens at which its challenge randomness is drawn. */
+      wpost_challenge_lookback: z.number().int().nonnegative().default(20),
+      /** Epochs before a deadline opens after which faults and recoveries for it can no longer be declared. */
+      fault_declaration_cutoff: epochs.default(70),
+      /** Sectors per Window PoSt partition, by sector size (actor values for sizes not listed). */
+      window_post_partition_sectors: z.record(z.string(), z.number().int().positive()).default({}),
       /**
        * How proofs are checked: `mock` accepts only the mock processors' keyed-hash proofs; `sidecar` verifies
        * real proofs with the proofs library through sealfleet-proofs.
@@ -71,6 +81,8 @@ type Parsed = z.output<typeof ConfigSchema>;
 export interface DevnetMiner {
   id: number;
   sectorSize: ReturnType<typeof parseSectorSize>;
+  /** `window_post_partition_sectors` for the miner's Window PoSt proof type. */
+  partitionSectors: number;
   owner: number;
   worker: number;
   control: number[];
@@ -90,6 +102,11 @@ pre_commit_challenge_delay = 10        # epochs from PreCommit to the interactiv
 max_pre_commit_randomness_lookback = 3780
 max_prove_commit_duration = 86550
 proof_verifier = "mock"                # "sidecar": real proofs, verified by sealfleet-proofs
+wpost_proving_period = 2880            # Window PoSt schedule; must equal deadlines × challenge window
+wpost_challenge_window = 60
+wpost_period_deadlines = 48
+wpost_challenge_lookback = 20
+fault_declaration_cutoff = 70
 
 [[accounts]]
 id = 100
@@ -102,8 +119,48 @@ owner = "t0100"
 worker = "t0100"
 `;
 
+/** builtin-actors `RegisteredPoStProof::window_post_partitions_sector` by sector size. */
+const ACTOR_PARTITION_SECTORS = new Map<number, number>([
+  [2048, 2],
+  [8 * 1024 ** 2, 2],
+  [512 * 1024 ** 2, 2],
+  [32 * 1024 ** 3, 2349],
+  [64 * 1024 ** 3, 2300],
+]);
+
+/** The proving schedule's consistency, as the actors' policy assumes it. */
+function checkProvingPolicy(chain: Parsed['chain'], source: string): void {
+  const where = `invalid devnet config ${source}: chain`;
+  const { wpost_proving_period: period, wpost_challenge_window: window, wpost_period_deadlines: deadlines } = chain;
+  if (period !== deadlines * window) {
+    throw new Error(`${where}.wpost_proving_period: ${period} must equal wpost_period_deadlines × wpost_challenge_window = ${deadlines} × ${window} = ${deadlines * window}`);
+  }
+  // New sectors go only to deadlines that are neither open nor next, so a schedule needs a third one.
+  if (deadlines < 3) throw new Error(`${where}.wpost_period_deadlines: ${deadlines} is too few: expected at least 3`);
+  if (chain.wpost_challenge_lookback >= period) {
+    throw new Error(`${where}.wpost_challenge_lookback: ${chain.wpost_challenge_lookback} must be below the proving period ${period}`);
+  }
+  if (chain.fault_declaration_cutoff >= period) {
+    throw new Error(`${where}.fault_declaration_cutoff: ${chain.fault_declaration_cutoff} must be below the proving period ${period}`);
+  }
+}
+
+function partitionSectorsBySize(chain: Parsed['chain'], source: string): Map<number, number> {
+  const out = new Map(ACTOR_PARTITION_SECTORS);
+  for (const [size, count] of Object.entries(chain.window_post_partition_sectors)) {
+    try {
+      out.set(parseSectorSize(size), count);
+    } catch (err) {
+      throw new Error(`invalid devnet config ${source}: chain.window_post_partition_sectors.${size}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
 /** Checks what the schema cannot: amounts, sector sizes, that owners and workers are accounts. */
 function resolveConfig(cfg: Parsed, source: string): DevnetConfig {
+  checkProvingPolicy(cfg.chain, source);
+  const partitionSectors = partitionSectorsBySize(cfg.chain, source);
   const accounts = cfg.accounts.map((a, i) => {
     try {
       return { id: a.id, balance: parseFil(a.balance) };
@@ -123,7 +180,7 @@ function resolveConfig(cfg: Parsed, source: string): DevnetConfig {
     for (const [key, id] of [['owner', m.owner], ['worker', m.worker], ...m.control.map((c) => ['control', c] as const)] as const) {
       if (!accountIds.has(id)) throw new Error(`${where}.${key}: t0${id} is not one of the [[accounts]]`);
     }
-    return { id: m.id, sectorSize, owner: m.owner, worker: m.worker, control: m.control };
+    return { id: m.id, sectorSize, partitionSectors: partitionSectors.get(sectorSize) as number, owner: m.owner, worker: m.worker, control: m.control };
   });
   const ids = [...accountIds, ...miners.map((m) => m.id)];
   const dup = ids.find((id, i) => ids.indexOf(id) !== i);

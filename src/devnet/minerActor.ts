@@ -3,10 +3,16 @@ import { acceptedForPreCommit, sealProofInfo, updateProofForSize } from '../core
 import type { SealPublicInputs, UpdatePublicInputs } from '../core/mockProof.js';
 import { ExitCode } from '../chain/exitCodes.js';
 import {
+  decodeDeclareFaults,
+  decodeDeclareFaultsRecovered,
+  decodeExtendSectorExpiration2,
   decodePreCommitSectorBatch2,
   decodeProveCommitSectors3,
   decodeProveReplicaUpdates3,
+  decodeSubmitWindowedPoSt,
+  decodeTerminateSectors,
   encodeBatchReturn,
+  encodeTerminateSectorsReturn,
   MinerMethod,
   toLotusPreCommitInfo,
   type BatchReturn,
@@ -16,100 +22,59 @@ import {
   type ProveReplicaUpdates3Params,
 } from '../chain/minerParams.js';
 import type { SectorOnChainInfo, SectorPreCommitInfo } from '../chain/types.js';
-import type { DevnetStore, PreCommitRow } from './store.js';
-import type { DevnetMiner } from './config.js';
+import type { PreCommitRow } from './store.js';
+import { decodeParams, fail, requireCaller, SECTOR_MAXIMUM_LIFETIME, type ActorContext, type MinerCall, type MinerPolicy } from './actorRuntime.js';
+import {
+  declareFaults,
+  declareFaultsRecovered,
+  extendSectorExpiration2,
+  placeNewSectors,
+  submitWindowedPoSt,
+  terminateSectors,
+} from './provingActor.js';
 
 /**
- * The miner actor's three sealing methods, with the checks, their order and their exit codes taken from
- * builtin-actors v18 (`actors/miner/src/lib.rs`). Where the devnet simplifies (no market actor, no proving
- * schedule, no aggregation) the message fails with a message saying so rather than pretending.
+ * The miner actor's sealing methods, with the checks, their order and their exit codes taken from
+ * builtin-actors v18 (`actors/miner/src/lib.rs`); the proving methods are in provingActor.ts. Where the
+ * devnet simplifies (no market actor, no aggregation) the message fails with a message saying so rather
+ * than pretending.
  */
-export class ActorError extends Error {
-  constructor(
-    readonly exitCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const fail = (code: number, message: string): never => {
-  throw new ActorError(code, message);
-};
-
-export interface MinerPolicy {
-  preCommitChallengeDelay: number;
-  maxPreCommitRandomnessLookback: number;
-  maxProveCommitDuration: number;
-  expiredPreCommitCleanUpDelay: number;
-  minSectorExpiration: number;
-  maxSectorExpirationExtension: number;
-}
 
 /** builtin-actors policy constants the devnet does not make configurable. */
 const MAX_SECTOR_NUMBER = 2 ** 63 - 1;
 const PRE_COMMIT_BATCH_MAX = 256;
-const SECTOR_MAXIMUM_LIFETIME = 5 * 1_051_897;
 const MAX_REPLICA_UPDATE_PROOF_SIZE = 4096;
-const WPOST_PERIOD_DEADLINES = 48;
-
-export type VerifyRequest =
-  | { kind: 'seal'; proof: Uint8Array; inputs: SealPublicInputs }
-  | { kind: 'update'; proof: Uint8Array; inputs: UpdatePublicInputs };
-
-export interface ActorContext {
-  store: DevnetStore;
-  policy: MinerPolicy;
-  epoch: number;
-  /** Chain randomness as the actor draws it: ticket (DST 5) and interactive seed (DST 6) for this miner. */
-  sealRandomness(miner: number, epoch: number): Uint8Array;
-  interactiveRandomness(miner: number, epoch: number): Uint8Array;
-  /** Whether the proof verifies; answers come from the verifier, run ahead of execution. */
-  verify(request: VerifyRequest): boolean;
-}
-
-export interface MinerCall {
-  miner: DevnetMiner;
-  caller: number;
-  method: number;
-  params: Uint8Array;
-}
 
 /** The devnet's precommit deposit and initial pledge: proportional to sector size (≈0.034 / 0.17 FIL per 32GiB). */
 export const preCommitDeposit = (sectorSize: number): bigint => BigInt(sectorSize) * 1_000_000n;
 export const initialPledge = (sectorSize: number): bigint => BigInt(sectorSize) * 5_000_000n;
 
-/** Where the devnet places a sector: one partition in each of the 48 deadlines, chosen by number. */
-export function sectorLocation(number: number): { Deadline: number; Partition: number } {
-  return { Deadline: number % WPOST_PERIOD_DEADLINES, Partition: 0 };
-}
-
 /** Runs one miner method; returns the CBOR return value (or null) or throws ActorError. */
 export function invokeMiner(ctx: ActorContext, call: MinerCall): Uint8Array | null {
   switch (call.method) {
     case MinerMethod.PreCommitSectorBatch2:
-      preCommitBatch(ctx, call, decode(() => decodePreCommitSectorBatch2(call.params)));
+      preCommitBatch(ctx, call, decodeParams(() => decodePreCommitSectorBatch2(call.params)));
       return null;
     case MinerMethod.ProveCommitSectors3:
-      return encodeBatchReturn(proveCommit(ctx, call, decode(() => decodeProveCommitSectors3(call.params))));
+      return encodeBatchReturn(proveCommit(ctx, call, decodeParams(() => decodeProveCommitSectors3(call.params))));
     case MinerMethod.ProveReplicaUpdates3:
-      return encodeBatchReturn(proveReplicaUpdates(ctx, call, decode(() => decodeProveReplicaUpdates3(call.params))));
+      return encodeBatchReturn(proveReplicaUpdates(ctx, call, decodeParams(() => decodeProveReplicaUpdates3(call.params))));
+    case MinerMethod.SubmitWindowedPoSt:
+      submitWindowedPoSt(ctx, call, decodeParams(() => decodeSubmitWindowedPoSt(call.params)));
+      return null;
+    case MinerMethod.DeclareFaults:
+      declareFaults(ctx, call, decodeParams(() => decodeDeclareFaults(call.params)).faults);
+      return null;
+    case MinerMethod.DeclareFaultsRecovered:
+      declareFaultsRecovered(ctx, call, decodeParams(() => decodeDeclareFaultsRecovered(call.params)).recoveries);
+      return null;
+    case MinerMethod.ExtendSectorExpiration2:
+      extendSectorExpiration2(ctx, call, decodeParams(() => decodeExtendSectorExpiration2(call.params)));
+      return null;
+    case MinerMethod.TerminateSectors:
+      return encodeTerminateSectorsReturn(terminateSectors(ctx, call, decodeParams(() => decodeTerminateSectors(call.params))));
     default:
       return fail(ExitCode.ErrUnhandledMessage, `invalid method: ${call.method}`);
-  }
-}
-
-function decode<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    return fail(ExitCode.ErrSerialization, `failed to decode params: ${(err as Error).message}`);
-  }
-}
-
-function requireCaller({ caller, miner }: MinerCall): void {
-  if (![miner.owner, miner.worker, ...miner.control].includes(caller)) {
-    fail(ExitCode.ErrForbidden, `caller t0${caller} is not one of supported`);
   }
 }
 
@@ -295,6 +260,7 @@ function proveCommit(ctx: ActorContext, call: MinerCall, params: ProveCommitSect
     };
     store.putSector({ miner: miner.id, number: pre.number, info: JSON.stringify(sector) }, epoch);
   }
+  placeNewSectors(ctx, miner, proven.map((p) => p.pre.number));
   return batchReturn(proofChecked);
 }
 
@@ -323,10 +289,12 @@ function proveReplicaUpdates(ctx: ActorContext, call: MinerCall, params: ProveRe
     seen.add(u.sector);
     const proof = params.sectorProofs[i];
     if (proof && proof.length > MAX_REPLICA_UPDATE_PROOF_SIZE) return skip(ExitCode.ErrIllegalArgument, `update proof is too large (${proof.length}), skipping sector ${u.sector}`);
-    if (u.deadline >= WPOST_PERIOD_DEADLINES) return skip(ExitCode.ErrIllegalArgument, `deadline ${u.deadline} not in range 0..48, skipping sector ${u.sector}`);
+    if (u.deadline >= ctx.proving.periodDeadlines) {
+      return skip(ExitCode.ErrIllegalArgument, `deadline ${u.deadline} not in range 0..${ctx.proving.periodDeadlines}, skipping sector ${u.sector}`);
+    }
     if (!isCommitmentCid('sealed', u.newSealedCid)) return skip(ExitCode.ErrIllegalArgument, `new sealed CID had wrong prefix ${u.newSealedCid.toString()}, skipping sector ${u.sector}`);
-    const where = sectorLocation(u.sector);
-    if (where.Deadline !== u.deadline || where.Partition !== u.partition) {
+    const where = store.proving(miner.id, u.sector);
+    if (!where || where.deadline !== u.deadline || where.partition !== u.partition) {
       return skip(ExitCode.ErrNotFound, `sector ${u.sector} not a member of partition ${u.partition}, deadline ${u.deadline}`);
     }
     if (BigInt(info.DealWeight) + BigInt(info.VerifiedDealWeight) !== 0n) return skip(ExitCode.ErrIllegalArgument, `cannot update sector with non-zero data, skipping sector ${u.sector}`);

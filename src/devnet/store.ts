@@ -29,6 +29,14 @@ create table if not exists sectors (
   miner integer not null, number integer not null, info text not null,
   valid_from integer not null, valid_to integer);
 create index if not exists sectors_by_sector on sectors (miner, number);
+create table if not exists sector_proving (
+  miner integer not null, number integer not null, deadline integer not null, partition integer not null,
+  faulty integer not null default 0, recovering integer not null default 0, terminated integer not null default 0,
+  primary key (miner, number));
+create index if not exists sector_proving_by_partition on sector_proving (miner, deadline, partition);
+create table if not exists post_submissions (
+  miner integer not null, deadline_open integer not null, partition integer not null,
+  primary key (miner, deadline_open, partition));
 `;
 
 export interface TipsetRow {
@@ -79,6 +87,22 @@ export interface SectorRow {
   number: number;
   info: string;
 }
+
+/** Where a sector is proven and how: its deadline and partition, and the partition's view of it. */
+export interface ProvingRow {
+  miner: number;
+  number: number;
+  deadline: number;
+  partition: number;
+  faulty: boolean;
+  recovering: boolean;
+  /** Terminated or expired: still listed in its partition (as the actor keeps it until compaction), never proven. */
+  terminated: boolean;
+}
+
+type RawProving = Omit<ProvingRow, 'faulty' | 'recovering' | 'terminated'> & { faulty: number; recovering: number; terminated: number };
+
+const fromRawProving = (r: RawProving): ProvingRow => ({ ...r, faulty: r.faulty === 1, recovering: r.recovering === 1, terminated: r.terminated === 1 });
 
 const asOf = 'valid_from <= @height and (valid_to is null or valid_to > @height)';
 
@@ -226,6 +250,47 @@ export class DevnetStore {
   putSector(s: SectorRow, height: number): void {
     this.db.prepare('update sectors set valid_to = ? where miner = ? and number = ? and valid_to is null').run(height, s.miner, s.number);
     this.db.prepare('insert into sectors (miner, number, info, valid_from) values (?, ?, ?, ?)').run(s.miner, s.number, s.info, height);
+  }
+
+  putProving(p: ProvingRow): void {
+    this.db
+      .prepare(
+        `insert into sector_proving (miner, number, deadline, partition, faulty, recovering, terminated) values (?, ?, ?, ?, ?, ?, ?)
+         on conflict (miner, number) do update set deadline = excluded.deadline, partition = excluded.partition,
+           faulty = excluded.faulty, recovering = excluded.recovering, terminated = excluded.terminated`,
+      )
+      .run(p.miner, p.number, p.deadline, p.partition, Number(p.faulty), Number(p.recovering), Number(p.terminated));
+  }
+
+  proving(miner: number, number: number): ProvingRow | undefined {
+    const row = this.db.prepare('select * from sector_proving where miner = ? and number = ?').get(miner, number) as RawProving | undefined;
+    return row && fromRawProving(row);
+  }
+
+  /** Every sector the miner has placed in deadlines, by deadline, partition and number. */
+  provingSectors(miner: number): ProvingRow[] {
+    const rows = this.db.prepare('select * from sector_proving where miner = ? order by deadline, partition, number').all(miner) as RawProving[];
+    return rows.map(fromRawProving);
+  }
+
+  deadlineSectors(miner: number, deadline: number): ProvingRow[] {
+    const rows = this.db.prepare('select * from sector_proving where miner = ? and deadline = ? order by partition, number').all(miner, deadline) as RawProving[];
+    return rows.map(fromRawProving);
+  }
+
+  recordPost(miner: number, deadlineOpen: number, partition: number): void {
+    this.db.prepare('insert into post_submissions (miner, deadline_open, partition) values (?, ?, ?)').run(miner, deadlineOpen, partition);
+  }
+
+  /** Partitions proven in the deadline that opened at `deadlineOpen`. */
+  postedPartitions(miner: number, deadlineOpen: number): number[] {
+    const rows = this.db.prepare('select partition from post_submissions where miner = ? and deadline_open = ? order by partition').all(miner, deadlineOpen) as { partition: number }[];
+    return rows.map((r) => r.partition);
+  }
+
+  /** Ends a sector's on-chain life (terminated or expired) at `height`. */
+  endSector(miner: number, number: number, height: number): void {
+    this.db.prepare('update sectors set valid_to = ? where miner = ? and number = ? and valid_to is null').run(height, miner, number);
   }
 
   sectorCount(miner: number, height: number): number {

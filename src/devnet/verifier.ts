@@ -1,7 +1,14 @@
 import { SealingError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { verifyMockSealProof, verifyMockUpdateProof, type SealPublicInputs, type UpdatePublicInputs } from '../core/mockProof.js';
-import { sealProofInfo, UPDATE_PROOFS } from '../core/proofTypes.js';
+import {
+  verifyMockSealProof,
+  verifyMockUpdateProof,
+  verifyMockWindowPoStProof,
+  type SealPublicInputs,
+  type UpdatePublicInputs,
+  type WindowPoStPublicInputs,
+} from '../core/mockProof.js';
+import { sealProofInfo, UPDATE_PROOFS, windowPoStProofName } from '../core/proofTypes.js';
 import { proverId } from '../core/wire/processor.js';
 import type { SidecarClient } from '../core/processor/sidecar.js';
 
@@ -13,6 +20,7 @@ export interface ProofVerifier {
   readonly name: string;
   verifySeal(proof: Uint8Array, inputs: SealPublicInputs): Promise<boolean>;
   verifyUpdate(proof: Uint8Array, inputs: UpdatePublicInputs): Promise<boolean>;
+  verifyWindowPoSt(proof: Uint8Array, inputs: WindowPoStPublicInputs): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -20,6 +28,7 @@ export const mockVerifier: ProofVerifier = {
   name: 'mock',
   verifySeal: async (proof, inputs) => verifyMockSealProof(proof, inputs),
   verifyUpdate: async (proof, inputs) => verifyMockUpdateProof(proof, inputs),
+  verifyWindowPoSt: async (proof, inputs) => verifyMockWindowPoStProof(proof, inputs),
   close: async () => undefined,
 };
 
@@ -72,6 +81,18 @@ export function sidecarVerifier(client: SidecarClient, log: Logger): ProofVerifi
         }),
       );
     },
+    // The request shape of the `verify_window_post` stage is documented in the README's devnet section.
+    verifyWindowPoSt: (proof, inputs) =>
+      verdict(
+        'window post',
+        client.run('verify_window_post', {
+          registered_proof: windowPoStProofName(inputs.postProof),
+          randomness: bytes(inputs.randomness),
+          prover_id: proverId(inputs.miner),
+          replicas: inputs.sectors.map((s) => ({ sector_id: s.number, comm_r: bytes(s.commR) })),
+          proof: bytes(proof),
+        }),
+      ),
     close: () => client.close(),
   };
 }

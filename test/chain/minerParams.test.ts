@@ -6,19 +6,37 @@ import { isCommitmentCid } from '../../src/core/commitment.js';
 import * as dagCbor from '@ipld/dag-cbor';
 import { CID } from 'multiformats/cid';
 
+import { decodeRlePlus, encodeRlePlus, fromRunsJson, toRunsJson } from '../../src/chain/bitfield.js';
 import {
   decodeBatchReturn,
+  decodeDeclareFaults,
+  decodeDeclareFaultsRecovered,
+  decodeExtendSectorExpiration2,
   decodePreCommitSectorBatch2,
   decodeProveCommitSectors3,
   decodeProveReplicaUpdates3,
+  decodeSubmitWindowedPoSt,
+  decodeTerminateSectors,
+  decodeTerminateSectorsReturn,
   encodeBatchReturn,
+  encodeDeclareFaults,
+  encodeDeclareFaultsRecovered,
+  encodeExtendSectorExpiration2,
   encodePreCommitSectorBatch2,
   encodeProveCommitSectors3,
   encodeProveReplicaUpdates3,
+  encodeSubmitWindowedPoSt,
+  encodeTerminateSectors,
+  encodeTerminateSectorsReturn,
   MinerMethod,
+  type DeclareFaultsParams,
+  type DeclareFaultsRecoveredParams,
+  type ExtendSectorExpiration2Params,
   type PreCommitSectorBatchParams2,
   type ProveCommitSectors3Params,
   type ProveReplicaUpdates3Params,
+  type SubmitWindowedPoStParams,
+  type TerminateSectorsParams,
 } from '../../src/chain/minerParams.js';
 
 interface Vector {
@@ -40,7 +58,7 @@ const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 
 // Field names whose JSON form is a CID string or a hex string (or a list of hex strings).
 const CID_FIELDS = new Set(['sealedCid', 'unsealedCid', 'cid', 'newSealedCid']);
-const BYTES_FIELDS = new Set(['address', 'payload', 'aggregateProof', 'sectorProofs']);
+const BYTES_FIELDS = new Set(['address', 'payload', 'aggregateProof', 'sectorProofs', 'proofBytes', 'chainCommitRand']);
 
 function fromJson(value: unknown, key = ''): unknown {
   if (value === null) return null;
@@ -78,6 +96,26 @@ const codecs = {
   ProveReplicaUpdates3: {
     encode: (v: unknown) => encodeProveReplicaUpdates3(v as ProveReplicaUpdates3Params),
     decode: decodeProveReplicaUpdates3,
+  },
+  SubmitWindowedPoSt: {
+    encode: (v: unknown) => encodeSubmitWindowedPoSt(v as SubmitWindowedPoStParams),
+    decode: decodeSubmitWindowedPoSt,
+  },
+  TerminateSectors: {
+    encode: (v: unknown) => encodeTerminateSectors(v as TerminateSectorsParams),
+    decode: decodeTerminateSectors,
+  },
+  DeclareFaults: {
+    encode: (v: unknown) => encodeDeclareFaults(v as DeclareFaultsParams),
+    decode: decodeDeclareFaults,
+  },
+  DeclareFaultsRecovered: {
+    encode: (v: unknown) => encodeDeclareFaultsRecovered(v as DeclareFaultsRecoveredParams),
+    decode: decodeDeclareFaultsRecovered,
+  },
+  ExtendSectorExpiration2: {
+    encode: (v: unknown) => encodeExtendSectorExpiration2(v as ExtendSectorExpiration2Params),
+    decode: decodeExtendSectorExpiration2,
   },
 };
 
@@ -134,6 +172,11 @@ describe('miner params golden vectors', () => {
         const decoded = codec.decode(unhex(v.hex));
         assert.deepEqual(decoded, input);
         assert.deepEqual(toJson(decoded), v.input);
+      });
+
+      it('has the same CBOR in its per-method hex file', () => {
+        const path = new URL(`./vectors/${v.method}.${v.name}.hex`, import.meta.url);
+        assert.equal(readFileSync(path, 'utf8').trim(), v.hex);
       });
     });
   }
@@ -309,5 +352,41 @@ describe('BatchReturn', () => {
     assert.deepEqual(decodeBatchReturn(unhex('820281820110')), ret);
     assert.throws(() => decodeBatchReturn(unhex('8102')), /expected BatchReturn as an array of 2 fields/);
     assert.throws(() => encodeBatchReturn({ successCount: 2 ** 32, failCodes: [] }), /below 2\^32/);
+  });
+});
+
+describe('RLE+ bitfields', () => {
+  it('round-trip sets of every run shape, minimally encoded', () => {
+    const sets = [[], [0], [1], [0, 1, 2], [5, 6, 7, 40], [100, 101, 102, 1000], Array.from({ length: 300 }, (_, i) => i * 2), [2 ** 40]];
+    for (const set of sets) {
+      const bytes = encodeRlePlus(set);
+      assert.deepEqual(decodeRlePlus(bytes), set);
+      assert.notEqual(bytes[bytes.length - 1], 0, 'no trailing zero byte');
+      assert.deepEqual(fromRunsJson(toRunsJson(set)), set);
+    }
+    assert.deepEqual(toRunsJson([]), [0]);
+    assert.deepEqual(toRunsJson([2, 3, 4]), [2, 3]);
+  });
+
+  it('refuses what the actors refuse, naming the field', () => {
+    assert.throws(() => decodeRlePlus(Uint8Array.of(0x0c, 0x00), 'skipped'), /skipped: RLE\+ bitfield has trailing zero bytes/);
+    assert.throws(() => decodeRlePlus(Uint8Array.of(0x01)), /unsupported RLE\+ version/);
+    // 00 0 01 1000 1 (bits in stream order): a short block holding a run of 1, which must be a single-bit block.
+    assert.throws(() => decodeRlePlus(Uint8Array.of(0x30, 0x02)), /short run of 1 is not minimally encoded/);
+    // 00 0 00 11000000 ...: a long block holding a run of 3.
+    assert.throws(() => decodeRlePlus(Uint8Array.of(0x60, 0x80)), /long run of 3 is not minimally encoded/);
+    // 00 0 1 1 01 0100: one zero, one one, then a trailing run of two zeros.
+    assert.throws(() => decodeRlePlus(Uint8Array.of(0x58, 0x01)), /ends with a run of zeros/);
+  });
+
+  it('reject unsorted members in params and undecodable bitfields with the field named', () => {
+    assert.throws(() => encodeTerminateSectors({ terminations: [{ deadline: 0, partition: 0, sectors: [3, 1] }] }), /terminations\[0\]\.sectors: bitfield members must be sorted and distinct/);
+    const bad = dagCbor.encode([[[0, 0, Uint8Array.of(0x01)]]]);
+    assert.throws(() => decodeDeclareFaults(bad), /DeclareFaultsParams\.faults\[0\]\.sectors: unsupported RLE\+ version/);
+  });
+
+  it('encode the TerminateSectors return as a one-field tuple', () => {
+    assert.equal(hex(encodeTerminateSectorsReturn({ done: true })), '81f5');
+    assert.deepEqual(decodeTerminateSectorsReturn(unhex('81f4')), { done: false });
   });
 });

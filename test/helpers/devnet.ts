@@ -1,9 +1,25 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { decodePreCommitSectorBatch2, decodeProveCommitSectors3, decodeProveReplicaUpdates3, MinerMethod } from '../../src/chain/minerParams.js';
+import assert from 'node:assert/strict';
+import { minerEntropy } from '../../src/chain/address.js';
+import { fromRunsJson } from '../../src/chain/bitfield.js';
+import { ExitCode } from '../../src/chain/exitCodes.js';
+import {
+  decodePreCommitSectorBatch2,
+  decodeProveCommitSectors3,
+  decodeProveReplicaUpdates3,
+  encodePreCommitSectorBatch2,
+  encodeProveCommitSectors3,
+  encodeSubmitWindowedPoSt,
+  MinerMethod,
+  type PoStPartition,
+} from '../../src/chain/minerParams.js';
 import { LotusClient } from '../../src/chain/client.js';
-import type { TipSet } from '../../src/chain/types.js';
+import { DomainSeparationTag } from '../../src/chain/randomness.js';
+import type { DeadlineInfo, MsgLookup, TipSet } from '../../src/chain/types.js';
+import { commitmentToCid, zeroCommitment } from '../../src/core/commitment.js';
+import { mockSealProof, mockWindowPoStProof } from '../../src/core/mockProof.js';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import { MANAGER_BIN, spawnCli, type Spawned } from './processes.js';
 
@@ -32,6 +48,18 @@ sector_size = "2KiB"
 owner = "t0100"
 worker = "t0100"
 `;
+
+/** TEST_DEVNET_TOML with a Window PoSt schedule of four deadlines of ten epochs: a proving period every 40 tipsets. */
+export const PROVING_DEVNET_TOML = TEST_DEVNET_TOML.replace(
+  '[chain]\n',
+  `[chain]
+wpost_proving_period = 40
+wpost_challenge_window = 10
+wpost_period_deadlines = 4
+wpost_challenge_lookback = 3
+fault_declaration_cutoff = 5
+`,
+);
 
 export interface TestDevnet {
   url: string;
@@ -86,4 +114,104 @@ export function devnetMinerMessages(home: string): DevnetMinerMessage[] {
   } finally {
     db.close();
   }
+}
+
+/** The devnet's default miner and its worker account, as TEST_DEVNET_TOML declares them. */
+export const TEST_MINER = { id: 1000, address: 't01000', worker: 't0100' } as const;
+
+/** The CommR the test sectors below are sealed with: 32 bytes of the sector number. */
+export const testCommR = (n: number): Uint8Array => new Uint8Array(32).fill(n);
+
+/** Sends a message to the test miner, mines the tipset that executes it and returns its lookup. */
+export async function sendToMiner(net: TestDevnet, method: number, params: Uint8Array, value = 0n): Promise<MsgLookup> {
+  const signed = await net.lotus.mpoolPushMessage({
+    To: TEST_MINER.address,
+    From: TEST_MINER.worker,
+    Value: value.toString(),
+    Method: method,
+    Params: Buffer.from(params).toString('base64'),
+  });
+  await net.mine();
+  const found = await net.lotus.stateSearchMsg(signed.CID);
+  assert.ok(found, 'message executed in the next tipset');
+  return found;
+}
+
+/**
+ * Pre-commits and prove-commits CC 2KiB sectors with mock proofs (for a devnet with pre_commit_challenge_delay 3
+ * and the devnet's deposit and pledge); returns the ProveCommitSectors3 lookup.
+ */
+export async function sealCcSectors(net: TestDevnet, numbers: number[], lifetime = 3000): Promise<MsgLookup> {
+  const h = (await net.lotus.chainHead()).Height;
+  const entropy = minerEntropy(TEST_MINER.id);
+  const pre = encodePreCommitSectorBatch2({
+    sectors: numbers.map((n) => ({
+      sealProof: 5,
+      sectorNumber: n,
+      sealedCid: commitmentToCid('sealed', testCommR(n)),
+      sealRandEpoch: h - 1,
+      dealIds: [],
+      expiration: h + lifetime,
+      unsealedCid: null,
+    })),
+  });
+  const preLookup = await sendToMiner(net, MinerMethod.PreCommitSectorBatch2, pre, 2048n * 1_000_000n * BigInt(numbers.length));
+  assert.equal(preLookup.Receipt.ExitCode, ExitCode.Ok);
+  await net.mine(3);
+  const ticket = await net.lotus.stateGetRandomnessFromTickets(DomainSeparationTag.SealRandomness, h - 1, entropy);
+  const seed = await net.lotus.stateGetRandomnessFromBeacon(DomainSeparationTag.InteractiveSealChallengeSeed, preLookup.Height + 3, entropy);
+  const prove = encodeProveCommitSectors3({
+    sectorActivations: numbers.map((n) => ({ sectorNumber: n, pieces: [] })),
+    sectorProofs: numbers.map((n) => mockSealProof({ miner: TEST_MINER.id, number: n, sealProof: 5, commR: testCommR(n), commD: zeroCommitment(2048), ticket, seed })),
+    aggregateProof: new Uint8Array(),
+    aggregateProofType: null,
+    requireActivationSuccess: true,
+    requireNotificationSuccess: true,
+  });
+  const proven = await sendToMiner(net, MinerMethod.ProveCommitSectors3, prove, 2048n * 5_000_000n * BigInt(numbers.length));
+  assert.equal(proven.Receipt.ExitCode, ExitCode.Ok);
+  return proven;
+}
+
+/**
+ * SubmitWindowedPoSt params for the partitions of the open deadline `dl`, built as a poster builds them from the
+ * devnet's state reads: the challenged sectors in number order, each faulty, skipped or terminated one replaced
+ * by the first good one, and a mock proof over them (tampered with when asked).
+ */
+export async function windowPoStParams(
+  net: TestDevnet,
+  dl: DeadlineInfo,
+  partitions: PoStPartition[],
+  opts: { deadline?: number; chainCommitEpoch?: number; tamper?: boolean } = {},
+): Promise<Uint8Array> {
+  const chainCommitEpoch = opts.chainCommitEpoch ?? dl.CurrentEpoch;
+  const chainCommitRand = await net.lotus.stateGetRandomnessFromTickets(DomainSeparationTag.PoStChainCommit, chainCommitEpoch, new Uint8Array());
+  const randomness = await net.lotus.stateGetRandomnessFromBeacon(DomainSeparationTag.WindowedPoStChallengeSeed, dl.Challenge, minerEntropy(TEST_MINER.id));
+  const parts = await net.lotus.stateMinerPartitions(TEST_MINER.address, dl.Index);
+  const all: number[] = [];
+  const ignored = new Set<number>();
+  for (const p of partitions) {
+    const part = parts[p.index];
+    if (!part) continue;
+    const members = fromRunsJson(part.AllSectors);
+    const live = new Set(fromRunsJson(part.LiveSectors));
+    const faulty = new Set(fromRunsJson(part.FaultySectors));
+    const recovering = new Set(fromRunsJson(part.RecoveringSectors));
+    all.push(...members);
+    for (const n of members) {
+      if (!live.has(n) || p.skipped.includes(n) || (faulty.has(n) && !recovering.has(n))) ignored.add(n);
+    }
+  }
+  all.sort((a, b) => a - b);
+  const good = all.find((n) => !ignored.has(n)) ?? 0;
+  const sectors = all.map((n) => (ignored.has(n) ? good : n)).map((n) => ({ number: n, commR: testCommR(n) }));
+  const proof = mockWindowPoStProof({ miner: TEST_MINER.id, postProof: 10, randomness, sectors });
+  if (opts.tamper) proof[100] = (proof[100] as number) ^ 1;
+  return encodeSubmitWindowedPoSt({
+    deadline: opts.deadline ?? dl.Index,
+    partitions,
+    proofs: [{ postProof: 10, proofBytes: proof }],
+    chainCommitEpoch,
+    chainCommitRand,
+  });
 }

@@ -21,8 +21,15 @@ export const STAGES = [
 export type Stage = (typeof STAGES)[number];
 export const isStage = (text: string): text is Stage => (STAGES as readonly string[]).includes(text);
 
+/**
+ * Stages the proofs sidecar serves to the chain side only (the devnet's proof verifier): no worker runs
+ * them, so they are not worker stages and a worker never starts their children.
+ */
+export type ChainStage = 'verify_window_post';
+export type ProofStage = Stage | ChainStage;
+
 /** `<stage> processor ready`: the first line a processor child prints. */
-export const readyLine = (stage: Stage): string => `${stage} processor ready`;
+export const readyLine = (stage: ProofStage): string => `${stage} processor ready`;
 
 export type Bytes32 = number[];
 
@@ -150,6 +157,18 @@ export interface VerifySnapTask {
   miner_id: number;
 }
 
+/** A Window PoSt to verify: the replicas challenged, as the actor passes them to the proofs library. */
+export interface VerifyWindowPoStTask {
+  /** go-state-types name, e.g. "StackedDrgWindow2KiBV1_1". */
+  registered_proof: string;
+  /** Beacon randomness at the challenge epoch as drawn; the verifier clears its top two bits as the FFI does. */
+  randomness: Bytes32;
+  prover_id: Bytes32;
+  /** Sorted by sector number. */
+  replicas: { sector_id: number; comm_r: Bytes32 }[];
+  proof: number[];
+}
+
 export interface PieceCommitmentTask {
   piece_file: string;
 }
@@ -178,9 +197,10 @@ export interface StageIO {
   verify_snap: { task: VerifySnapTask; output: boolean };
   piece_commitment: { task: PieceCommitmentTask; output: PieceCommitmentOutput };
   transfer: { task: TransferTask; output: boolean };
+  verify_window_post: { task: VerifyWindowPoStTask; output: boolean };
 }
-export type TaskOf<S extends Stage> = StageIO[S]['task'];
-export type OutputOf<S extends Stage> = StageIO[S]['output'];
+export type TaskOf<S extends ProofStage> = StageIO[S]['task'];
+export type OutputOf<S extends ProofStage> = StageIO[S]['output'];
 
 /** One line to the child, and one line back. */
 export interface ProcessorRequest {
