@@ -6,6 +6,7 @@ import type { SectorDetail, SectorEvent, SectorSummary } from '../manager/api/ad
 import { SECTOR_STATUSES } from '../manager/sectors/lifecycle.js';
 import { arg, defaultHome, durationArg, indexArg } from './options.js';
 import { managerClient } from './managerClient.js';
+import { addProvingCommands } from './provingUtil.js';
 import { renderTable } from './table.js';
 import { printableJson, printLine } from './terminal.js';
 import { logLimitArg, renderThreadLog } from './threadLog.js';
@@ -130,7 +131,9 @@ export function utilCommand(): Command {
       out(renderThreadLog(events));
     });
 
-  const sectors = util.command('sealer').description('sector records').command('sectors').description('sectors this manager numbered');
+  const sealer = util.command('sealer').description('sector records');
+  const sectors = sealer.command('sectors').description('sectors this manager numbered');
+  addProvingCommands(sealer, sectors);
   homeOpt(sectors.command('list').description('sectors with their latest state'))
     .option('--state <state>', 'only sectors whose worker last reported this state')
     .option('--status <status>', `only ${STATUS_CHOICES} sectors`, (v) => {

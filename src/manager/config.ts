@@ -119,6 +119,19 @@ const ConfigSchema = z.strictObject({
       dir: z.string().min(1).optional(),
     })
     .prefault({}),
+  proving: z
+    .strictObject({
+      /** Prove the miners' sectors every deadline (Window PoSt), declare faults and recoveries. */
+      enable: z.boolean().default(true),
+      /**
+       * Who computes the proofs: `mock` (the devnet's mock verifier accepts them) or `sidecar` (the proofs
+       * sidecar's `window_post` stage over the sealed files and caches in the persist stores).
+       */
+      proofs: z.enum(['mock', 'sidecar']).default('mock'),
+      /** The sealfleet-proofs binary for `proofs = "sidecar"`; default as `[pieces] proofs_bin`. */
+      proofs_bin: z.string().min(1).optional(),
+    })
+    .prefault({}),
   sectors: z
     .strictObject({
       /**

@@ -27,6 +27,10 @@ import { managerMetrics } from './metrics.js';
 import { SectorNumbering } from './sectors/numbering.js';
 import { SectorStore } from './sectors/store.js';
 import { PersistStores } from './stores.js';
+import { Poster } from './proving/poster.js';
+import { mockProver, sidecarProver, type Prover } from './proving/prover.js';
+import { SectorFiles } from './proving/sectorFiles.js';
+import { provingMethods } from './api/proving.js';
 import { isWide, TrustedNetworks } from './trustedNetworks.js';
 import { WorkerRegistry } from './workers/registry.js';
 
@@ -126,6 +130,22 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       sealer.releaseOrphans().catch((err: unknown) => log.warn({ err }, 'orphan sweep failed'));
     }, Math.min(60_000, Math.max(250, config.sectors.orphan_after / 4)));
     cleanup.push(() => clearInterval(orphans));
+    const files = new SectorFiles(records, stores);
+    if (config.proving.enable && miners.all().length > 0) {
+      const poster = new Poster({
+        db,
+        dialect: target.kind,
+        lotus,
+        miners,
+        records,
+        files,
+        prover: prover(config, log),
+        log: log.child({ part: 'poster' }),
+        pollMs: Math.max(250, config.chain.poll_interval),
+      });
+      poster.start();
+      cleanup.push(() => poster.stop());
+    }
 
     const trusted = new TrustedNetworks(config.api.trusted_networks);
     const authorize = trusted.authorize(authority.authorize);
@@ -144,6 +164,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       id === null ? null : ((await db.selectFrom('messages').select('cid').where('id', '=', id).executeTakeFirst())?.cid ?? null);
     rpc.register(sealerMethods(sealer, workers));
     rpc.register(adminMethods({ records, workers, pieces, miners, messageCid }));
+    rpc.register(provingMethods({ db, lotus, miners, records, files }));
     rpc.register(dashboardMethods({ db, records, relay: new WorkerRelay(workers, authority), lotus, config, messageCid }));
     const rotateSecret = (): Promise<Uint8Array> => (target.kind === 'postgres' ? rotateClusterSecret(db, opts.home) : rotateSecretFiles(opts.home));
     rpc.register(authMethods(rotateSecret, authority, () => log.warn('JWT secret rotated: every older token is refused from now on')));
@@ -191,6 +212,16 @@ function pieceHashing(config: ManagerConfig, log: Logger): PieceHashing {
   const sidecar = commitment === 'sidecar' ? requireSidecar(proofs_bin, '[pieces] commitment = "sidecar"') : findSidecar(proofs_bin);
   if (!sidecar) return typescriptHashing;
   return sidecarHashing(new SidecarClient(sidecar, log.child({ part: 'pieces' })));
+}
+
+/** `[proving] proofs`: the mock proof, or the sidecar's `window_post` stage (which must be there). */
+function prover(config: ManagerConfig, log: Logger): Prover {
+  switch (config.proving.proofs) {
+    case 'mock':
+      return mockProver;
+    case 'sidecar':
+      return sidecarProver(new SidecarClient(requireSidecar(config.proving.proofs_bin ?? config.pieces.proofs_bin, '[proving] proofs = "sidecar"'), log.child({ part: 'poster' })));
+  }
 }
 
 /** `[chain] token_file` (read at start, so a rotated node token needs a restart) or else `[chain] token`. */

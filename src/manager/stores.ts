@@ -63,16 +63,20 @@ export class PersistStores {
     await trx.deleteFrom('reservations').where('miner', '=', sector.Miner).where('number', '=', sector.Number).execute();
   }
 
+  /** Where the sector's sealed file and cache directory are in the store (upgraded sectors: their new replica). */
+  sectorPaths(instance: string, sector: SectorID, upgrade: boolean): { sealed: string; cache: string } {
+    const s = this.stores.find((x) => x.name === instance);
+    if (!s) throw new Error(`persist store "${instance}" is not configured (known: ${this.stores.map((x) => x.name).join(', ') || 'none'})`);
+    const id = formatSectorId({ miner: sector.Miner, number: sector.Number });
+    return { sealed: join(s.path, upgrade ? 'update' : 'sealed', id), cache: join(s.path, upgrade ? 'update-cache' : 'cache', id) };
+  }
+
   /**
    * Whether the sealed file and the cache files of the sector are in the store (upgraded sectors under
    * `update/` and `update-cache/`). Unknown store names are the caller's error.
    */
   async hasSectorFiles(instance: string, sector: SectorID, upgrade: boolean): Promise<{ ok: boolean; missing: string[] }> {
-    const s = this.stores.find((x) => x.name === instance);
-    if (!s) throw new Error(`persist store "${instance}" is not configured (known: ${this.stores.map((x) => x.name).join(', ') || 'none'})`);
-    const id = formatSectorId({ miner: sector.Miner, number: sector.Number });
-    const sealed = join(s.path, upgrade ? 'update' : 'sealed', id);
-    const cache = join(s.path, upgrade ? 'update-cache' : 'cache', id);
+    const { sealed, cache } = this.sectorPaths(instance, sector, upgrade);
     const missing: string[] = [];
     if (!(await isFile(sealed))) missing.push(sealed);
     const cacheFiles = await readdir(cache).catch(() => null);

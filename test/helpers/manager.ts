@@ -6,6 +6,7 @@ import { RpcClient } from '../../src/core/rpc/client.js';
 import type { MethodDef } from '../../src/core/rpc/server.js';
 import { adminMethods } from '../../src/manager/api/admin.js';
 import { dashboardMethods } from '../../src/manager/api/dashboard.js';
+import { provingMethods } from '../../src/manager/api/proving.js';
 import { sealerMethods } from '../../src/manager/api/sealer.js';
 import { authMethods, TokenAuthority } from '../../src/manager/auth.js';
 import { createTestDatabase, snapshotTestDatabase, testStore } from './postgres.js';
@@ -150,6 +151,7 @@ export function registeredManagerMethods(): Record<string, MethodDef> {
     ...sealerMethods(unused, unused),
     ...adminMethods(unused),
     ...dashboardMethods(unused),
+    ...provingMethods(unused),
     ...authMethods(async () => randomBytes(32), new TokenAuthority(randomBytes(32)), () => undefined),
   };
 }

@@ -100,6 +100,12 @@ const INVOKE: Record<TransitionName, Invoke> = {
   UpgradeLanded: (store, _db, id) => store.landUpgrade(id, 50, 'landed'),
   RebuildRequested: (store, _db, id) => store.requestRebuild(id),
   RebuildAllocated: (store, _db, id) => store.startRebuild(id.Miner),
+  PoStSkipped: (store, _db, id) => store.recordLife(id, 'PoStSkipped', 'sealed file missing'),
+  FaultDeclared: (store, _db, id) => store.recordLife(id, 'FaultDeclared', 'message bafy…'),
+  RecoveryDeclared: (store, _db, id) => store.recordLife(id, 'RecoveryDeclared', 'message bafy…'),
+  Recovered: (store, _db, id) => store.recordLife(id, 'Recovered', 'proven in deadline 1'),
+  ExpirationExtended: (store, _db, id) => store.recordLife(id, 'ExpirationExtended', 'to epoch 5000'),
+  Terminated: (store, _db, id) => store.recordLife(id, 'Terminated', 'message bafy…'),
 };
 /** Transitions that find their sector themselves instead of being given one. */
 const PICKS_ITS_SECTOR: readonly TransitionName[] = ['OrphanReleased', 'RebuildAllocated'];

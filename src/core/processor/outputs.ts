@@ -26,4 +26,5 @@ export const OUTPUT_SCHEMAS: { [S in ProofStage]: z.ZodType<OutputOf<S>> } = {
   piece_commitment: z.object({ commitment: bytes32, padded_size: size, payload_size: size }),
   transfer: z.boolean(),
   verify_window_post: z.boolean(),
+  window_post: z.object({ proof: byteArray, faulty: z.array(z.number().int().nonnegative()) }),
 };

@@ -25,7 +25,7 @@ export const isStage = (text: string): text is Stage => (STAGES as readonly stri
  * Stages the proofs sidecar serves to the chain side only (the devnet's proof verifier): no worker runs
  * them, so they are not worker stages and a worker never starts their children.
  */
-export type ChainStage = 'verify_window_post';
+export type ChainStage = 'verify_window_post' | 'window_post';
 export type ProofStage = Stage | ChainStage;
 
 /** `<stage> processor ready`: the first line a processor child prints. */
@@ -169,6 +169,23 @@ export interface VerifyWindowPoStTask {
   proof: number[];
 }
 
+/** Generates a Window PoSt over the challenged replicas (the manager's poster with real proofs). */
+export interface WindowPoStTask {
+  /** Beacon randomness at the deadline's challenge epoch, as drawn. */
+  randomness: Bytes32;
+  /** The miner's actor id. */
+  prover: number;
+  /** go-state-types name, e.g. "StackedDrgWindow2KiBV1_1". */
+  proof_type: string;
+  /** Sorted by sector number. */
+  sectors: { number: number; sealed_cid: string; cache_dir: string; sealed_path: string }[];
+}
+export interface WindowPoStOutput {
+  proof: number[];
+  /** Sectors whose replica could not be read while proving. */
+  faulty: number[];
+}
+
 export interface PieceCommitmentTask {
   piece_file: string;
 }
@@ -198,6 +215,7 @@ export interface StageIO {
   piece_commitment: { task: PieceCommitmentTask; output: PieceCommitmentOutput };
   transfer: { task: TransferTask; output: boolean };
   verify_window_post: { task: VerifyWindowPoStTask; output: boolean };
+  window_post: { task: WindowPoStTask; output: WindowPoStOutput };
 }
 export type TaskOf<S extends ProofStage> = StageIO[S]['task'];
 export type OutputOf<S extends ProofStage> = StageIO[S]['output'];

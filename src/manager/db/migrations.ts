@@ -172,6 +172,28 @@ export const migrations = (store: DatabaseTarget['kind']): Record<string, Migrat
         .execute();
     },
   },
+  '0006_post_submissions': {
+    async up(db: Kysely<unknown>) {
+      // The Window PoSt each deadline got, one row per (miner, proving period, deadline): the row is claimed in
+      // the transaction that inserts it, before the message is pushed, so a restarted manager, or another
+      // manager on the same database, never sends a second proof for the same deadline (proving/poster.ts).
+      await db.schema
+        .createTable('post_submissions')
+        .addColumn('miner', 'bigint', (c) => c.notNull())
+        .addColumn('period_start', 'bigint', (c) => c.notNull())
+        .addColumn('deadline', 'integer', (c) => c.notNull())
+        .addColumn('partitions', 'text', (c) => c.notNull())
+        .addColumn('claimed_epoch', 'bigint', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('cid', 'text')
+        .addColumn('exit_code', 'integer')
+        .addColumn('error', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('post_submissions_pk', ['miner', 'period_start', 'deadline'])
+        .execute();
+    },
+  },
 });
 
 /** The `sectors` columns 0004 reads, as they were before it. */

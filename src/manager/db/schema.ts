@@ -126,6 +126,24 @@ export interface AuthSecretTable {
   rotated_at: number;
 }
 
+/** The Window PoSt of one deadline of one proving period (proving/poster.ts). */
+export interface PostSubmissionsTable {
+  miner: number;
+  period_start: number;
+  deadline: number;
+  /** JSON number[]: the partitions the proof covers. */
+  partitions: string;
+  /** The chain head when the row was claimed (or claimed again after a lost push). */
+  claimed_epoch: number;
+  /** `claimed` until the node has the message; `pushed`; `landed` / `failed` once its receipt is seen. */
+  state: 'claimed' | 'pushed' | 'landed' | 'failed';
+  cid: string | null;
+  exit_code: number | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   sectors: SectorsTable;
   sector_events: SectorEventsTable;
@@ -136,4 +154,5 @@ export interface Database {
   messages: MessagesTable;
   cluster: ClusterTable;
   auth_secret: AuthSecretTable;
+  post_submissions: PostSubmissionsTable;
 }

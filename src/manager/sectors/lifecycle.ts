@@ -72,6 +72,12 @@ type Rules = { readonly [P in SectorPlan]: Move<P> | null };
 
 const BEFORE_PROOF = ['allocated', 'precommit_queued', 'precommit_sent'] as const;
 const PRE_COMMITTED = ['precommit_sent', 'proof_queued', 'proof_sent'] as const;
+/** Stages of a sector that is on chain as far as proving goes: sealed, upgrading its CC replica, or rebuilding it. */
+const ON_CHAIN: Rules = {
+  sealer: { from: AT_REST },
+  snapup: { from: [...SNAPUP_SEALING, ...AT_REST] },
+  rebuild: { from: ['rebuilding'] },
+};
 const sealerOnly = (move: Move<'sealer'>): Rules => ({ sealer: move, snapup: null, rebuild: null });
 const snapupOnly = (move: Move<'snapup'>): Rules => ({ sealer: null, snapup: move, rebuild: null });
 
@@ -124,7 +130,21 @@ export const TRANSITIONS = {
     snapup: { from: ['rebuild_queued'], to: 'rebuilding', plan: 'rebuild' },
     rebuild: null,
   },
+  /*
+   * The sector's life on chain (proving/): each records what was sent or seen, the sector keeps its stage.
+   */
+  /** Its files were missing or unreadable when its deadline was proven: left out of the proof. */
+  PoStSkipped: ON_CHAIN,
+  FaultDeclared: ON_CHAIN,
+  RecoveryDeclared: ON_CHAIN,
+  /** Proven again after a declared recovery. */
+  Recovered: ON_CHAIN,
+  ExpirationExtended: ON_CHAIN,
+  Terminated: ON_CHAIN,
 } as const satisfies Record<string, Rules>;
+/** The transitions that record the sector's life on chain. */
+export const LIFE_TRANSITIONS = ['PoStSkipped', 'FaultDeclared', 'RecoveryDeclared', 'Recovered', 'ExpirationExtended', 'Terminated'] as const satisfies readonly TransitionName[];
+export type LifeTransition = (typeof LIFE_TRANSITIONS)[number];
 export type TransitionName = keyof typeof TRANSITIONS;
 export const TRANSITION_NAMES = Object.keys(TRANSITIONS) as TransitionName[];
 

@@ -19,6 +19,7 @@ import {
   positionLabel,
   STATUS_OF,
   type LifecyclePosition,
+  type LifeTransition,
   type SectorPlan,
   type SectorStage,
   type SectorStatus,
@@ -433,6 +434,19 @@ export class SectorStore {
       );
       if (!candidate) return undefined;
       return this.apply(trx, 'RebuildAllocated', decodeSector(candidate), async (row) => ({ changes: { latest_state: null }, result: { ...row, latest_state: null } }));
+    });
+  }
+
+  /**
+   * Records an event of the sector's life on chain (a fault declared, an extension...) in its history; unlike
+   * other transitions it is logged each time, as each is a message or an observation of its own.
+   */
+  async recordLife(id: SectorID, name: LifeTransition, desc: string): Promise<void> {
+    await this.tx(name, async (trx) => {
+      const row = await this.lockSector(trx, id);
+      if (!row) throw notFound(id);
+      const at: LifecyclePosition = { plan: row.plan, stage: row.stage };
+      await this.logTransition(trx, id, name, at, nextPosition(name, decodeSector(row), at, row.upgrade !== null), desc, Date.now());
     });
   }
 

@@ -1,0 +1,113 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { parseSectorId } from '../core/sectorId.js';
+import { arg, defaultHome } from './options.js';
+import { managerClient } from './managerClient.js';
+import { renderTable } from './table.js';
+import { printableJson, printLine } from './terminal.js';
+
+/**
+ * `util sealer proving info | deadlines | faults | check` and `util sealer sectors extend | terminate |
+ * expired | check-expire`: the sealed sectors' life on chain, through the manager (`SealFleet.Proving*`,
+ * `SealFleet.Sectors*`).
+ */
+
+interface HomeOpt {
+  home?: string;
+  json?: boolean;
+}
+
+const out = (text: string): void => {
+  process.stdout.write(text);
+};
+const json = (value: unknown): void => out(`${printableJson(value)}\n`);
+const homeOf = (o: { home?: string }): string => resolve(o.home ?? defaultHome());
+const withHome = (c: Command): Command => c.option('--home <dir>', 'manager home (default: $SEALFLEET_HOME or ~/.sealfleet)').option('--json', 'print JSON');
+
+const minerArg = arg((text) => {
+  const m = /^[tf]0(\d+)$/.exec(text) ?? /^(\d+)$/.exec(text);
+  if (!m) throw new Error(`invalid miner "${text}": expected t0<id> or the id`);
+  return Number(m[1]);
+});
+const positiveInt = (what: string) =>
+  arg((text) => {
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0) throw new Error(`invalid ${what} "${text}": expected a positive integer`);
+    return n;
+  });
+const sectorOf = (text: string): { Miner: number; Number: number } => {
+  const id = parseSectorId(text);
+  return { Miner: id.miner, Number: id.number };
+};
+
+export function addProvingCommands(sealer: Command, sectors: Command): void {
+  const proving = sealer.command('proving').description("Window PoSt: the miners' deadlines, faults, and whether a sector can be proven");
+  withHome(proving.command('info').description("a miner's proving period and current deadline"))
+    .requiredOption('--miner <miner>', 'the miner, e.g. t01000', minerArg)
+    .action(async (o: HomeOpt & { miner: number }) => {
+      const info = await managerClient(homeOf(o)).call<Record<string, string | number>>('SealFleet.ProvingInfo', [o.miner]);
+      if (o.json) return json(info);
+      out(renderTable(['Field', 'Value'], Object.entries(info).map(([k, v]) => [k, v])));
+    });
+  withHome(proving.command('deadlines').description("a miner's deadlines: partitions, sectors, faults"))
+    .requiredOption('--miner <miner>', 'the miner, e.g. t01000', minerArg)
+    .action(async (o: HomeOpt & { miner: number }) => {
+      const rows = await managerClient(homeOf(o)).call<{ Index: number; Open: number; Current: boolean; Partitions: number; Sectors: number; Faulty: number; Recovering: number; ProvenPartitions: number | null }[]>(
+        'SealFleet.ProvingDeadlines',
+        [o.miner],
+      );
+      if (o.json) return json(rows);
+      out(renderTable(
+        ['Deadline', 'Open', 'Partitions', 'Sectors', 'Faulty', 'Recovering', 'Proven'],
+        rows.map((r) => [`${r.Index}${r.Current ? ' (current)' : ''}`, r.Open, r.Partitions, r.Sectors, r.Faulty, r.Recovering, r.ProvenPartitions === null ? '-' : `${r.ProvenPartitions}/${r.Partitions}`]),
+      ));
+    });
+  withHome(proving.command('faults').description("a miner's faulty sectors, as the chain has them"))
+    .requiredOption('--miner <miner>', 'the miner, e.g. t01000', minerArg)
+    .action(async (o: HomeOpt & { miner: number }) => {
+      const rows = await managerClient(homeOf(o)).call<{ Sector: string; Deadline: number; Partition: number; Recovering: boolean }[]>('SealFleet.ProvingFaults', [o.miner]);
+      if (o.json) return json(rows);
+      out(renderTable(['Sector', 'Deadline', 'Partition', 'Recovering'], rows.map((r) => [r.Sector, r.Deadline, r.Partition, r.Recovering])));
+    });
+  withHome(proving.command('check').description("whether a sector's files can be proven, and its place on chain").argument('<sector>', 'sector id, e.g. s-t01000-2', arg(sectorOf)))
+    .action(async (id: { Miner: number; Number: number }, o: HomeOpt) => {
+      const r = await managerClient(homeOf(o)).call<Record<string, string | number | boolean | null>>('SealFleet.ProvingCheck', [id]);
+      if (o.json) return json(r);
+      out(renderTable(['Field', 'Value'], Object.entries(r).map(([k, v]) => [k, v === null ? '-' : v])));
+      if (r.Provable !== true) process.exitCode = 1;
+    });
+
+  withHome(sectors.command('extend').description('extend sectors\' expiration on chain (ExtendSectorExpiration2)').argument('<sector...>', 'sector ids of one miner, e.g. s-t01000-2'))
+    .option('--to <epoch>', 'the new expiration epoch', positiveInt('epoch'))
+    .option('--by <days>', 'extend each by this many days (2880 epochs each)', positiveInt('number of days'))
+    .action(async (ids: string[], o: HomeOpt & { to?: number; by?: number }) => {
+      if ((o.to === undefined) === (o.by === undefined)) throw new Error('expected exactly one of --to <epoch> or --by <days>');
+      const r = await managerClient(homeOf(o)).call<{ Cid: string; Sectors: { Sector: string; From: number; To: number }[] }>('SealFleet.SectorsExtend', [
+        { Sectors: ids.map(sectorOf), ...(o.to !== undefined ? { To: o.to } : { By: o.by }) },
+      ]);
+      if (o.json) return json(r);
+      out(renderTable(['Sector', 'From', 'To'], r.Sectors.map((s) => [s.Sector, s.From, s.To])));
+      out(printLine(`message ${r.Cid}`));
+    });
+  withHome(sectors.command('terminate').description('terminate sectors on chain (TerminateSectors); their pledge is released').argument('<sector...>', 'sector ids of one miner'))
+    .action(async (ids: string[], o: HomeOpt) => {
+      const r = await managerClient(homeOf(o)).call<{ Cid: string; Sectors: string[] }>('SealFleet.SectorsTerminate', [ids.map(sectorOf)]);
+      if (o.json) return json(r);
+      out(printLine(`${r.Sectors.join(', ')}: termination sent in message ${r.Cid}`));
+    });
+  withHome(sectors.command('expired').description("this manager's sealed sectors no longer active on chain (expired or terminated)"))
+    .requiredOption('--miner <miner>', 'the miner, e.g. t01000', minerArg)
+    .action(async (o: HomeOpt & { miner: number }) => {
+      const rows = await managerClient(homeOf(o)).call<{ Sector: string; Expiration: number | null }[]>('SealFleet.SectorsExpired', [o.miner]);
+      if (o.json) return json(rows);
+      out(renderTable(['Sector', 'Expiration'], rows.map((r) => [r.Sector, r.Expiration ?? '-'])));
+    });
+  withHome(sectors.command('check-expire').description('active sectors expiring soon, soonest first'))
+    .requiredOption('--miner <miner>', 'the miner, e.g. t01000', minerArg)
+    .option('--within <epochs>', 'expiring within this many epochs of the head', positiveInt('number of epochs'), 2880 * 60)
+    .action(async (o: HomeOpt & { miner: number; within: number }) => {
+      const rows = await managerClient(homeOf(o)).call<{ Sector: string; Expiration: number; EpochsLeft: number }[]>('SealFleet.SectorsCheckExpire', [o.miner, o.within]);
+      if (o.json) return json(rows);
+      out(renderTable(['Sector', 'Expiration', 'EpochsLeft'], rows.map((r) => [r.Sector, r.Expiration, r.EpochsLeft])));
+    });
+}

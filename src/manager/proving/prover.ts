@@ -1,0 +1,61 @@
+import { cidToCommitment } from '../../core/commitment.js';
+import { mockWindowPoStProof } from '../../core/mockProof.js';
+import { windowPoStProofName } from '../../core/proofTypes.js';
+import type { SidecarClient } from '../../core/processor/sidecar.js';
+
+/** One sector the proof covers, with its replica's files (checked just before). */
+export interface ProvenSector {
+  number: number;
+  sealedCid: string;
+  sealed: string;
+  cache: string;
+}
+
+export interface WindowPoStRequest {
+  miner: number;
+  postProof: number;
+  /** Beacon randomness at the deadline's challenge epoch. */
+  randomness: Uint8Array;
+  /**
+   * The challenged sectors in number order as the actor lists them (`load_for_proof`): every sector of the
+   * proven partitions, each faulty, skipped or terminated one replaced by the first good one.
+   */
+  challenged: ProvenSector[];
+}
+
+export interface WindowPoStResult {
+  proof: Uint8Array;
+  /** Sectors the prover could not read: the poster skips them and asks again. */
+  faulty: number[];
+}
+
+/** Computes a deadline's Window PoSt (`[proving] proofs`). */
+export type Prover = (req: WindowPoStRequest) => Promise<WindowPoStResult>;
+
+/** The mock proof the devnet's mock verifier checks: a digest of exactly what the actor challenges. */
+export const mockProver: Prover = async (req) => ({
+  proof: mockWindowPoStProof({
+    miner: req.miner,
+    postProof: req.postProof,
+    randomness: req.randomness,
+    sectors: req.challenged.map((s) => ({ number: s.number, commR: cidToCommitment('sealed', s.sealedCid) })),
+  }),
+  faulty: [],
+});
+
+/**
+ * The sidecar's `window_post` stage over the replicas in the persist stores, each sector once. Not yet
+ * exercised by a test: the stage is being added to the sidecar.
+ */
+export function sidecarProver(sidecar: SidecarClient): Prover {
+  return async (req) => {
+    const unique = [...new Map(req.challenged.map((s) => [s.number, s])).values()];
+    const out = await sidecar.run('window_post', {
+      randomness: Array.from(req.randomness),
+      prover: req.miner,
+      proof_type: windowPoStProofName(req.postProof),
+      sectors: unique.map((s) => ({ number: s.number, sealed_cid: s.sealedCid, cache_dir: s.cache, sealed_path: s.sealed })),
+    });
+    return { proof: new Uint8Array(out.proof), faulty: out.faulty };
+  };
+}
