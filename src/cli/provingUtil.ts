@@ -72,9 +72,9 @@ export function addProvingCommands(sealer: Command, sectors: Command): void {
   withHome(proving.command('check').description("whether a sector's files can be proven, and its place on chain").argument('<sector>', 'sector id, e.g. s-t01000-2', arg(sectorOf)))
     .action(async (id: { Miner: number; Number: number }, o: HomeOpt) => {
       const r = await managerClient(homeOf(o)).call<Record<string, string | number | boolean | null>>('SealFleet.ProvingCheck', [id]);
+      if (r.Provable !== true) process.exitCode = 1;
       if (o.json) return json(r);
       out(renderTable(['Field', 'Value'], Object.entries(r).map(([k, v]) => [k, v === null ? '-' : v])));
-      if (r.Provable !== true) process.exitCode = 1;
     });
 
   withHome(sectors.command('extend').description('extend sectors\' expiration on chain (ExtendSectorExpiration2)').argument('<sector...>', 'sector ids of one miner, e.g. s-t01000-2'))

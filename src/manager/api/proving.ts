@@ -150,6 +150,15 @@ export function provingMethods(d: { db: ManagerDb; lotus: LotusClient; miners: M
       [Sectors],
       async (sectors) => {
         const { miner, at } = await locate(sectors);
+        // The actor refuses terminations in the deadline being proven and the next one (immutable deadlines).
+        const dl = await d.lotus.stateMinerProvingDeadline(miner.address);
+        for (const a of at) {
+          const opens = deadlineOpen(dl, a.deadline).open;
+          if (dl.CurrentEpoch + 1 >= opens - dl.WPoStChallengeWindow) {
+            const id = sectorKey({ Miner: miner.config.id, Number: a.number });
+            throw appError(`sector ${id} is in deadline ${a.deadline}, which is being proven or is next (it opens at epoch ${opens}, head ${dl.CurrentEpoch}): try again after epoch ${opens + dl.WPoStChallengeWindow}`);
+          }
+        }
         const terminations = group(at).map(({ deadline, partition, sectors: numbers }) => ({ deadline, partition, sectors: numbers }));
         const cid = await pushMinerMessage(d.lotus, miner, MinerMethod.TerminateSectors, encodeTerminateSectors({ terminations }));
         await recordAll(miner.config.id, at.map((a) => a.number), 'Terminated', () => `message ${cid}`);

@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { fromRunsJson } from '../../src/chain/bitfield.js';
+import { decodeSubmitWindowedPoSt, MinerMethod } from '../../src/chain/minerParams.js';
+import { RpcClient } from '../../src/core/rpc/client.js';
+import type { SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
+import { defaultDevnetConfig } from '../../src/manager/config.js';
+import { startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
+import { eventually, managerDbArgs, type TestManager } from '../helpers/manager.js';
+import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
+import { startTestWorker, writeWorkerConfig } from '../helpers/worker.js';
+
+/** Four deadlines of 20 epochs of 200 ms: a proving period every 16 s; faults declared 8 epochs before a deadline opens. */
+const WINDOW = 20;
+const PERIOD = 80;
+const DEVNET_TOML = `
+[chain]
+pre_commit_challenge_delay = 2
+wpost_proving_period = ${PERIOD}
+wpost_challenge_window = ${WINDOW}
+wpost_period_deadlines = 4
+wpost_challenge_lookback = 5
+fault_declaration_cutoff = 8
+`;
+
+/** The manager of the devnet in `net`, as its own process, so the chain goes on while the manager is down. */
+async function startPoster(home: string, net: TestDevnet, sectors: number): Promise<TestManager> {
+  const toml = defaultDevnetConfig(join(home, 'persist'))
+    .replace('poll_interval = "1s"', 'poll_interval = "200ms"')
+    .replace('init_number = 0', `init_number = 0\nmax_number = ${sectors}`);
+  writeFileSync(join(home, 'manager.toml'), toml);
+  const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--chain-api', net.url, '--listen', '127.0.0.1:0', ...(await managerDbArgs(home))]);
+  const line = await daemon.waitFor(/"manager up"/, 30_000);
+  const url = (JSON.parse(line) as { url: string }).url;
+  const rpc = new RpcClient({ url: `${url}/rpc/v0`, token: readFileSync(join(home, 'token'), 'utf8').trim(), timeoutMs: 20_000 });
+  return { home, url, rpc, daemon, call: (m, p = []) => rpc.call(m, p) };
+}
+
+/** Seals `count` CC sectors on mock processors, then stops the worker. */
+async function sealSectors(m: TestManager, count: number): Promise<SectorSummary[]> {
+  const worker = await startTestWorker(await writeWorkerConfig(tempDir('poster-worker'), m));
+  try {
+    return await eventually(
+      `${count} sealed sectors`,
+      async () => {
+        const done = await m.call<SectorSummary[]>('SealFleet.SectorsList', [{ Status: 'finalized' }]);
+        return done.length >= count ? done : undefined;
+      },
+      180_000,
+    );
+  } finally {
+    await worker.daemon.kill();
+  }
+}
+
+const cli = async (home: string, args: string[]): Promise<unknown> => {
+  const r = await runCli(MANAGER_BIN, ['util', 'sealer', ...args, '--home', home, '--json']);
+  assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as unknown;
+};
+const faults = async (home: string): Promise<string[]> => ((await cli(home, ['proving', 'faults', '--miner', 't01000'])) as { Sector: string }[]).map((f) => f.Sector);
+const history = async (home: string, sector: string): Promise<SectorEvent[]> => (await cli(home, ['sectors', 'log', sector])) as SectorEvent[];
+
+/** The Window PoSt messages the devnet was sent, by deadline and proving period, from its own database. */
+function postMessages(net: TestDevnet, offset: number): { key: string; exitCode: number | null }[] {
+  const db = new Database(join(net.home, 'devnet.db'), { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare('select body, exit_code from messages').all() as { body: string; exit_code: number | null }[];
+    return rows.flatMap(({ body, exit_code }) => {
+      const msg = JSON.parse(body) as { Method: number; Params: string | null };
+      if (msg.Method !== MinerMethod.SubmitWindowedPoSt) return [];
+      const p = decodeSubmitWindowedPoSt(Buffer.from(msg.Params ?? '', 'base64'));
+      return [{ key: `deadline ${p.deadline} of period ${Math.floor((p.chainCommitEpoch - offset) / PERIOD)}`, exitCode: exit_code }];
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** The deadline openings the devnet recorded a proof for. */
+function provenOpenings(net: TestDevnet): Set<number> {
+  const db = new Database(join(net.home, 'devnet.db'), { readonly: true, fileMustExist: true });
+  try {
+    return new Set((db.prepare('select deadline_open from post_submissions where miner = ?').all(TEST_MINER.id) as { deadline_open: number }[]).map((r) => r.deadline_open));
+  } finally {
+    db.close();
+  }
+}
+
+/** Waits until the chain is `periods` whole proving periods past now; returns the current deadline then. */
+async function waitPeriods(net: TestDevnet, periods: number) {
+  const start = await net.lotus.stateMinerProvingDeadline(TEST_MINER.address);
+  return eventually('proving periods to pass', async () => {
+    const dl = await net.lotus.stateMinerProvingDeadline(TEST_MINER.address);
+    return dl.PeriodStart >= start.PeriodStart + periods * PERIOD ? dl : undefined;
+  }, periods * 40_000);
+}
+
+/** Asserts that every deadline holding sectors was proven in each of the last `periods` whole periods, once. */
+async function assertProvenEveryDeadline(net: TestDevnet, periods: number): Promise<void> {
+  const dl = await net.lotus.stateMinerProvingDeadline(TEST_MINER.address);
+  const withSectors: number[] = [];
+  for (let i = 0; i < dl.WPoStPeriodDeadlines; i++) if ((await net.lotus.stateMinerPartitions(TEST_MINER.address, i)).length > 0) withSectors.push(i);
+  assert.ok(withSectors.length > 0, 'some deadline holds sectors');
+  const proven = provenOpenings(net);
+  for (let k = 1; k <= periods; k++) {
+    for (const i of withSectors) {
+      const open = dl.PeriodStart - k * PERIOD + i * WINDOW;
+      assert.ok(proven.has(open), `deadline ${i} opening at epoch ${open} was proven`);
+    }
+  }
+  const offset = dl.PeriodStart % PERIOD;
+  const messages = postMessages(net, offset);
+  const keys = messages.map((m) => m.key);
+  assert.deepEqual(keys.filter((k, i) => keys.indexOf(k) !== i), [], 'no deadline got two proof messages');
+  assert.deepEqual(messages.filter((m) => m.exitCode !== null && m.exitCode !== 0), [], 'every proof message succeeded');
+}
+
+describe('the manager proves', () => {
+  it('proves every deadline, skips and declares a sector whose files are gone, recovers it, extends and terminates', async () => {
+    const net = await startTestDevnet(tempDir('poster-devnet'), { toml: DEVNET_TOML, blockTime: '200ms' });
+    const home = tempDir('poster');
+    const m = await startPoster(home, net, 3);
+    try {
+      const sealed = await sealSectors(m, 3);
+      const [a, b, c] = sealed.map((s) => s.Sector).sort() as [string, string, string];
+
+      await waitPeriods(net, 3);
+      assert.deepEqual(await faults(home), [], 'no sector is faulty');
+      assert.deepEqual(fromRunsJson(await net.lotus.stateMinerFaults(TEST_MINER.address)), [], 'the devnet has no faults');
+      await assertProvenEveryDeadline(net, 2);
+
+      // Sector a's sealed file leaves the persist store: it is declared faulty (or skipped when its deadline is near).
+      const sealedFile = join(home, 'persist', 'sealed', a);
+      renameSync(sealedFile, `${sealedFile}.moved`);
+      const checked = await runCli(MANAGER_BIN, ['util', 'sealer', 'proving', 'check', a, '--home', home, '--json']);
+      assert.equal(checked.code, 1);
+      assert.match((JSON.parse(checked.stdout) as { Reason: string }).Reason, /missing in persist store "local"/);
+      await eventually('sector a listed in proving faults', async () => ((await faults(home)).includes(a) ? true : undefined), 60_000);
+      const number = (s: string): number => Number(s.split('-').at(-1));
+      assert.ok(fromRunsJson(await net.lotus.stateMinerFaults(TEST_MINER.address)).includes(number(a)), 'the devnet has it faulty');
+      const declared = (await history(home, a)).filter((e) => e.Event === 'FaultDeclared' || e.Event === 'PoStSkipped');
+      assert.ok(declared.length > 0, 'its history says it was declared faulty or skipped');
+      assert.match(declared[0]?.FailureDesc ?? '', new RegExp(`missing in persist store "local": .*sealed/${a}`));
+
+      // The file comes back: a recovery is declared, and the sector is proven again.
+      renameSync(`${sealedFile}.moved`, sealedFile);
+      await eventually('sector a recovered', async () => ((await faults(home)).includes(a) ? undefined : true), 60_000);
+      await eventually('its history records the recovery', async () => {
+        const events = (await history(home, a)).map((e) => e.Event);
+        return events.includes('RecoveryDeclared') && events.includes('Recovered') ? true : undefined;
+      }, 60_000);
+
+      // b is extended, c terminated, through the CLI; the devnet agrees.
+      const before = (await net.lotus.stateSectorGetInfo(TEST_MINER.address, number(b)))?.Expiration ?? 0;
+      const extended = (await cli(home, ['sectors', 'extend', b, '--to', String(before + 500)])) as { Sectors: { To: number }[] };
+      assert.equal(extended.Sectors[0]?.To, before + 500);
+      await eventually('b extended on chain', async () => ((await net.lotus.stateSectorGetInfo(TEST_MINER.address, number(b)))?.Expiration === before + 500 ? true : undefined), 30_000);
+      assert.ok((await history(home, b)).some((e) => e.Event === 'ExpirationExtended'));
+      // The deadline of c may be the one being proven, or the next: the manager says so, and it is tried again.
+      await eventually('c terminated', async () => {
+        const r = await runCli(MANAGER_BIN, ['util', 'sealer', 'sectors', 'terminate', c, '--home', home]);
+        if (r.code !== 0) {
+          assert.match(r.stderr, /which is being proven or is next/);
+          return undefined;
+        }
+        return true;
+      }, 60_000);
+      await eventually('c gone from the chain', async () => ((await net.lotus.stateSectorGetInfo(TEST_MINER.address, number(c))) === null ? true : undefined), 30_000);
+      assert.ok((await history(home, c)).some((e) => e.Event === 'Terminated'));
+      const expired = (await cli(home, ['sectors', 'expired', '--miner', 't01000'])) as { Sector: string }[];
+      assert.deepEqual(expired.map((e) => e.Sector), [c]);
+
+      // Proving goes on over the rest: no faults.
+      await waitPeriods(net, 1);
+      assert.deepEqual(fromRunsJson(await net.lotus.stateMinerFaults(TEST_MINER.address)), []);
+      await assertProvenEveryDeadline(net, 1);
+
+      // Bad input gets a clear refusal.
+      const bad = await runCli(MANAGER_BIN, ['util', 'sealer', 'sectors', 'extend', b, '--home', home]);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /expected exactly one of --to <epoch> or --by <days>/);
+      const badTo = await runCli(MANAGER_BIN, ['util', 'sealer', 'sectors', 'extend', b, '--to', 'soon', '--home', home]);
+      assert.match(badTo.stderr, /invalid epoch "soon": expected a positive integer/);
+    } finally {
+      await m.daemon.kill();
+      await net.daemon.kill();
+    }
+  });
+
+  it('a manager killed during a deadline proves it after its restart, and never twice', async () => {
+    const net = await startTestDevnet(tempDir('poster-devnet'), { toml: DEVNET_TOML, blockTime: '200ms' });
+    const home = tempDir('poster-restart');
+    let m = await startPoster(home, net, 2);
+    try {
+      await sealSectors(m, 2);
+      await waitPeriods(net, 1);
+      // Killed as a deadline holding sectors opens, before or right after its proof is pushed.
+      const dl = await eventually('a deadline with sectors opening', async () => {
+        const d = await net.lotus.stateMinerProvingDeadline(TEST_MINER.address);
+        if (d.CurrentEpoch > d.Open + 1) return undefined;
+        return (await net.lotus.stateMinerPartitions(TEST_MINER.address, d.Index)).length > 0 ? d : undefined;
+      }, 60_000);
+      await m.daemon.kill('SIGKILL');
+      m = await startPoster(home, net, 2);
+      await eventually('the deadline proven', async () => (provenOpenings(net).has(dl.Open) ? true : undefined), 30_000);
+      await waitPeriods(net, 2);
+      assert.deepEqual(fromRunsJson(await net.lotus.stateMinerFaults(TEST_MINER.address)), [], 'no sector became faulty');
+      await assertProvenEveryDeadline(net, 2);
+    } finally {
+      await m.daemon.kill();
+      await net.daemon.kill();
+    }
+  });
+});
