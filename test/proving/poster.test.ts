@@ -3,13 +3,16 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { pino } from 'pino';
 import { fromRunsJson } from '../../src/chain/bitfield.js';
 import { decodeSubmitWindowedPoSt, MinerMethod } from '../../src/chain/minerParams.js';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import type { SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
+import { openDatabase } from '../../src/manager/db/open.js';
 import { startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
-import { eventually, managerDbArgs, type TestManager } from '../helpers/manager.js';
+import { eventually, homeDatabaseUrl, managerDbArgs, type TestManager } from '../helpers/manager.js';
+import { testStore } from '../helpers/postgres.js';
 import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, writeWorkerConfig } from '../helpers/worker.js';
 
@@ -207,6 +210,34 @@ describe('the manager proves', () => {
       await m.daemon.kill('SIGKILL');
       m = await startPoster(home, net, 2);
       await eventually('the deadline proven', async () => (provenOpenings(net).has(dl.Open) ? true : undefined), 30_000);
+
+      // Killed after claiming the next deadline with sectors but before pushing its proof: the restarted
+      // manager finds the claim, no proof on chain, and proves the deadline.
+      await m.daemon.kill('SIGKILL');
+      const now = await net.lotus.stateMinerProvingDeadline(TEST_MINER.address);
+      let next = { index: -1, open: 0, periodStart: 0 };
+      // One far enough ahead for the manager to be back when it opens.
+      for (let step = 1; step <= 2 * now.WPoStPeriodDeadlines && next.index < 0; step++) {
+        const index = (now.Index + step) % now.WPoStPeriodDeadlines;
+        const open = now.Open + step * WINDOW;
+        if (open - now.CurrentEpoch < WINDOW / 2 || (await net.lotus.stateMinerPartitions(TEST_MINER.address, index)).length === 0) continue;
+        next = { index, open, periodStart: open - index * WINDOW };
+      }
+      assert.ok(next.index >= 0, 'a deadline with sectors comes next');
+      const db = await openDatabase(home, testStore() === 'sqlite' ? { kind: 'sqlite' } : { kind: 'postgres', url: homeDatabaseUrl(home) }, pino({ level: 'silent' }));
+      try {
+        const at = Date.now();
+        await db
+          .insertInto('post_submissions')
+          .values({ miner: TEST_MINER.id, period_start: next.periodStart, deadline: next.index, partitions: '{"partitions":[0],"skipped":[],"recovering":[]}', claimed_epoch: now.CurrentEpoch, state: 'claimed', cid: null, exit_code: null, error: null, created_at: at, updated_at: at })
+          .execute();
+      } finally {
+        await db.destroy();
+      }
+      m = await startPoster(home, net, 2);
+      await m.daemon.waitFor(/a claimed proof was never pushed/, 60_000);
+      await eventually('the claimed deadline proven', async () => (provenOpenings(net).has(next.open) ? true : undefined), 30_000);
+
       await waitPeriods(net, 2);
       assert.deepEqual(fromRunsJson(await net.lotus.stateMinerFaults(TEST_MINER.address)), [], 'no sector became faulty');
       await assertProvenEveryDeadline(net, 2);
