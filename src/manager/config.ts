@@ -125,9 +125,10 @@ const ConfigSchema = z.strictObject({
       enable: z.boolean().default(true),
       /**
        * Who computes the proofs: `mock` (the devnet's mock verifier accepts them) or `sidecar` (the proofs
-       * sidecar's `window_post` stage over the sealed files and caches in the persist stores).
+       * sidecar's `window_post` stage over the sealed files and caches in the persist stores). Default: `mock`
+       * with `daemon --devnet` (unless `--devnet-proofs sidecar`), `sidecar` on any other chain.
        */
-      proofs: z.enum(['mock', 'sidecar']).default('mock'),
+      proofs: z.enum(['mock', 'sidecar']).optional(),
       /** The sealfleet-proofs binary for `proofs = "sidecar"`; default as `[pieces] proofs_bin`. */
       proofs_bin: z.string().min(1).optional(),
     })

@@ -139,7 +139,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
         miners,
         records,
         files,
-        prover: prover(config, log),
+        prover: prover(config, opts, log),
         log: log.child({ part: 'poster' }),
         pollMs: Math.max(250, config.chain.poll_interval),
       });
@@ -214,13 +214,22 @@ function pieceHashing(config: ManagerConfig, log: Logger): PieceHashing {
   return sidecarHashing(new SidecarClient(sidecar, log.child({ part: 'pieces' })));
 }
 
-/** `[proving] proofs`: the mock proof, or the sidecar's `window_post` stage (which must be there). */
-function prover(config: ManagerConfig, log: Logger): Prover {
-  switch (config.proving.proofs) {
+/**
+ * `[proving] proofs`: the mock proof, or the sidecar's `window_post` stage. A missing sidecar fails each proof
+ * (in the log), not the start: sealing goes on while the operator builds it.
+ */
+function prover(config: ManagerConfig, opts: ManagerOptions, log: Logger): Prover {
+  const proofs = config.proving.proofs ?? (opts.devnet && opts.devnetProofs !== 'sidecar' ? 'mock' : 'sidecar');
+  switch (proofs) {
     case 'mock':
       return mockProver;
-    case 'sidecar':
-      return sidecarProver(new SidecarClient(requireSidecar(config.proving.proofs_bin ?? config.pieces.proofs_bin, '[proving] proofs = "sidecar"'), log.child({ part: 'poster' })));
+    case 'sidecar': {
+      let client: SidecarClient | undefined;
+      return (req) => {
+        client ??= new SidecarClient(requireSidecar(config.proving.proofs_bin ?? config.pieces.proofs_bin, '[proving] proofs = "sidecar"'), log.child({ part: 'poster' }));
+        return sidecarProver(client)(req);
+      };
+    }
   }
 }
 

@@ -63,6 +63,14 @@ const MANAGER_TABLE: Record<string, Permission> = {
   'SealFleet.WorkerPause': 'admin',
   'SealFleet.WorkerResume': 'admin',
   'SealFleet.WorkerDrain': 'admin',
+  'SealFleet.ProvingInfo': 'read',
+  'SealFleet.ProvingDeadlines': 'read',
+  'SealFleet.ProvingFaults': 'read',
+  'SealFleet.ProvingCheck': 'read',
+  'SealFleet.SectorsExtend': 'admin',
+  'SealFleet.SectorsTerminate': 'admin',
+  'SealFleet.SectorsExpired': 'read',
+  'SealFleet.SectorsCheckExpire': 'read',
 };
 
 /** More params than any method takes: every call that passes auth is refused by validation and changes nothing. */
