@@ -12,7 +12,7 @@ import { defaultDevnetConfig } from '../../src/manager/config.js';
 import { openDatabase } from '../../src/manager/db/open.js';
 import { startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
 import { eventually, homeDatabaseUrl, managerDbArgs, type TestManager } from '../helpers/manager.js';
-import { testStore } from '../helpers/postgres.js';
+import { createTestDatabase, testStore } from '../helpers/postgres.js';
 import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, writeWorkerConfig } from '../helpers/worker.js';
 
@@ -30,12 +30,12 @@ fault_declaration_cutoff = 8
 `;
 
 /** The manager of the devnet in `net`, as its own process, so the chain goes on while the manager is down. */
-async function startPoster(home: string, net: TestDevnet, sectors: number): Promise<TestManager> {
-  const toml = defaultDevnetConfig(join(home, 'persist'))
+async function startPoster(home: string, net: TestDevnet, sectors: number, shared?: { db: string; persist: string }): Promise<TestManager> {
+  const toml = defaultDevnetConfig(shared?.persist ?? join(home, 'persist'))
     .replace('poll_interval = "1s"', 'poll_interval = "200ms"\n\n[proving]\nproofs = "mock"')
     .replace('init_number = 0', `init_number = 0\nmax_number = ${sectors}`);
   writeFileSync(join(home, 'manager.toml'), toml);
-  const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--chain-api', net.url, '--listen', '127.0.0.1:0', ...(await managerDbArgs(home))]);
+  const daemon = spawnCli(MANAGER_BIN, ['daemon', '--home', home, '--chain-api', net.url, '--listen', '127.0.0.1:0', ...(shared ? ['--db', shared.db] : await managerDbArgs(home))]);
   const line = await daemon.waitFor(/"manager up"/, 30_000);
   const url = (JSON.parse(line) as { url: string }).url;
   const rpc = new RpcClient({ url: `${url}/rpc/v0`, token: readFileSync(join(home, 'token'), 'utf8').trim(), timeoutMs: 20_000 });
@@ -43,8 +43,8 @@ async function startPoster(home: string, net: TestDevnet, sectors: number): Prom
 }
 
 /** Seals `count` CC sectors on mock processors, then stops the worker. */
-async function sealSectors(m: TestManager, count: number): Promise<SectorSummary[]> {
-  const worker = await startTestWorker(await writeWorkerConfig(tempDir('poster-worker'), m));
+async function sealSectors(m: TestManager, count: number, persist = join(m.home, 'persist')): Promise<SectorSummary[]> {
+  const worker = await startTestWorker(await writeWorkerConfig(tempDir('poster-worker'), m, { attached: [{ name: 'local', location: persist }] }));
   try {
     return await eventually(
       `${count} sealed sectors`,
@@ -247,6 +247,25 @@ describe('the manager proves', () => {
       await assertProvenEveryDeadline(net, 2);
     } finally {
       await m.daemon.kill();
+      await net.daemon.kill();
+    }
+  });
+});
+
+const PG = process.env.SEALFLEET_TEST_PG;
+describe('several managers on one database', { skip: PG ? false : 'SEALFLEET_TEST_PG is not set: several managers need a PostgreSQL server' }, () => {
+  it('one proof per deadline however many managers follow it', async () => {
+    const net = await startTestDevnet(tempDir('poster-devnet'), { toml: DEVNET_TOML, blockTime: '200ms' });
+    const shared = { db: await createTestDatabase(), persist: join(tempDir('poster-shared'), 'persist') };
+    const managers = [await startPoster(tempDir('poster-a'), net, 2, shared)];
+    try {
+      await sealSectors(managers[0] as TestManager, 2, shared.persist);
+      managers.push(await startPoster(tempDir('poster-b'), net, 2, shared), await startPoster(tempDir('poster-c'), net, 2, shared));
+      await waitPeriods(net, 3);
+      assert.deepEqual(fromRunsJson(await net.lotus.stateMinerFaults(TEST_MINER.address)), [], 'no sector became faulty');
+      await assertProvenEveryDeadline(net, 2);
+    } finally {
+      for (const m of managers) await m.daemon.kill();
       await net.daemon.kill();
     }
   });
