@@ -40,6 +40,7 @@ interface Point {
   p99: number;
   methods: { method: Method; calls: number; p50: number; p99: number }[];
   errors: number;
+  unanswered: number;
   firstError: string | null;
   managerRssMiB: number[];
   managerCpuCores: number;
@@ -187,11 +188,12 @@ async function runPoint(setup: Setup, n: number, o: FleetOptions, profile: boole
     const allocated = loads.reduce((s, r) => s + r.allocated, 0);
     return {
       n,
-      perSecond: all.length / (o.durationMs / 1000),
+      perSecond: loads.reduce((s, r) => s + r.served, 0) / (o.durationMs / 1000),
       p50: all.length ? percentile(all, 50) : Infinity,
       p99: all.length ? percentile(all, 99) : Infinity,
       methods,
       errors: loads.reduce((s, r) => s + Object.values(r.errors).reduce((a, b) => a + b, 0), 0),
+      unanswered: loads.reduce((s, r) => s + r.unanswered, 0),
       firstError: loads.find((r) => r.firstError)?.firstError ?? null,
       managerRssMiB: after.map((a) => a.rssMiB),
       managerCpuCores: after.reduce((s, a, i) => s + (a.cpuS - (before[i] as { cpuS: number }).cpuS), 0) / (o.durationMs / 1000),
@@ -239,13 +241,15 @@ async function runSetup(setup: Setup, o: FleetOptions, profileLargest: boolean):
     else hi = mid;
   }
   points.sort((a, b) => a.n - b.n);
-  const largest = hi === null ? `≥ ${lo} (every point measured passed)` : lo === 0 ? `< ${hi} (no point measured passed)` : `${lo} (${hi} failed)`;
+  const real = (n: number): string => `≈ ${(n * o.scale).toLocaleString('en')} real threads`;
+  const largest =
+    hi === null ? `≥ ${lo} (every point measured passed; ${real(lo)})` : lo === 0 ? `< ${hi} (no point measured passed)` : `${lo} (${real(lo)}); ${hi} failed`;
   return { points, largest };
 }
 
 const describe = (p: Point): string =>
   `${fmt(p.perSecond, 0)} calls/s, p50 ${fmt(p.p50, 1)} ms, p99 ${fmt(p.p99, 1)} ms; manager RSS ${p.managerRssMiB.map((r) => fmt(r, 0)).join(' + ')} MiB, CPU ${fmt(p.managerCpuCores, 2)} cores; ` +
-  `DB ${p.dbBytesPer1000 === null ? '—' : `${fmt(p.dbBytesPer1000 / 1024 ** 2, 2)} MiB`} per 1,000 sectors; ${p.errors} errors; ` +
+  `DB ${p.dbBytesPer1000 === null ? '—' : `${fmt(p.dbBytesPer1000 / 1024 ** 2, 2)} MiB`} per 1,000 sectors; ${p.errors} errors${p.unanswered ? `, ${p.unanswered} calls unanswered 30 s after the window (counted at that age)` : ''}; ` +
   `generator ${p.generators} proc., CPU ${fmt(p.generatorCpu, 2)} cores, event loop ${fmt(p.generatorElu * 100, 0)} %${p.generatorElu > SATURATED_ELU ? ' (SATURATED)' : ''}`;
 
 /**

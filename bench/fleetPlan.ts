@@ -65,6 +65,9 @@ export interface LoadResult {
   allocated: number;
   finished: number;
   abandoned: number;
+  /** Calls answered during the window (whenever they started), and calls of the window not answered within the grace after it. */
+  served: number;
+  unanswered: number;
   /** The generator's own event-loop utilisation and CPU (cores' worth) over the window. */
   elu: number;
   cpuCores: number;
