@@ -1,26 +1,20 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { findOnPath } from '../../src/core/executable.js';
 import { formatLogLine } from '../../src/core/log.js';
 import { eventually } from '../helpers/manager.js';
 import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
+import { noTerminal, onTerminal } from '../helpers/terminal.js';
 
 const TEXT_UP = /^\d\d:\d\d:\d\d\.\d{3} INFO {2}devnet devnet up: a local simulation of the Lotus chain API, not a Filecoin network url=http:\/\/127\.0\.0\.1:\d+\/rpc\/v1 height=0 .*verifier=mock\r?$/m;
 const JSON_UP = /^\{"level":30,.*"msg":"devnet up: /m;
 
-/** The devnet daemon on a pseudo-terminal (util-linux `script`), until its ready line; its output as the terminal got it. */
+/** The devnet daemon on a pseudo-terminal until its ready line; its output as the terminal got it. */
 async function devnetOnTerminal(env: Record<string, string>): Promise<string> {
-  const command = `${process.execPath} ${MANAGER_BIN} devnet --home ${tempDir('log-tty')} --listen 127.0.0.1:0`;
-  const proc = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env: { ...process.env, SEALFLEET_LOG: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  const run = onTerminal(MANAGER_BIN, ['devnet', '--home', tempDir('log-tty'), '--listen', '127.0.0.1:0'], env);
   try {
-    return await eventually('the devnet ready line', async () => (/devnet up/.test(out) ? out : undefined), 30_000);
+    return await eventually('the devnet ready line', async () => (/devnet up/.test(run.output()) ? run.output() : undefined), 30_000);
   } finally {
-    if (proc.pid !== undefined) process.kill(-proc.pid, 'SIGTERM');
-    await exited;
+    await run.close();
   }
 }
 
@@ -34,9 +28,7 @@ const devnetInPipe = async (env: Record<string, string>): Promise<string> => {
 };
 
 describe('log format of the daemons (real processes)', () => {
-  const noScript = findOnPath('script') === undefined ? 'util-linux script is not installed' : false;
-
-  it('prints human-readable lines on a terminal, and JSON with SEALFLEET_LOG_FORMAT=json', { skip: noScript }, async () => {
+  it('prints human-readable lines on a terminal, and JSON with SEALFLEET_LOG_FORMAT=json', { skip: noTerminal }, async () => {
     const text = await devnetOnTerminal({});
     assert.match(text, TEXT_UP);
     assert.doesNotMatch(text, /\{"level"/);
