@@ -10,6 +10,7 @@ import { checkParams, findSidecar } from '../core/processor/sidecar.js';
 import { writePrivateFileAtomic } from '../core/privateFiles.js';
 import { loadWorkerConfig } from '../worker/config.js';
 import { startWorker } from '../worker/daemon.js';
+import { addExamples } from './examples.js';
 import { die, listenArg, runUntilSignal } from './options.js';
 
 const DEFAULT_HOME = '.sealfleet';
@@ -159,5 +160,7 @@ location = "persist"
 
 ${processors}`;
 }
+
+addExamples(program, { '': ['npm start', 'npm start -- --threads 2 --proofs mock', 'node dist/cli/quickstart.js --home /tmp/demo --listen 127.0.0.1:1790'] });
 
 program.parseAsync().catch(die);
