@@ -37,7 +37,7 @@ describe('--help of every command (real CLIs)', () => {
         const examples = /\nExamples?:\n((?: {2}\$ .+\n)+)\n*$/.exec(help);
         assert.ok(examples, `"${path}" --help has no Example section:\n${help}`);
         // An example of a subcommand runs that subcommand (a group's may show one of its children).
-        for (const line of examples[1].trimEnd().split('\n')) {
+        for (const line of (examples[1] ?? '').trimEnd().split('\n')) {
           if (path !== '' && bin !== join(ROOT, 'dist', 'cli', 'quickstart.js')) assert.ok(line.includes(` ${path}`), `"${path}" example runs something else: ${line}`);
         }
       }
