@@ -13,8 +13,8 @@ describe('docs/configuration.md', () => {
 
   it('lists keys of all three files with their types and defaults', () => {
     const doc = renderConfigReference();
-    assert.match(doc, /^\| `chain\.poll_interval` \| duration \| `"5s"` \| \|$/m);
-    assert.match(doc, /^\| `sealing\.recover_interval` \| duration \| `"1m"` \| \|$/m);
+    assert.match(doc, /^\| `chain\.poll_interval` \| duration \| `"5s"` \| {2}\|$/m);
+    assert.match(doc, /^\| `sealing\.recover_interval` \| duration \| `"1m"` \| {2}\|$/m);
     assert.match(doc, /^\| `processors\.<stage>\[\]\.bin` \| string \| {2}\| Absent: the stage runs in sealfleet-proofs/m);
     assert.match(doc, /^\| `chain\.block_time` \| duration \| `"1s"` \| `0s` stops the clock/m);
   });
