@@ -238,6 +238,12 @@ export class SealingThread {
         await this.step();
       } catch (err) {
         if (err instanceof Interrupted) continue;
+        // A step cut short by the worker's own stop (its processors closed) is no failure: the state it
+        // started from is persisted, and the restarted daemon runs it again.
+        if (this.stopped) {
+          this.log.debug({ sector: this.sectorName, state: this.task.state, err: describeError(err) }, 'step interrupted by the stop');
+          continue;
+        }
         await this.fail(err);
       }
     }
