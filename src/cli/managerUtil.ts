@@ -7,7 +7,7 @@ import { SECTOR_STATUSES } from '../manager/sectors/lifecycle.js';
 import { arg, defaultHome, durationArg, indexArg } from './options.js';
 import { managerClient } from './managerClient.js';
 import { renderTable } from './table.js';
-import { printableJson, printLine } from './terminal.js';
+import { printableJson, printLine } from '../core/terminalText.js';
 import { logLimitArg, renderThreadLog } from './threadLog.js';
 import { resolveWorker, type WorkerRow } from './resolveWorker.js';
 import { watchCommand } from './watch.js';

@@ -7,7 +7,7 @@ import { managerClient } from './managerClient.js';
 import { arg, durationArg } from './options.js';
 import { resolveWorker, type WorkerRow } from './resolveWorker.js';
 import { renderTable } from './table.js';
-import { printable } from './terminal.js';
+import { printable } from '../core/terminalText.js';
 
 /** What one frame shows, read from the manager (and, for paused threads, from their workers). */
 export interface PipelineSnapshot {

@@ -9,7 +9,7 @@ import { loadWorkerConfig, type WorkerConfig } from '../worker/config.js';
 import { addExamples } from './examples.js';
 import { die, indexArg, runUntilSignal } from './options.js';
 import { renderTable } from './table.js';
-import { printableJson, printLine } from './terminal.js';
+import { printableJson, printLine } from '../core/terminalText.js';
 import { logLimitArg, renderThreadLog } from './threadLog.js';
 import { WorkerControl } from './workerClient.js';
 

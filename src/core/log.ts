@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { printable } from '../cli/terminal.js';
+import { printable } from './terminalText.js';
 
 export type { Logger };
 
