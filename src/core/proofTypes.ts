@@ -85,3 +85,11 @@ export const UPDATE_PROOFS: readonly { id: number; name: string; sectorSize: Sec
 export function updateProofForSize(size: SectorSize): number {
   return SECTOR_SIZES.indexOf(size);
 }
+
+/**
+ * The WindowPoSt proofs the actors take (`StackedDRGWindow<size>V1P1`, ids 10–14), each with its name in the proofs
+ * API, which calls V1P1 `V1_2`: the sidecar's `window_post` / `verify_window_post` take that name.
+ */
+export const WINDOW_POST_PROOFS: readonly { id: number; name: string; sectorSize: SectorSize }[] = SECTOR_SIZES.map(
+  (size, i) => ({ id: 10 + i, name: `StackedDrgWindow${SIZE_NAMES[i]}V1_2`, sectorSize: size }),
+);

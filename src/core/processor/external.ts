@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { permanent, temporary } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Semaphore, type Release } from '../semaphore.js';
-import { readyLine, type OutputOf, type Stage, type TaskOf } from '../wire/processor.js';
+import { readyLine, type OutputOf, type ProcessorStage, type TaskOf } from '../wire/processor.js';
 import { OUTPUT_SCHEMAS } from './outputs.js';
 import { placeCommand, type Placement } from './placement.js';
 
@@ -87,7 +87,7 @@ export class ExternalProcessor {
   private readonly log: Logger;
 
   constructor(
-    readonly stage: Stage,
+    readonly stage: ProcessorStage,
     readonly config: ExternalProcessorConfig,
     index: number,
     log: Logger,
@@ -325,7 +325,7 @@ export class ExternalProcessor {
  * All the children of one stage. A task tries every live entry for its slot and all its locks at once and goes
  * to the one with the most room left (the later one on a tie); when none is free it waits for the first.
  */
-export class ExternalStage<S extends Stage> {
+export class ExternalStage<S extends ProcessorStage> {
   private constructor(
     readonly stage: S,
     private readonly processors: ExternalProcessor[],
@@ -335,7 +335,7 @@ export class ExternalStage<S extends Stage> {
    * Starts every child of the stage; if one fails its handshake, the others are closed again. `locks` are the
    * named locks entries may list, shared with the other stages.
    */
-  static async start<S extends Stage>(stage: S, configs: ExternalProcessorConfig[], log: Logger, locks: ReadonlyMap<string, Semaphore> = new Map()): Promise<ExternalStage<S>> {
+  static async start<S extends ProcessorStage>(stage: S, configs: ExternalProcessorConfig[], log: Logger, locks: ReadonlyMap<string, Semaphore> = new Map()): Promise<ExternalStage<S>> {
     const processors = configs.map(
       (config, i) => new ExternalProcessor(stage, config, i, log, config.locks.flatMap((name) => locks.get(name) ?? [])),
     );
