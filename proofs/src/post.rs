@@ -210,6 +210,13 @@ pub fn verify_window_post(t: VerifyWindowPoStTask) -> Result<bool> {
         &replicas,
         prover_id(t.miner_id),
     )
+    .with_context(|| {
+        let sectors: Vec<u64> = replicas.keys().map(|&id| u64::from(id)).collect();
+        format!(
+            "verify_window_post of a {}-byte proof for sectors {sectors:?}",
+            proof.len()
+        )
+    })
 }
 
 #[cfg(test)]
