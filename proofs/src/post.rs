@@ -153,16 +153,19 @@ pub fn window_post(t: WindowPoStTask) -> Result<WindowPoStOutput> {
                     faults: faults.into_iter().collect(),
                 })
             }
-            Err(e) => match e.downcast_ref::<StorageProofsError>() {
-                Some(StorageProofsError::FaultySectors(found)) if !found.is_empty() => {
-                    log::warn!("window_post: faulty while proving: {found:?}");
-                    for id in found {
-                        good.remove(id);
-                        faults.insert(u64::from(*id));
-                    }
+            Err(e) => {
+                let found = match e.downcast_ref::<StorageProofsError>() {
+                    Some(StorageProofsError::FaultySectors(found)) => found.clone(),
+                    _ => Vec::new(),
+                };
+                // Only sectors still being proven can be dropped: anything else would prove the same set again.
+                let dropped: Vec<SectorId> = found.into_iter().filter(|id| good.remove(id).is_some()).collect();
+                if dropped.is_empty() {
+                    return Err(e.context("generate_window_post"));
                 }
-                _ => return Err(e.context("generate_window_post")),
-            },
+                log::warn!("window_post: faulty while proving: {dropped:?}");
+                faults.extend(dropped.into_iter().map(u64::from));
+            }
         }
     }
     Ok(WindowPoStOutput {
