@@ -220,10 +220,10 @@ fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/chain/vectors")
 }
 
-/// The method a `.hex` file's name names: `<Method>.hex` or `<Method>-<case>.hex`.
+/// The method a `.hex` file's name names: `<Method>.hex`, `<Method>.<case>.hex` or `<Method>-<case>.hex`.
 fn hex_file_method(name: &str) -> Option<&'static str> {
     let stem = name.strip_suffix(".hex")?;
-    let method = stem.split_once('-').map_or(stem, |(m, _)| m);
+    let method = stem.split_once(['.', '-']).map_or(stem, |(m, _)| m);
     METHODS.iter().map(|(m, _)| *m).find(|m| *m == method)
 }
 
@@ -280,8 +280,8 @@ fn every_vector_decodes_and_encodes_with_the_actors_types() {
     if !skipped.is_empty() {
         eprintln!("not miner params, not checked: {}", skipped.join(", "));
     }
-    // The methods sealing sends always have vectors; the others are checked as soon as theirs exist.
-    for method in ["PreCommitSectorBatch2", "ProveCommitSectors3", "ProveReplicaUpdates3"] {
+    // Every method we send has vectors: a method without one would go unchecked.
+    for &(method, _) in METHODS {
         assert!(
             checked.iter().any(|(_, m)| *m == method),
             "no vector for {method} in {}",
@@ -309,6 +309,7 @@ fn a_wrong_layout_is_refused_by_the_actors_types() {
 fn hex_files_are_named_for_their_method() {
     assert_eq!(hex_file_method("SubmitWindowedPoSt.hex"), Some("SubmitWindowedPoSt"));
     assert_eq!(hex_file_method("DeclareFaults-two-partitions.hex"), Some("DeclareFaults"));
+    assert_eq!(hex_file_method("DeclareFaults.declare-faults.hex"), Some("DeclareFaults"));
     assert_eq!(hex_file_method("DeclareFaultsRecovered-one.hex"), Some("DeclareFaultsRecovered"));
     assert_eq!(hex_file_method("BatchReturn.hex"), None);
     assert_eq!(hex_file_method("miner-params.json"), None);
