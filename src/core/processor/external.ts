@@ -184,7 +184,9 @@ export class ExternalProcessor {
     const { bin, envs, inherit_envs, stable_wait } = this.config;
     const expected = readyLine(this.stage);
     const env = inherit_envs ? { ...process.env, ...envs } : { ...envs };
-    const child = spawn(this.command.command, this.command.args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A process group of its own: Ctrl-C on the worker's terminal signals the whole foreground group, which
+    // would kill the children mid-task before the worker could close them (the worker stops them itself).
+    const child = spawn(this.command.command, this.command.args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child = child;
     this.ready = false;
     return new Promise<void>((resolve, reject) => {
