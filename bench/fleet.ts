@@ -303,7 +303,7 @@ export async function benchFleet(o: FleetOptions): Promise<BenchOutput> {
       `a ${REAL.blockTime} s block time (the devnet's is divided by s too) and a ${REAL.preCommitChallengeDelay}-epoch seed delay. Per sector a thread makes 16 ReportState and ` +
       `about 12 other calls (more when polls find a message still pending), so its calls wait on about ${fmt(REAL_CYCLE_S / 28 / 60, 0)} real minutes of work or chain between them. ` +
       `Threads start spread over one scaled sector cycle, and each point measures the ${o.durationMs / 1000} s after that. ` +
-      `Points: 1k, 10k and 100k real threads; above, doubling up to --max-n (${o.maxN.toLocaleString('en')}) while p99 stays under ${P99_LIMIT_MS} ms; then ${o.searchSteps} points bisecting ` +
+      `Points: 1k, 10k and 100k real threads; above, doubling up to --max-n (${o.maxN.toLocaleString('en')}) while p99 stays under ${P99_LIMIT_MS} ms; then ${o.searchSteps} more point${o.searchSteps === 1 ? '' : 's'} bisecting ` +
       `between the largest N that passed and the next that failed. Calls run through the worker's ManagerClient, each simulated worker with a keep-alive pool of its own (up to 64 connections per manager).`,
     '',
   ];
