@@ -15,7 +15,8 @@ const LOAD = fileURLToPath(new URL('./fleetLoad.ts', import.meta.url));
 const P99_LIMIT_MS = 50;
 /** Above this event-loop utilisation a generator process is the bottleneck, not the manager. */
 const SATURATED_ELU = 0.9;
-const THREADS_PER_GENERATOR = 25_000;
+/** Real threads per generator process: a million real threads make about 2,500 calls a second. */
+const REAL_THREADS_PER_GENERATOR = 250_000;
 const CLOCK_TICKS = 100;
 
 export interface FleetOptions {
@@ -155,12 +156,12 @@ async function runPoint(setup: Setup, n: number, o: FleetOptions, profile: boole
     const dbWhere = dbUrl ?? join(first.home, 'manager.db');
     const db0 = await databaseBytes(setup.store, dbWhere);
 
-    const count = Math.min(4, Math.ceil(sim.threads / THREADS_PER_GENERATOR));
+    const workers = Math.ceil(sim.threads / THREADS_PER_WORKER);
+    const count = Math.min(4, workers, Math.ceil(n / REAL_THREADS_PER_GENERATOR));
     const generators = await startGenerators(count);
     stops.unshift(async () => generators.forEach((g) => g.kill('SIGKILL')));
     const warmupMs = (REAL_CYCLE_S * 1000) / sim.scale;
     const results = generators.map(resultOf);
-    const workers = Math.ceil(sim.threads / THREADS_PER_WORKER);
     let firstWorker = 0;
     generators.forEach((g, i) => {
       // Whole workers per process: the last takes what is left.
