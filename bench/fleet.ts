@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { METHODS, REAL, REAL_CYCLE_S, THREADS_PER_WORKER, type LoadJob, type LoadResult, type Method } from './fleetPlan.js';
+import { METHODS, REAL, REAL_CYCLE_S, simulation, THREADS_PER_WORKER, type LoadJob, type LoadResult, type Method } from './fleetPlan.js';
 import { fmt, percentile, skipped, timeUntilReady, type BenchOutput, type Figure } from './lib.js';
 import { summariseProfile } from './profile.js';
 
@@ -15,16 +15,19 @@ const LOAD = fileURLToPath(new URL('./fleetLoad.ts', import.meta.url));
 const P99_LIMIT_MS = 50;
 /** Above this event-loop utilisation a generator process is the bottleneck, not the manager. */
 const SATURATED_ELU = 0.9;
-const THREADS_PER_GENERATOR = 25_000;
+/** Real threads per generator process: a million real threads make about 2,500 calls a second. */
+const REAL_THREADS_PER_GENERATOR = 250_000;
 const CLOCK_TICKS = 100;
 
 export interface FleetOptions {
+  /** Every N is a number of real sealing threads. */
   maxN: number;
   durationMs: number;
+  /** The compression aimed at: N real threads are played by round(N / scale) simulated ones (see `simulation`). */
   scale: number;
   searchSteps: number;
 }
-export const FLEET_DEFAULTS: FleetOptions = { maxN: 100_000, durationMs: 15_000, scale: 600, searchSteps: 2 };
+export const FLEET_DEFAULTS: FleetOptions = { maxN: 1_000_000, durationMs: 15_000, scale: 600, searchSteps: 2 };
 
 type Store = { kind: 'sqlite' } | { kind: 'postgres'; server: string };
 interface Setup {
@@ -34,7 +37,10 @@ interface Setup {
 }
 
 interface Point {
+  /** Real sealing threads, played by `simulated` threads at `scale`. */
   n: number;
+  simulated: number;
+  scale: number;
   perSecond: number;
   p50: number;
   p99: number;
@@ -112,14 +118,15 @@ const resultOf = (child: ReturnType<typeof fork>): Promise<LoadResult> =>
   });
 
 /**
- * One point: a devnet (block time scaled), `setup.managers` managers on a fresh database, and N simulated
- * threads from enough generator processes; everything is started anew and stopped after.
+ * One point: a devnet (block time scaled), `setup.managers` managers on a fresh database, and N real threads
+ * played by simulated ones from enough generator processes; everything is started anew and stopped after.
  */
 async function runPoint(setup: Setup, n: number, o: FleetOptions, profile: boolean): Promise<Point> {
   const root = mkdtempSync(join(tmpdir(), 'sealfleet-bench-fleet-'));
   const stops: (() => Promise<void>)[] = [];
   const database = setup.store.kind === 'postgres' ? `sf_bench_fleet_${randomBytes(4).toString('hex')}` : null;
-  const blockMs = Math.max(10, Math.round((REAL.blockTime * 1000) / o.scale));
+  const sim = simulation(n, o.scale);
+  const blockMs = Math.max(10, Math.round((REAL.blockTime * 1000) / sim.scale));
   try {
     mkdirSync(join(root, 'devnet'));
     writeFileSync(join(root, 'devnet', 'devnet.toml'), `[chain]\nblock_time = "${blockMs}ms"\npre_commit_challenge_delay = ${REAL.preCommitChallengeDelay}\n`);
@@ -149,18 +156,18 @@ async function runPoint(setup: Setup, n: number, o: FleetOptions, profile: boole
     const dbWhere = dbUrl ?? join(first.home, 'manager.db');
     const db0 = await databaseBytes(setup.store, dbWhere);
 
-    const count = Math.min(4, Math.ceil(n / THREADS_PER_GENERATOR));
+    const workers = Math.ceil(sim.threads / THREADS_PER_WORKER);
+    const count = Math.min(4, workers, Math.ceil(n / REAL_THREADS_PER_GENERATOR));
     const generators = await startGenerators(count);
     stops.unshift(async () => generators.forEach((g) => g.kill('SIGKILL')));
-    const warmupMs = (REAL_CYCLE_S * 1000) / o.scale;
+    const warmupMs = (REAL_CYCLE_S * 1000) / sim.scale;
     const results = generators.map(resultOf);
-    const workers = Math.ceil(n / THREADS_PER_WORKER);
     let firstWorker = 0;
     generators.forEach((g, i) => {
       // Whole workers per process: the last takes what is left.
       const share = i === count - 1 ? workers - firstWorker : Math.floor(workers / count);
-      const threads = Math.min(share * THREADS_PER_WORKER, n - firstWorker * THREADS_PER_WORKER);
-      const job: LoadJob = { urls: managers.map((m) => m.url), token, threads, firstWorker, scale: o.scale, warmupMs, durationMs: o.durationMs, store: join(root, 'persist') };
+      const threads = Math.min(share * THREADS_PER_WORKER, sim.threads - firstWorker * THREADS_PER_WORKER);
+      const job: LoadJob = { urls: managers.map((m) => m.url), token, threads, firstWorker, scale: sim.scale, warmupMs, durationMs: o.durationMs, store: join(root, 'persist') };
       g.send(job);
       firstWorker += share;
     });
@@ -188,6 +195,8 @@ async function runPoint(setup: Setup, n: number, o: FleetOptions, profile: boole
     const allocated = loads.reduce((s, r) => s + r.allocated, 0);
     return {
       n,
+      simulated: sim.threads,
+      scale: sim.scale,
       perSecond: loads.reduce((s, r) => s + r.served, 0) / (o.durationMs / 1000),
       p50: all.length ? percentile(all, 50) : Infinity,
       p99: all.length ? percentile(all, 99) : Infinity,
@@ -213,37 +222,53 @@ async function runPoint(setup: Setup, n: number, o: FleetOptions, profile: boole
 }
 
 const ok = (p: Point): boolean => p.p99 < P99_LIMIT_MS;
+/** A number of real threads in whole real workers of 32. */
 const wholeWorkers = (n: number): number => Math.max(THREADS_PER_WORKER, Math.round(n / THREADS_PER_WORKER) * THREADS_PER_WORKER);
+const threadsText = (n: number): string => `${n.toLocaleString('en')} real threads`;
+/** The scale shown with one decimal only when it is not whole. */
+const scaleText = (scale: number): string => (Number.isInteger(scale) ? String(scale) : fmt(scale, 1));
+const playedBy = (p: Point): string => `${p.simulated.toLocaleString('en')} simulated at scale ${scaleText(p.scale)}`;
+/** The fixed points: 1k, 10k and 100k real threads, those up to --max-n, and --max-n itself below 100k. */
+export function fixedPoints(maxN: number): number[] {
+  const ns = [1000, 10_000, 100_000].filter((x) => x <= maxN);
+  if (maxN < 100_000 && ns[ns.length - 1] !== maxN) ns.push(maxN);
+  return ns;
+}
 
 /**
- * The measured points (1k, 10k, 100k up to --max-n), then bisection (geometric, in whole workers) between
- * the largest N whose p99 stayed under 50 ms and the next one, for --search-steps more points.
+ * The fixed points; above them, doubling up to --max-n while the last point passes; then bisection
+ * (geometric, in whole real workers) between the largest N whose p99 stayed under 50 ms and the next one,
+ * for --search-steps more points. Every N is real threads.
  */
 async function runSetup(setup: Setup, o: FleetOptions, profileLargest: boolean): Promise<{ points: Point[]; largest: string }> {
-  const ns = [1000, 10_000, 100_000].filter((x) => x <= o.maxN);
-  if (ns[ns.length - 1] !== o.maxN) ns.push(o.maxN);
   const points: Point[] = [];
-  for (const n of ns) {
-    const p = await runPoint(setup, n, o, profileLargest && n === ns[ns.length - 1]);
-    console.error(`fleet ${setup.label} N=${n}: ${fmt(p.perSecond, 0)} calls/s, p99 ${fmt(p.p99, 1)} ms`);
+  const measure = async (n: number, why: string, profile: boolean): Promise<Point> => {
+    const p = await runPoint(setup, n, o, profile);
+    console.error(`fleet ${setup.label} N=${n} real (${playedBy(p)})${why}: ${fmt(p.perSecond, 0)} calls/s, p99 ${fmt(p.p99, 1)} ms`);
     points.push(p);
-  }
-  const passing = points.filter(ok).map((p) => p.n);
-  let lo = passing.length ? Math.max(...passing) : 0;
-  let hi = points.map((p) => p.n).find((x) => x > lo && !ok(points.find((p) => p.n === x) as Point)) ?? null;
+    return p;
+  };
+  const fixed = fixedPoints(o.maxN);
+  let last: Point | null = null;
+  for (const n of fixed) last = await measure(n, '', profileLargest && n === fixed[fixed.length - 1]);
+  while (last && ok(last) && last.n < o.maxN) last = await measure(Math.min(last.n * 2, o.maxN), ' (doubling)', false);
+  const passing = points.filter(ok);
+  let lo = passing.length ? Math.max(...passing.map((p) => p.n)) : 0;
+  let hi = points.filter((p) => p.n > lo && !ok(p)).reduce<number | null>((min, p) => (min === null || p.n < min ? p.n : min), null);
   for (let step = 0; hi !== null && step < o.searchSteps; step++) {
     const mid = wholeWorkers(Math.sqrt(Math.max(lo, THREADS_PER_WORKER) * hi));
     if (mid <= lo || mid >= hi) break;
-    const p = await runPoint(setup, mid, o, false);
-    console.error(`fleet ${setup.label} N=${mid} (search): ${fmt(p.perSecond, 0)} calls/s, p99 ${fmt(p.p99, 1)} ms`);
-    points.push(p);
-    if (ok(p)) lo = mid;
+    if (ok(await measure(mid, ' (search)', false))) lo = mid;
     else hi = mid;
   }
-  points.sort((a, b) => a.n - b.n);
-  const real = (n: number): string => `≈ ${(n * o.scale).toLocaleString('en')} real threads`;
+  points.sort((x, y) => x.n - y.n);
+  const at = (n: number): string => playedBy(points.find((p) => p.n === n) as Point);
   const largest =
-    hi === null ? `≥ ${lo} (every point measured passed; ${real(lo)})` : lo === 0 ? `< ${hi} (no point measured passed)` : `${lo} (${real(lo)}); ${hi} failed`;
+    hi === null
+      ? `≥ ${threadsText(lo)} (${at(lo)}; every point measured passed, up to --max-n ${o.maxN.toLocaleString('en')})`
+      : lo === 0
+        ? `< ${threadsText(hi)} (${at(hi)}; no point measured passed)`
+        : `${threadsText(lo)} (${at(lo)}); ${threadsText(hi)} failed`;
   return { points, largest };
 }
 
@@ -253,8 +278,8 @@ const describe = (p: Point): string =>
   `generator ${p.generators} proc., CPU ${fmt(p.generatorCpu, 2)} cores, event loop ${fmt(p.generatorElu * 100, 0)} %${p.generatorElu > SATURATED_ELU ? ' (SATURATED)' : ''}`;
 
 /**
- * The simulated fleet: N sealing threads (N/32 workers, real RPC client, the sealer plan's calls with waits
- * divided by the scale) against one SQLite manager, one PostgreSQL manager and three, on a devnet.
+ * The simulated fleet: N real sealing threads over N/32 workers, played by round(N / scale) simulated ones
+ * (real RPC client, the sealer plan's calls with waits divided by the effective scale) against one SQLite manager, one PostgreSQL manager and three, on a devnet.
  */
 export async function benchFleet(o: FleetOptions): Promise<BenchOutput> {
   const server = process.env.SEALFLEET_TEST_PG;
@@ -269,20 +294,25 @@ export async function benchFleet(o: FleetOptions): Promise<BenchOutput> {
   ];
   const figures: Figure[] = [];
   const details: string[] = [
-    `Scale ${o.scale}: every wait of the model below is divided by ${o.scale}, so one simulated thread calls the manager as often as ${o.scale} real threads ` +
-      `(a sector's ${fmt(REAL_CYCLE_S / 3600, 1)} h take ${fmt(REAL_CYCLE_S / o.scale, 1)} s). Real-time model: pings every ${REAL.pingInterval} s per worker of ${THREADS_PER_WORKER} threads; ` +
-      `rpc_polling_interval ${REAL.rpcPollingInterval} s; recover_interval ${REAL.recoverInterval} s; stages ${Object.entries(REAL.stages).map(([k, v]) => `${k} ${v} s`).join(', ')}; ` +
-      `a ${REAL.blockTime} s block time (the devnet's is scaled alike) and a ${REAL.preCommitChallengeDelay}-epoch seed delay. Per sector a thread makes 16 ReportState and ` +
+    `Every N is a number of real sealing threads, over N / ${THREADS_PER_WORKER} real workers. N real threads are played by k = max(1, round(N / ${o.scale})) simulated threads ` +
+      `(--scale ${o.scale}) at the effective scale s = N / k: every wait of the model below is divided by s, so each simulated thread calls the manager as often as s real threads ` +
+      `and the k together exactly as often as N (N = 1,000 at scale 600: 2 threads at scale 500; a sector's ${fmt(REAL_CYCLE_S / 3600, 1)} h take ${fmt(REAL_CYCLE_S / o.scale, 1)} s at scale ${o.scale}). ` +
+      `The simulated threads are grouped ${THREADS_PER_WORKER} to a simulated worker; one of t threads stands for t × s real threads, that is t × s / ${THREADS_PER_WORKER} real workers, each pinging every ` +
+      `ping_interval (${REAL.pingInterval} s), so it pings every ${REAL.pingInterval} s × ${THREADS_PER_WORKER} / (t × s) (a full one: ${REAL.pingInterval} s / s) under those workers' names in turn: ` +
+      `N / ${THREADS_PER_WORKER} / ${REAL.pingInterval} pings per second in all, from N / ${THREADS_PER_WORKER} worker names, as the real fleet sends. ` +
+      `Real-time model: rpc_polling_interval ${REAL.rpcPollingInterval} s; recover_interval ${REAL.recoverInterval} s; stages ${Object.entries(REAL.stages).map(([k, v]) => `${k} ${v} s`).join(', ')}; ` +
+      `a ${REAL.blockTime} s block time (the devnet's is divided by s too) and a ${REAL.preCommitChallengeDelay}-epoch seed delay. Per sector a thread makes 16 ReportState and ` +
       `about 12 other calls (more when polls find a message still pending), so its calls wait on about ${fmt(REAL_CYCLE_S / 28 / 60, 0)} real minutes of work or chain between them. ` +
-      `Threads start spread over one scaled sector cycle (${fmt(REAL_CYCLE_S / o.scale, 1)} s), and each point measures the ${o.durationMs / 1000} s after that. ` +
-      `Calls run through the worker's ManagerClient; each generator process shares its RPC client's keep-alive pool (64 connections per manager) among its workers.`,
+      `Threads start spread over one scaled sector cycle, and each point measures the ${o.durationMs / 1000} s after that. ` +
+      `Points: 1k, 10k and 100k real threads; above, doubling up to --max-n (${o.maxN.toLocaleString('en')}) while p99 stays under ${P99_LIMIT_MS} ms; then ${o.searchSteps} more point${o.searchSteps === 1 ? '' : 's'} bisecting ` +
+      `between the largest N that passed and the next that failed. Calls run through the worker's ManagerClient, each simulated worker with a keep-alive pool of its own (up to 64 connections per manager).`,
     '',
   ];
   for (const setup of setups) {
     const { points, largest } = await runSetup(setup, o, setup === setups[0]);
     for (const p of points) {
       figures.push({
-        figure: `fleet: ${setup.label}, N = ${p.n}`,
+        figure: `fleet: ${setup.label}, N = ${threadsText(p.n)} (${playedBy(p)})`,
         measured: describe(p),
         baseline: '—',
         ratio: '—',
@@ -291,19 +321,19 @@ export async function benchFleet(o: FleetOptions): Promise<BenchOutput> {
       });
     }
     figures.push({
-      figure: `fleet: ${setup.label}, largest N with p99 < ${P99_LIMIT_MS} ms`,
-      measured: `${largest} at scale ${o.scale}`,
+      figure: `fleet: ${setup.label}, largest N (real threads) with p99 < ${P99_LIMIT_MS} ms`,
+      measured: largest,
       baseline: '—',
       ratio: '—',
       target: '—',
       verdict: '—',
     });
-    details.push(`### ${setup.label}`, '', '| N | method | calls | p50 ms | p99 ms |', '|---|---|---|---|---|');
-    for (const p of points) for (const m of p.methods) details.push(`| ${p.n} | ${m.method} | ${m.calls} | ${fmt(m.p50, 2)} | ${fmt(m.p99, 2)} |`);
+    details.push(`### ${setup.label}`, '', '| N (real threads) | simulated at scale | method | calls | p50 ms | p99 ms |', '|---|---|---|---|---|---|');
+    for (const p of points) for (const m of p.methods) details.push(`| ${p.n} | ${p.simulated} at ${scaleText(p.scale)} | ${m.method} | ${m.calls} | ${fmt(m.p50, 2)} | ${fmt(m.p99, 2)} |`);
     details.push('');
     for (const p of points) {
-      details.push(`N = ${p.n}: ${p.allocated} sectors allocated, ${p.finished} finished during the point${p.firstError ? `; first error: ${p.firstError}` : ''}.`, '');
-      if (p.profile) details.push(`Where the manager's time goes at N = ${p.n} (CPU profile, \`--cpu-prof\`, self time):`, '', p.profile, '');
+      details.push(`N = ${threadsText(p.n)} (${playedBy(p)}): ${p.allocated} sectors allocated, ${p.finished} finished during the point${p.firstError ? `; first error: ${p.firstError}` : ''}.`, '');
+      if (p.profile) details.push(`Where the manager's time goes at N = ${threadsText(p.n)} (CPU profile, \`--cpu-prof\`, self time):`, '', p.profile, '');
     }
   }
   if (!server) {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { zeroCommitment } from '../src/core/commitment.js';
@@ -7,12 +8,13 @@ import { mockSealProof } from '../src/core/mockProof.js';
 import { formatSectorId } from '../src/core/sectorId.js';
 import { OnChainState, SubmitResult, type AllocatedSector, type PollStateResp, type SectorID } from '../src/core/wire/sealer.js';
 import { ManagerClient } from '../src/worker/managerClient.js';
-import { METHODS, REAL, THREADS_PER_WORKER, type LoadJob, type LoadResult, type Method } from './fleetPlan.js';
+import { METHODS, REAL, standsFor, THREADS_PER_WORKER, type LoadJob, type LoadResult, type Method } from './fleetPlan.js';
 
 /**
  * One load-generator process of the simulated fleet (forked by bench/fleet.ts with the job on IPC): its share
- * of the sealing threads, grouped 32 to a worker with one ManagerClient (the worker's own RPC client) and one
- * ping loop per worker, each thread walking the sealer plan's calls with every wait divided by the scale.
+ * of the simulated threads, grouped 32 to a worker with one ManagerClient (the worker's own RPC client, with
+ * a keep-alive pool of its own) and one ping loop per worker for the real workers it stands for, each thread
+ * walking the sealer plan's calls with every wait divided by the scale.
  * Latencies are kept for the measured window only; the result goes back on IPC.
  */
 
@@ -79,7 +81,8 @@ async function run(job: LoadJob): Promise<LoadResult> {
   const busy = new Array<number>(workers).fill(0);
 
   const thread = async (worker: number, client: ManagerClient, index: number): Promise<void> => {
-    const instance = `fleet-w${job.firstWorker + worker}`;
+    // The real worker the first of the real threads this one stands for belongs to.
+    const instance = `fleet-w${Math.floor(((job.firstWorker * THREADS_PER_WORKER + index) * job.scale) / THREADS_PER_WORKER)}`;
     const location = `/fleet/t${index}`;
     // Threads start spread over the warm-up, so sectors are in every stage by the time measuring starts.
     await wait(Math.random() * job.warmupMs);
@@ -184,19 +187,24 @@ async function run(job: LoadJob): Promise<LoadResult> {
   };
 
   const pinger = async (worker: number, client: ManagerClient, threads: number): Promise<void> => {
-    const name = `fleet-w${job.firstWorker + worker}`;
-    await wait(Math.random() * ms(REAL.pingInterval)).catch(() => undefined);
-    while (!stopped()) {
-      const running = busy[worker] as number;
-      await timed('WorkerPing', () => client.ping({ Name: name, Dest: '127.0.0.1:17890', Version: 'sealfleet-fleet-bench', Summary: { Threads: threads, Empty: threads - running, Paused: 0, Running: running, Waiting: 0, Errors: 0 } })).catch(() => undefined);
-      await wait(ms(REAL.pingInterval)).catch(() => undefined);
+    const real = standsFor(job.firstWorker + worker, threads, job.scale);
+    await wait(Math.random() * real.everyMs).catch(() => undefined);
+    for (let ping = 0; !stopped(); ping++) {
+      const name = `fleet-w${real.first + (ping % real.count)}`;
+      // What one real worker of 32 threads reports, busy in the proportion of this simulated worker's threads.
+      const running = Math.round(((busy[worker] as number) / threads) * THREADS_PER_WORKER);
+      const summary = { Threads: THREADS_PER_WORKER, Empty: THREADS_PER_WORKER - running, Paused: 0, Running: running, Waiting: 0, Errors: 0 };
+      await timed('WorkerPing', () => client.ping({ Name: name, Dest: '127.0.0.1:17890', Version: 'sealfleet-fleet-bench', Summary: summary })).catch(() => undefined);
+      await wait(real.everyMs).catch(() => undefined);
     }
   };
 
   const all: Promise<void>[] = [];
   for (let w = 0; w < workers; w++) {
     const first = (job.firstWorker + w) % job.urls.length;
-    const client = new ManagerClient([...job.urls.slice(first), ...job.urls.slice(0, first)].map((u) => `${u}/rpc/v0`), job.token);
+    // Each worker is its own process in a real fleet, with its own connections.
+    const agents = { http: new Agent({ keepAlive: true, maxSockets: 64 }) };
+    const client = new ManagerClient([...job.urls.slice(first), ...job.urls.slice(0, first)].map((u) => `${u}/rpc/v0`), job.token, {}, undefined, agents);
     const threads = Math.min(THREADS_PER_WORKER, job.threads - w * THREADS_PER_WORKER);
     all.push(pinger(w, client, threads));
     for (let t = 0; t < threads; t++) all.push(thread(w, client, w * THREADS_PER_WORKER + t));

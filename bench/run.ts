@@ -23,8 +23,8 @@ const NAMES = Object.keys(BENCHES);
 
 const usage = (): string => `usage: npm run bench -- [bench ...] [--out FILE] [--max-n N] [--duration D] [--scale S] [--search-steps K]
   bench: any of ${NAMES.join(', ')} (default: all); --out: the file to (re)write, default BENCHMARKS.md;
-  fleet only: --max-n (largest thread count, default ${FLEET_DEFAULTS.maxN}), --duration (measured time per point, default ${FLEET_DEFAULTS.durationMs / 1000}s),
-  --scale (how many times faster than real time the simulated threads run, default ${FLEET_DEFAULTS.scale}),
+  fleet only (every N is real sealing threads): --max-n (largest N, default ${FLEET_DEFAULTS.maxN}), --duration (measured time per point, default ${FLEET_DEFAULTS.durationMs / 1000}s),
+  --scale S (N real threads are played by round(N / S) simulated ones, each as many real ones as it takes, default ${FLEET_DEFAULTS.scale}),
   --search-steps (extra points bisecting for the largest N with p99 < 50 ms, default ${FLEET_DEFAULTS.searchSteps})`;
 
 function fail(message: string): never {
