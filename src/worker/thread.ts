@@ -148,15 +148,13 @@ export class SealingThread {
       }
       this.setState(state);
     }
-    this.flags = { ...this.flags, paused: false, pausedAt: null, lastError: null };
-    this.store.saveFlags(this.flags);
+    this.setFlags({ ...this.flags, paused: false, pausedAt: null, lastError: null });
     this.retries = 0;
     this.wake?.();
   }
 
   drain(): void {
-    this.flags = { ...this.flags, draining: true };
-    this.store.saveFlags(this.flags);
+    this.setFlags({ ...this.flags, draining: true });
     if (this.task.state === 'Empty') this.wake?.();
   }
 
@@ -166,8 +164,7 @@ export class SealingThread {
     const patch: Partial<SectorTask> = { state };
     if (state === 'Aborted') patch.abortReason = 'aborted by the operator (resume --state Aborted)';
     if (this.plan.name === 'sealer' && BEFORE_PRECOMMIT.includes(state) && this.task.commR !== null) patch.preResubmit = true;
-    this.task = { ...this.task, ...patch };
-    this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event: 'SetState', to: state, level: null, error: null });
+    this.saveTask({ ...this.task, ...patch }, { ...this.stamp(), sector: this.sectorName, from, event: 'SetState', to: state, level: null, error: null });
     this.log.info({ sector: this.sectorName, from, to: state }, 'state set by the operator');
     void this.report(from, state, 'SetState', null);
   }
@@ -192,12 +189,36 @@ export class SealingThread {
     if (interrupted()) throw new Interrupted();
   }
 
+  /** Flags change only once they are on disk: a failed write (a full disk) leaves the thread as it was. */
+  private setFlags(flags: ThreadFlags): void {
+    this.store.saveFlags(flags);
+    this.flags = flags;
+  }
+
+  /**
+   * The task changes only once it and its event are on disk, so the thread never runs ahead of what a restart
+   * would resume from, nor reports a move its own log lacks.
+   */
+  private saveTask(task: SectorTask, event?: Parameters<LocationStore['save']>[1]): void {
+    this.store.save(task, event);
+    this.task = task;
+  }
+
+  /**
+   * Pauses with `error` for the operator. Never throws: when the pause cannot be written (a full disk), the
+   * thread still pauses in this process, with the write's error added, rather than dying silently.
+   */
   private enterPause(error: string | null): void {
     this.pauseRequested = false;
-    this.flags = { ...this.flags, paused: true, pausedAt: Date.now(), lastError: error };
-    this.store.saveFlags(this.flags);
+    const flags = { ...this.flags, paused: true, pausedAt: Date.now(), lastError: error };
+    try {
+      this.store.saveFlags(flags);
+      this.flags = flags;
+    } catch (err) {
+      this.flags = { ...flags, lastError: `${error ?? 'paused'}; the pause is not persisted: ${describeError(err)}` };
+    }
     this.setActivity('Idle', null);
-    this.log.warn({ sector: this.sectorName, state: this.task.state, error }, 'thread paused');
+    this.log.warn({ sector: this.sectorName, state: this.task.state, error: this.flags.lastError }, 'thread paused');
   }
 
   private async run(): Promise<void> {
@@ -221,7 +242,14 @@ export class SealingThread {
         await this.step();
       } catch (err) {
         if (err instanceof Interrupted) continue;
-        await this.fail(err);
+        try {
+          await this.fail(err);
+        } catch (failed) {
+          if (failed instanceof Interrupted) continue;
+          // Handling the failure failed too (say the disk is full): the operator must see it, not a thread
+          // that looks busy forever.
+          this.enterPause(`${describeError(failed)} (while handling: ${describeError(err)})`);
+        }
       }
     }
   }
@@ -276,8 +304,7 @@ export class SealingThread {
   private apply(event: EventName, patch: Partial<SectorTask>, processorMs: number): void {
     const from = this.task.state;
     const to = nextState(this.plan, from, event);
-    this.task = { ...this.task, ...patch, state: to };
-    this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event, to, level: null, error: null, processorMs });
+    this.saveTask({ ...this.task, ...patch, state: to }, { ...this.stamp(), sector: this.sectorName, from, event, to, level: null, error: null, processorMs });
     this.log.info({ sector: this.sectorName, from, event, to }, 'transition');
   }
 
@@ -334,8 +361,7 @@ export class SealingThread {
 
   private abortTask(reason: string): void {
     const from = this.task.state;
-    this.task = { ...this.task, state: 'Aborted', abortReason: reason };
-    this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event: 'Abort', to: 'Aborted', level: 'Abort', error: reason });
+    this.saveTask({ ...this.task, state: 'Aborted', abortReason: reason }, { ...this.stamp(), sector: this.sectorName, from, event: 'Abort', to: 'Aborted', level: 'Abort', error: reason });
     this.log.warn({ sector: this.sectorName, from, reason }, 'sector aborted');
   }
 
@@ -344,7 +370,12 @@ export class SealingThread {
     const desc = describeError(err);
     const state = this.task.state;
     this.deps.observer?.failure(this.plan.name, level);
-    this.store.append({ ...this.stamp(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
+    try {
+      this.store.append({ ...this.stamp(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
+    } catch (err) {
+      // The log row is lost (a full disk, say); the retry or pause below still happens, and the manager hears of it.
+      this.log.warn({ sector: this.sectorName, err: describeError(err) }, 'failure not written to the thread log');
+    }
     await this.report(state, state, 'Failure', { Level: level, Desc: desc });
     this.applyDrop();
     // Dropped by the manager just now: go straight to the finish step. A failure of the finish step itself
@@ -384,8 +415,7 @@ export class SealingThread {
       await rm(sectorPaths(this.config.location, sector).data, { recursive: true, force: true });
     }
     const done = this.task.state;
-    this.task = emptyTask(this.plan.name);
-    this.store.save(this.task);
+    this.saveTask(emptyTask(this.plan.name));
     this.retries = 0;
     this.log.info({ sector: sector ? formatSectorId(sector) : null, outcome: done }, 'sector done; next task');
     if (done === 'Aborted') await this.sleep(this.config.sealing.seal_interval).catch(() => undefined);
