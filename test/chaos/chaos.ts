@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -10,6 +10,7 @@ import type { ThreadEvent, WorkerThreadInfo } from '../../src/core/wire/workerCo
 import { startFleetDevnet, startFleetManager, startFleetWorker, writeFleetWorkerConfig, type FleetManager, type FleetManagerOptions, type FleetWorker } from '../fleet/cluster.js';
 import { createFleet, netemUnavailable, type Fleet, type FleetHost } from '../fleet/netns.js';
 import { devnetMinerMessages } from '../helpers/devnet.js';
+import { fillDisk, mountTmpfs } from '../helpers/disk.js';
 import { eventually } from '../helpers/manager.js';
 import { onPg, withDatabase } from '../helpers/postgres.js';
 import { tempDir, type Spawned } from '../helpers/processes.js';
@@ -109,28 +110,6 @@ async function postgresDb(server: string): Promise<{ db: ManagerDb; url: string 
   };
 }
 
-/** Fills the filesystem under `dir` to the last block; the returned function frees it. */
-function fillDisk(dir: string): () => void {
-  const file = join(dir, 'chaos-filler');
-  const fd = openSync(file, 'w');
-  try {
-    for (const size of [1 << 20, 4096]) {
-      const chunk = Buffer.alloc(size, 1);
-      for (;;) {
-        try {
-          writeSync(fd, chunk);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
-          throw err;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return () => rmSync(file, { force: true });
-}
-
 interface SectorRow {
   number: string | number;
   status: string;
@@ -172,16 +151,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const dirs = { persist: join(root, 'persist'), pieces: join(root, 'pieces'), imports: join(root, 'imports') };
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
   const workerDirs = WORKERS.map((w) => join(root, w));
-  const mounted: string[] = [];
+  const unmount: (() => Promise<void>)[] = [];
   const managerNames = opts.store === 'postgres' ? ['m1', 'm2'] : ['m1'];
   let fleet: Fleet | undefined;
   let managerDb: { db: ManagerDb; url: string | null } | undefined;
   try {
-    for (const dir of workerDirs) {
-      mkdirSync(dir);
-      await run('mount', ['-t', 'tmpfs', '-o', `size=${WORKER_DISK}`, 'sealfleet-chaos', dir]);
-      mounted.push(dir);
-    }
+    for (const dir of workerDirs) unmount.push(await mountTmpfs(dir, WORKER_DISK));
     fleet = await createFleet([{ name: 'chain' }, ...managerNames.map((name) => ({ name })), ...WORKERS.map((name) => ({ name }))]);
     const f = fleet;
     const hosts = [...f.hosts.values()];
@@ -334,11 +309,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
     log('chaos over: draining the workers');
     for (const w of workers) await w.drain();
+    let undrained: string[] = [];
     await eventually('every thread drained', async () => {
       await resumePaused();
       const lists = await Promise.all(workers.map((w) => w.list()));
-      return lists.every((threads) => threads.every((t) => t.job_stage === 'Drained')) ? true : undefined;
-    }, SETTLE);
+      undrained = lists.flatMap((threads, i) => threads.filter((t) => t.job_stage !== 'Drained').map((t) => `${WORKERS[i]} #${t.index} ${t.thread_state.state} ${t.job_id} ${t.job_state}: ${t.last_error ?? 'no error'}`));
+      return undrained.length === 0 ? true : undefined;
+    }, SETTLE).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; still working: ${undrained.join('; ')}`);
+    });
     await eventually('no sector left sealing', async () => ((await db.query("select 1 from sectors where status = 'sealing'")).length === 0 ? true : undefined), SETTLE);
     log('drained: checking');
 
@@ -447,7 +426,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   } finally {
     await fleet?.cleanup();
     await managerDb?.db.drop().catch(() => undefined);
-    for (const dir of mounted) await run('umount', ['-l', dir]).catch(() => undefined);
+    for (const u of unmount) await u().catch(() => undefined);
     rmSync(root, { recursive: true, force: true });
   }
 }
