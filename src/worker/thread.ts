@@ -18,6 +18,8 @@ import { emptyTask, type SectorTask } from './task.js';
 class Interrupted extends Error {}
 
 const BACKOFF_CAP_MS = 30 * 60_000;
+/** Longest wait between two tries of a report the manager did not take: it goes as soon as one is back. */
+const REPORT_RETRY_CAP_MS = 5_000;
 
 /** States that come before PreCommit submission in the sealer plan: resuming into one re-submits with reset. */
 export const BEFORE_PRECOMMIT: readonly State[] = ['Allocated', 'DealsAcquired', 'PieceAdded', 'TreeDBuilt', 'TicketAssigned', 'PC1Done', 'PC2Done'];
@@ -318,15 +320,30 @@ export class SealingThread {
     if (!sector) return this.reports;
     const name = formatSectorId(sector);
     const send = async (): Promise<void> => {
-      try {
-        const resp = await this.deps.manager.reportState(
-          { Miner: sector.miner, Number: sector.number },
-          { Worker: { Instance: this.deps.instance, Location: this.config.location }, StateChange: { Prev: prev, Next: next, Event: event }, Failure: failure },
-        );
-        if (resp.Finalized) this.dropped = { sector: name, reason: resp.AbortReason || 'finalized by the manager' };
-      } catch (err) {
-        if (failureLevelOf(err) === 'Abort') this.dropped = { sector: name, reason: describeError(err) };
-        else this.log.warn({ err: describeError(err) }, 'ReportState failed');
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const resp = await this.deps.manager.reportState(
+            { Miner: sector.miner, Number: sector.number },
+            { Worker: { Instance: this.deps.instance, Location: this.config.location }, StateChange: { Prev: prev, Next: next, Event: event }, Failure: failure },
+          );
+          if (resp.Finalized) this.dropped = { sector: name, reason: resp.AbortReason || 'finalized by the manager' };
+          return;
+        } catch (err) {
+          const level = failureLevelOf(err);
+          if (level === 'Abort') {
+            this.dropped = { sector: name, reason: describeError(err) };
+            return;
+          }
+          // A lost move would leave a hole in the manager's log of the sector (the next report starting where
+          // this one ends): a move is sent again, before any later report, until a manager takes it. A lost
+          // failure report leaves no hole.
+          if (failure !== null || level !== 'Temporary' || this.stopped) {
+            this.log.warn({ err: describeError(err) }, 'ReportState failed');
+            return;
+          }
+          this.log.warn({ err: describeError(err), attempt }, 'ReportState failed; sending it again');
+          await new Promise((r) => setTimeout(r, Math.min(REPORT_RETRY_CAP_MS, this.config.sealing.recover_interval * 2 ** attempt)));
+        }
       }
     };
     this.reports = this.reports.then(send);
