@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import type { SectorPieceV2 } from '../../src/core/wire/sealer.js';
+import { MANAGER_EVENT_SOURCE } from '../../src/manager/sectors/store.js';
 import type { ThreadEvent, WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
 import { startFleetDevnet, startFleetManager, startFleetWorker, writeFleetWorkerConfig, type FleetManager, type FleetManagerOptions, type FleetWorker } from '../fleet/cluster.js';
 import { createFleet, netemUnavailable, type Fleet, type FleetHost } from '../fleet/netns.js';
@@ -61,8 +62,8 @@ export interface ChaosReport {
 }
 
 const SIZES = {
-  short: { sectors: 100, pieces: 8, threads: 8 },
-  long: { sectors: 200, pieces: 24, threads: 8 },
+  short: { sectors: 100, faults: 10, pieces: 8, threads: 8 },
+  long: { sectors: 200, faults: 40, pieces: 24, threads: 8 },
 } as const;
 const WORKERS = ['w1', 'w2', 'w3'] as const;
 /** Threads of each worker that take deal pieces. */
@@ -120,17 +121,23 @@ interface SectorRow {
 
 interface EventRow {
   number: string | number;
+  worker_instance: string | null;
   prev: string | null;
   next: string | null;
   event: string | null;
 }
 
-/** Consecutive events of one sector that do not join: an event whose start is not where the one before ended. */
+/**
+ * Consecutive events of one sector that do not join: an event whose start is not where the one before ended.
+ * A move repeated right after itself is one move delivered twice (a report sent again because its answer
+ * was lost), not a hole.
+ */
 function gaps<E>(events: E[], from: (e: E) => string | null, to: (e: E) => string | null): string[] {
   const out: string[] = [];
   for (let i = 1; i < events.length; i++) {
     const [before, e] = [events[i - 1] as E, events[i] as E];
-    if (from(e) !== to(before)) out.push(`${to(before)} → then from ${from(e)}`);
+    const repeated = from(e) === from(before) && to(e) === to(before);
+    if (from(e) !== to(before) && !repeated) out.push(`${to(before)} → then from ${from(e)}`);
   }
   return out;
 }
@@ -212,7 +219,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         threads: Array.from({ length: size.threads }, (_, k) => ({ plan: 'sealer', sealing: k < DEAL_THREADS ? ['sealing.enable_deals = true'] : [] })),
         attached: [{ name: 'persist', location: dirs.persist }],
         // Enough retries to ride out a restart or a cut link; a full disk may still exhaust them.
-        sealing: ['max_retries = 20'],
+        sealing: ['max_retries = 8'],
         // Steps long enough that kills land inside them.
         mock: ['stage_time = "200ms"', 'stage_times.pc1 = "3s"', 'stage_times.c2 = "1s"'],
       });
@@ -289,14 +296,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
     };
 
-    // Every kind of fault once, in a seeded order, then seeded picks until enough sectors are sealed.
+    // Every kind of fault once, in a seeded order, then seeded picks until there were enough faults and enough
+    // sectors are sealed.
     const order = [...kinds];
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(rng() * (i + 1));
       [order[i], order[j]] = [order[j] as Fault, order[i] as Fault];
     }
     let done = await finalized();
-    for (let n = 0; n < order.length || done < size.sectors; n++) {
+    for (let n = 0; n < Math.max(order.length, size.faults) || done < size.sectors; n++) {
       await sleep(between(500, 3000));
       const fault = order[n] ?? pick(kinds);
       const target = await apply(fault);
@@ -385,11 +393,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     }
     check('no chain message sent twice for one sector', chainProblems, `${messages.filter((m) => m.kind === 'precommit').length} pre-commit and ${messages.filter((m) => m.kind === 'prove').length} prove messages, one of each per finished sector`);
 
-    const events = await db.query<EventRow>('select number, prev, next, event from sector_events where miner = 1000 order by id');
+    const events = await db.query<EventRow>('select number, worker_instance, prev, next, event from sector_events where miner = 1000 order by id');
     const logProblems: string[] = [];
     for (const s of sectors) {
       const own = events.filter((e) => Number(e.number) === Number(s.number));
-      for (const g of gaps(own, (e) => e.prev, (e) => e.next)) logProblems.push(`manager, sector ${s.number}: ${g}`);
+      // Two streams: the manager's own lifecycle moves, and the moves the worker reported.
+      for (const [stream, rows] of [['lifecycle', own.filter((e) => e.worker_instance === MANAGER_EVENT_SOURCE)], ['reported', own.filter((e) => e.worker_instance !== MANAGER_EVENT_SOURCE)]] as const) {
+        for (const g of gaps(rows, (e) => e.prev, (e) => e.next)) logProblems.push(`manager (${stream}), sector ${s.number}: ${g}`);
+      }
     }
     let workerRows = 0;
     for (const [i, w] of workers.entries()) {
