@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import type { SectorPieceV2 } from '../../src/core/wire/sealer.js';
 import { MANAGER_EVENT_SOURCE } from '../../src/manager/sectors/store.js';
@@ -24,8 +22,6 @@ import { WORKER_BIN } from '../helpers/worker.js';
  * kills processes, cuts links, shapes traffic and fills a worker's disk; then checks that nothing was lost or
  * done twice.
  */
-
-const run = promisify(execFile);
 
 export type ChaosStore = 'sqlite' | 'postgres';
 
