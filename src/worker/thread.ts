@@ -335,9 +335,10 @@ export class SealingThread {
             return;
           }
           // A lost move would leave a hole in the manager's log of the sector (the next report starting where
-          // this one ends): a move is sent again, before any later report, until a manager takes it. A lost
-          // failure report leaves no hole.
-          if (failure !== null || level !== 'Temporary' || this.stopped) {
+          // this one ends): a move is sent again, before any later report, within the thread's retry budget
+          // (beyond it the next step, which needs the manager too, fails and pauses). A lost failure report
+          // leaves no hole.
+          if (failure !== null || level !== 'Temporary' || this.stopped || attempt >= this.config.sealing.max_retries) {
             this.log.warn({ err: describeError(err) }, 'ReportState failed');
             return;
           }
