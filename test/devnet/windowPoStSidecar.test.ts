@@ -7,7 +7,7 @@ import { minerEntropy } from '../../src/chain/address.js';
 import { ExitCode } from '../../src/chain/exitCodes.js';
 import { MinerMethod } from '../../src/chain/minerParams.js';
 import { DomainSeparationTag } from '../../src/chain/randomness.js';
-import { proverId, type VerifyWindowPoStTask } from '../../src/core/wire/processor.js';
+import type { VerifyWindowPoStTask } from '../../src/core/wire/processor.js';
 import { PROVING_DEVNET_TOML, sealCcSectors, sendToMiner, startTestDevnet, TEST_MINER, testCommR, windowPoStParams } from '../helpers/devnet.js';
 import { tempDir } from '../helpers/processes.js';
 
