@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LotusClient } from '../src/chain/client.js';
-import { fmt, load, median, percentile, timeUntilReady } from './lib.js';
+import { fmt, load, median, percentile, timeUntilReady, verdict, type Figure } from './lib.js';
 
 const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.meta.url));
 
@@ -23,7 +23,7 @@ s.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ url: 'http://127.0.0
 `;
 
 /** Devnet start-up (process start to serving) and ChainHead throughput, each against a bare node:http server. */
-export async function benchDevnet(runs = 5, calls = 4000): Promise<void> {
+export async function benchDevnet(runs = 5, calls = 4000): Promise<Figure[]> {
   const devnetMs: number[] = [];
   const echoMs: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -38,7 +38,14 @@ export async function benchDevnet(runs = 5, calls = 4000): Promise<void> {
   }
   const d = median(devnetMs);
   const e = median(echoMs);
-  console.log(`devnet start-up: median ${fmt(d, 0)} ms vs bare node:http server ${fmt(e, 0)} ms → ratio ${fmt(d / e, 2)} (target: under 2000 ms)`);
+  const startup: Figure = {
+    figure: 'devnet start-up',
+    measured: `median ${fmt(d, 0)} ms of ${runs}`,
+    baseline: `bare node:http server ${fmt(e, 0)} ms`,
+    ratio: fmt(d / e, 1),
+    target: 'under 2 s',
+    verdict: verdict(d, '<', 2000),
+  };
 
   const home = mkdtempSync(join(tmpdir(), 'sealfleet-bench-devnet-'));
   const dev = await timeUntilReady([MANAGER_BIN, 'devnet', '--home', home, '--listen', '127.0.0.1:0', '--block-time', '0'], /devnet up/);
@@ -51,9 +58,17 @@ export async function benchDevnet(runs = 5, calls = 4000): Promise<void> {
     await load(500, 16, () => echoClient.rpc.call('Filecoin.ChainHead'));
     const dv = await load(calls, 16, () => devClient.chainHead());
     const ev = await load(calls, 16, () => echoClient.rpc.call('Filecoin.ChainHead'));
-    console.log(
-      `devnet ChainHead: ${fmt(dv.perSecond, 0)} calls/s, p99 ${fmt(percentile(dv.latencies, 99), 2)} ms vs echo ${fmt(ev.perSecond, 0)} calls/s, p99 ${fmt(percentile(ev.latencies, 99), 2)} ms → throughput ratio ${fmt(dv.perSecond / ev.perSecond, 2)}`,
-    );
+    return [
+      startup,
+      {
+        figure: 'devnet ChainHead',
+        measured: `${fmt(dv.perSecond, 0)} calls/s, p99 ${fmt(percentile(dv.latencies, 99), 2)} ms`,
+        baseline: `echo ${fmt(ev.perSecond, 0)} calls/s, p99 ${fmt(percentile(ev.latencies, 99), 2)} ms`,
+        ratio: fmt(dv.perSecond / ev.perSecond, 2),
+        target: '—',
+        verdict: '—',
+      },
+    ];
   } finally {
     dev.kill();
     echo.kill();

@@ -14,21 +14,36 @@ export function percentile(samples: number[], p: number): number {
 
 /**
  * Spawns `node <args>` and resolves with the child and the milliseconds until a stdout line matches
- * `ready`; the caller kills the child.
+ * `ready`; the caller kills the child (`kill`) or lets it exit cleanly (`stop`: SIGTERM, then waits, e.g. for a
+ * `--cpu-prof` profile to be written). Output after the ready line is drained, not kept.
  */
-export function timeUntilReady(args: string[], ready: RegExp): Promise<{ ms: number; line: string; pid: number; kill: () => void }> {
+export function timeUntilReady(args: string[], ready: RegExp): Promise<{ ms: number; line: string; pid: number; kill: () => void; stop: () => Promise<void> }> {
   const start = process.hrtime.bigint();
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SEALFLEET_LOG: 'info' } });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const hard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(hard);
+  };
   return new Promise((resolve, reject) => {
     let buf = '';
+    let up = false;
     child.stdout.on('data', (chunk: Buffer) => {
+      if (up) return;
       buf += chunk.toString();
       const line = buf.split('\n').find((l) => ready.test(l));
       if (line) {
-        resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, line, pid: child.pid as number, kill: () => child.kill('SIGKILL') });
+        up = true;
+        buf = '';
+        resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, line, pid: child.pid as number, kill: () => child.kill('SIGKILL'), stop });
       }
     });
-    child.on('exit', (code) => reject(new Error(`exited ${code} before ready`)));
+    child.on('exit', (code) => {
+      if (!up) reject(new Error(`${args.join(' ')} exited ${code} before ready`));
+    });
   });
 }
 
@@ -51,3 +66,36 @@ export async function load(count: number, concurrency: number, call: () => Promi
 }
 
 export const fmt = (n: number, digits = 1): string => n.toFixed(digits);
+
+export type Verdict = 'met' | 'not met' | '—';
+
+/** One row of BENCHMARKS.md: a figure against its baseline from the same run, and its target if it has one. */
+export interface Figure {
+  figure: string;
+  measured: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  verdict: Verdict;
+}
+
+/** Whether `value` meets a target `op limit` ('<' and '≤' for costs, '≥' for rates). */
+export function verdict(value: number, op: '<' | '≤' | '≥', limit: number): Verdict {
+  switch (op) {
+    case '<':
+      return value < limit ? 'met' : 'not met';
+    case '≤':
+      return value <= limit ? 'met' : 'not met';
+    case '≥':
+      return value >= limit ? 'met' : 'not met';
+  }
+}
+
+/** A figure that could not be measured here (a missing sidecar or database server), saying why. */
+export const skipped = (figure: string, why: string): Figure => ({ figure, measured: `skipped: ${why}`, baseline: '—', ratio: '—', target: '—', verdict: '—' });
+
+/** What one benchmark hands the runner: its rows, and optionally a markdown section of detail under them. */
+export interface BenchOutput {
+  figures: Figure[];
+  details?: string;
+}

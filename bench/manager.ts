@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { RpcClient } from '../src/core/rpc/client.js';
 import type { AllocatedSector } from '../src/core/wire/sealer.js';
 import { ECHO_SERVER } from './devnet.js';
-import { fmt, load, percentile, timeUntilReady } from './lib.js';
+import { fmt, load, percentile, timeUntilReady, verdict, type Figure } from './lib.js';
 
 const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.meta.url));
 
@@ -14,7 +14,7 @@ const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.
  * 16 callers), every write durable before the answer, against a bare node:http JSON echo server driven
  * by the same client in the same run. Target: ratio ≥ 0.4.
  */
-export async function benchManager(calls = 6000): Promise<void> {
+export async function benchManager(calls = 6000): Promise<Figure[]> {
   const home = mkdtempSync(join(tmpdir(), 'sealfleet-bench-manager-'));
   mkdirSync(join(home, 'devnet'));
   writeFileSync(join(home, 'devnet', 'devnet.toml'), '[chain]\nblock_time = "1s"\n');
@@ -38,9 +38,17 @@ export async function benchManager(calls = 6000): Promise<void> {
     await load(500, 16, echoCall);
     const mv = await load(calls, 16, mix);
     const ev = await load(calls, 16, echoCall);
-    console.log(
-      `manager sealer API (80% ReportState): ${fmt(mv.perSecond, 0)} calls/s, p99 ${fmt(percentile(mv.latencies, 99), 2)} ms vs echo ${fmt(ev.perSecond, 0)} calls/s, p99 ${fmt(percentile(ev.latencies, 99), 2)} ms → throughput ratio ${fmt(mv.perSecond / ev.perSecond, 2)} (target ≥ 0.4)`,
-    );
+    const ratio = mv.perSecond / ev.perSecond;
+    return [
+      {
+        figure: 'manager sealer API, ReportState-heavy',
+        measured: `${fmt(mv.perSecond, 0)} calls/s, p99 ${fmt(percentile(mv.latencies, 99), 2)} ms`,
+        baseline: `echo ${fmt(ev.perSecond, 0)} calls/s, p99 ${fmt(percentile(ev.latencies, 99), 2)} ms`,
+        ratio: fmt(ratio, 2),
+        target: 'throughput ratio ≥ 0.4',
+        verdict: verdict(ratio, '≥', 0.4),
+      },
+    ];
   } finally {
     manager.kill();
     echo.kill();

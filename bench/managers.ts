@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { RpcClient } from '../src/core/rpc/client.js';
 import type { AllocatedSector } from '../src/core/wire/sealer.js';
-import { fmt, load, percentile, timeUntilReady } from './lib.js';
+import { fmt, load, percentile, skipped, timeUntilReady, type Figure } from './lib.js';
 
 const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.meta.url));
 const CALLERS = 32;
@@ -87,11 +87,11 @@ async function measure(urls: readonly string[], token: string, calls: number): P
  * PostgreSQL database with the callers spread over them, each as a ratio of throughput and of p99 to SQLite.
  * Needs SEALFLEET_TEST_PG (a server to create the two databases on); skipped with a line without it.
  */
-export async function benchManagers(calls = 4000): Promise<void> {
+export async function benchManagers(calls = 4000): Promise<Figure[]> {
   const server = process.env.SEALFLEET_TEST_PG;
   if (!server) {
-    console.log('several managers on PostgreSQL: skipped (SEALFLEET_TEST_PG is not set: the URL of a PostgreSQL server to create bench databases on)');
-    return;
+    const why = 'SEALFLEET_TEST_PG is not set (the URL of a PostgreSQL server to create bench databases on)';
+    return [skipped('sealer API, 1 manager on PostgreSQL', why), skipped('sealer API, 3 managers on one PostgreSQL', why)];
   }
   const root = mkdtempSync(join(tmpdir(), 'sealfleet-bench-managers-'));
   const databases = ['one', 'three'].map((what) => `sf_bench_${what}_${randomBytes(4).toString('hex')}`);
@@ -120,12 +120,15 @@ export async function benchManagers(calls = 4000): Promise<void> {
     // One auth domain: the first home's token is good on all three.
     const three = await measure(threeUrls, tokenOf(threeHomes[0] as string), calls);
 
-    const line = (what: string, r: { perSecond: number; p99: number }): string =>
-      `${what} ${fmt(r.perSecond, 0)} calls/s (×${fmt(r.perSecond / sqlite.perSecond, 2)}), p99 ${fmt(r.p99, 2)} ms (×${fmt(r.p99 / sqlite.p99, 2)})`;
-    console.log(
-      `sealer API on PostgreSQL vs one manager on SQLite (${fmt(sqlite.perSecond, 0)} calls/s, p99 ${fmt(sqlite.p99, 2)} ms; 10% AllocateSector, 60% ReportState, ${CALLERS} callers): ` +
-        `${line('1 manager', one)}; ${line('3 managers', three)}`,
-    );
+    const row = (figure: string, r: { perSecond: number; p99: number }): Figure => ({
+      figure,
+      measured: `${fmt(r.perSecond, 0)} calls/s, p99 ${fmt(r.p99, 2)} ms`,
+      baseline: `1 manager on SQLite: ${fmt(sqlite.perSecond, 0)} calls/s, p99 ${fmt(sqlite.p99, 2)} ms`,
+      ratio: `${fmt(r.perSecond / sqlite.perSecond, 2)} (p99 ×${fmt(r.p99 / sqlite.p99, 2)})`,
+      target: '—',
+      verdict: '—',
+    });
+    return [row('sealer API, 1 manager on PostgreSQL', one), row('sealer API, 3 managers on one PostgreSQL', three)];
   } finally {
     for (const r of running) r.kill();
     for (const d of databases) await onServer(server, `drop database if exists ${d} with (force)`).catch(() => undefined);

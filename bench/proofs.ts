@@ -21,7 +21,7 @@ import { sectorPaths } from '../src/worker/paths.js';
 import { builtinHandlers } from '../src/worker/processors/builtin.js';
 import { NO_PIECE_ACCESS } from '../src/worker/processors/pieces.js';
 import { writeWorkerConfig } from '../test/helpers/worker.js';
-import { fmt } from './lib.js';
+import { fmt, skipped, verdict, type Figure } from './lib.js';
 
 const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.meta.url));
 const WORKER_BIN = fileURLToPath(new URL('../bin/sealfleet-worker.js', import.meta.url));
@@ -215,7 +215,7 @@ function stepSpan(events: SectorEvent[], event: string): number {
  * A real 2KiB seal through the cluster against the same sidecar calls back to back. The cluster is measured
  * first: anything that warms up (page cache, parent cache) then favours the baseline, so the ratio errs high.
  */
-async function benchSeal(sidecar: Sidecar, log: Logger): Promise<void> {
+async function benchSeal(sidecar: Sidecar, log: Logger): Promise<Figure> {
   const events = await sealThroughCluster();
   const baseline = await sealBackToBack(sidecar, log);
 
@@ -226,16 +226,18 @@ async function benchSeal(sidecar: Sidecar, log: Logger): Promise<void> {
   const waiting = waits.reduce((sum, w) => sum + w.ms, 0);
   const working = cluster - waiting;
 
-  console.log(
-    `proofs seal (real 2KiB CC sector, 1 sealer thread, devnet verifying with the sidecar): cluster ${seconds(cluster)} from the sector's first event to Finish vs the same sidecar calls back to back ${seconds(baseline.total)} → ${fmt(cluster / baseline.total, 2)}× (target ≤ 1.15)`,
-  );
-  console.log(
-    `  without chain waits: cluster ${seconds(working)} (processor work plus orchestration: allocation, ticket, persist, message submission, state reports) vs ${seconds(baseline.total)} → ${fmt(working / baseline.total, 2)}× (target ≤ 1.15)`,
-  );
-  console.log(`  chain waits ${seconds(waiting)}: ${waits.map((w) => `${w.label} ${seconds(w.ms)}`).join(', ')}`);
-  console.log(
-    `  per stage, cluster step (from the event before) / back-to-back call, ms: ${SEAL_STAGES.map(([stage, event]) => `${stage} ${fmt(stepSpan(events, event), 0)}/${fmt(baseline.stages[stage], 0)}`).join(', ')}; back-to-back proof verifies: ${baseline.verified}`,
-  );
+  const stages = SEAL_STAGES.map(([stage, event]) => `${stage} ${fmt(stepSpan(events, event), 0)}/${fmt(baseline.stages[stage], 0)}`).join(', ');
+  const ratio = cluster / baseline.total;
+  return {
+    figure: 'real 2KiB seal through the cluster',
+    measured:
+      `${seconds(cluster)} from the sector's first event to Finish (${seconds(working)} without ${seconds(waiting)} of chain waits: ${waits.map((w) => `${w.label} ${seconds(w.ms)}`).join(', ')}); ` +
+      `per stage, cluster step / back-to-back call, ms: ${stages}`,
+    baseline: `same sidecar calls back to back ${seconds(baseline.total)} (proof verifies: ${baseline.verified})`,
+    ratio: `${fmt(ratio, 2)} (${fmt(working / baseline.total, 2)} without chain waits)`,
+    target: '≤ 1.15',
+    verdict: verdict(ratio, '≤', 1.15),
+  };
 }
 
 /** 256 MiB of random bytes in `dir`, written in 4 MiB chunks. */
@@ -255,7 +257,7 @@ function randomFile(dir: string): string {
  * sidecar's piece_commitment stage and TypeScript's `pieceCommitment`, each against `sha256sum` of the same file
  * as the baseline — one SHA-256 pass, where CommP hashes about twice the (Fr32-padded) bytes.
  */
-async function benchPieceCommitment(sidecar: Sidecar, log: Logger): Promise<void> {
+async function benchPieceCommitment(sidecar: Sidecar, log: Logger): Promise<Figure> {
   const dir = mkdtempSync(join(tmpdir(), 'sealfleet-bench-commp-'));
   // Started before any timing, as the worker starts its children; closed at the end.
   const children = new SidecarClient(sidecar, log);
@@ -272,28 +274,27 @@ async function benchPieceCommitment(sidecar: Sidecar, log: Logger): Promise<void
     const agree = sideCid === ts.out.pieceCid ? `CIDs agree (${sideCid})` : `CIDs DIFFER: sidecar ${sideCid}, TypeScript ${ts.out.pieceCid}`;
     // Just over 254 MiB, the payload makes a 512 MiB piece; neither side hashes the zero half (both fold in
     // precomputed zero subtrees), so the rates are of the payload alone.
-    console.log(
-      `piece commitment (${PIECE_MIB} MiB random payload, ${side.out.padded_size / MiB} MiB padded piece): sidecar ${fmt(rate(side.ms))} MiB/s (${fmt(rate(side.ms) / shaRate, 2)}× sha256sum), TypeScript ${fmt(rate(ts.ms))} MiB/s (${fmt(rate(ts.ms) / shaRate, 2)}× sha256sum) vs sha256sum ${fmt(shaRate)} MiB/s; ${agree}`,
-    );
+    return {
+      figure: `piece commitment, ${PIECE_MIB} MiB`,
+      measured: `sidecar ${fmt(rate(side.ms))} MiB/s; TypeScript ${fmt(rate(ts.ms))} MiB/s (${side.out.padded_size / MiB} MiB padded piece; ${agree})`,
+      baseline: `sha256sum ${fmt(shaRate)} MiB/s`,
+      ratio: `${fmt(rate(side.ms) / shaRate, 2)}; ${fmt(rate(ts.ms) / shaRate, 2)}`,
+      target: '—',
+      verdict: '—',
+    };
   } finally {
     await children.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** Benchmarks that need the sealfleet-proofs sidecar and its 2KiB parameters; skipped with one line when they are missing. */
-export async function benchProofs(): Promise<void> {
+/** Benchmarks that need the sealfleet-proofs sidecar and its 2KiB parameters; skipped, saying why, when they are missing. */
+export async function benchProofs(): Promise<Figure[]> {
+  const figures = ['real 2KiB seal through the cluster', `piece commitment, ${PIECE_MIB} MiB`];
   const sidecar = findSidecar();
-  if (!sidecar) {
-    console.log('proofs benches skipped: no sealfleet-proofs sidecar (build it with "npm run build:proofs")');
-    return;
-  }
+  if (!sidecar) return figures.map((f) => skipped(f, 'no sealfleet-proofs sidecar (build it with "npm run build:proofs")'));
   const params = await checkParams(sidecar, SECTOR_SIZE);
-  if (!params.ready) {
-    console.log(`proofs benches skipped: ${sidecar.paramCache} lacks the 2KiB parameters (${params.missing.map((p) => basename(p)).join(', ')})`);
-    return;
-  }
+  if (!params.ready) return figures.map((f) => skipped(f, `${sidecar.paramCache} lacks the 2KiB parameters (${params.missing.map((p) => basename(p)).join(', ')})`));
   const log = pino({ name: 'bench-proofs', level: 'warn' });
-  await benchSeal(sidecar, log);
-  await benchPieceCommitment(sidecar, log);
+  return [await benchSeal(sidecar, log), await benchPieceCommitment(sidecar, log)];
 }

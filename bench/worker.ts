@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { RpcClient } from '../src/core/rpc/client.js';
 import type { SectorSummary } from '../src/manager/api/admin.js';
-import { fmt, median, percentile, timeUntilReady } from './lib.js';
+import { fmt, median, percentile, timeUntilReady, verdict, type Figure } from './lib.js';
 
 const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.meta.url));
 const WORKER_BIN = fileURLToPath(new URL('../bin/sealfleet-worker.js', import.meta.url));
@@ -39,7 +39,7 @@ const rssKiB = (pid: number): number => Number(execFileSync('ps', ['-o', 'rss=',
  * processors, which the log keeps with the transition (the mock processors still hash pieces and write files; `transfer` copies them
  * with fsync). Orchestration is the rest: the step's own work, its RPCs and its durable write. Target: < 2 ms.
  */
-export async function benchWorkerPipeline(sectorsWanted = 40, threads = 8): Promise<void> {
+export async function benchWorkerPipeline(sectorsWanted = 40, threads = 8): Promise<Figure> {
   const home = managerHome(true);
   const manager = await timeUntilReady([MANAGER_BIN, 'daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0'], /"manager up"/);
   const url = (JSON.parse(manager.line) as { url: string }).url;
@@ -72,11 +72,18 @@ export async function benchWorkerPipeline(sectorsWanted = 40, threads = 8): Prom
     }
     const med = (key: 'total' | 'processor' | 'orchestration'): number => median(steps.map((s) => s[key]));
     const orchestration = steps.map((s) => s.orchestration);
-    console.log(
-      `worker pipeline (zero-delay mock, ${threads} threads): ${fmt(sectorsWanted / seconds, 2)} sectors/s; medians of ${steps.length} transitions: whole ${fmt(med('total'), 2)} ms, in processors ${fmt(med('processor'), 2)} ms, orchestration ${fmt(med('orchestration'), 2)} ms (p99 ${fmt(percentile(orchestration, 99), 2)} ms) → orchestration ${fmt(med('orchestration') / 2, 2)}× the 2 ms target`,
-    );
     // The steps that also wait on the chain through the manager (ticket, pre-commit checks) cost most.
-    console.log(`  orchestration per step (median ms): ${[...byEvent].map(([e, v]) => `${e} ${fmt(median(v), 2)}`).join(', ')}`);
+    const perStep = [...byEvent].map(([e, v]) => `${e} ${fmt(median(v), 2)}`).join(', ');
+    return {
+      figure: `worker transition, ${threads} thread${threads === 1 ? '' : 's'}`,
+      measured:
+        `orchestration median ${fmt(med('orchestration'), 2)} ms, p99 ${fmt(percentile(orchestration, 99), 2)} ms of ${steps.length} transitions (whole step ${fmt(med('total'), 2)} ms); ` +
+        `${fmt(sectorsWanted / seconds, 2)} sectors/s; per step (median ms): ${perStep}`,
+      baseline: `processor time, measured: median ${fmt(med('processor'), 2)} ms`,
+      ratio: `${fmt(med('orchestration') / 2, 2)}× the target`,
+      target: 'orchestration < 2 ms',
+      verdict: verdict(med('orchestration'), '<', 2),
+    };
   } finally {
     worker.kill();
     manager.kill();
@@ -85,7 +92,7 @@ export async function benchWorkerPipeline(sectorsWanted = 40, threads = 8): Prom
 }
 
 /** Resident memory per sealing thread: idle threads (the manager hands out no sectors) at 1, 100 and 1000. */
-export async function benchWorkerMemory(): Promise<void> {
+export async function benchWorkerMemory(): Promise<Figure> {
   const home = managerHome(false);
   const manager = await timeUntilReady([MANAGER_BIN, 'daemon', '--home', home, '--devnet', '--listen', '127.0.0.1:0'], /"manager up"/);
   const url = (JSON.parse(manager.line) as { url: string }).url;
@@ -99,9 +106,14 @@ export async function benchWorkerMemory(): Promise<void> {
     }
     const per100 = ((rss[100] as number) - (rss[1] as number)) / 99 / 1024;
     const per1000 = ((rss[1000] as number) - (rss[1] as number)) / 999 / 1024;
-    console.log(
-      `worker memory: RSS ${fmt((rss[1] as number) / 1024, 1)} MiB at 1 thread, ${fmt((rss[100] as number) / 1024, 1)} MiB at 100, ${fmt((rss[1000] as number) / 1024, 1)} MiB at 1000 → ${fmt(per100, 3)} MiB per thread (100), ${fmt(per1000, 3)} MiB per thread (1000) (target < 1 MiB)`,
-    );
+    return {
+      figure: 'worker RSS per thread',
+      measured: `${fmt(per100, 3)} MiB (100 threads: ${fmt((rss[100] as number) / 1024, 1)} MiB), ${fmt(per1000, 3)} MiB (1000: ${fmt((rss[1000] as number) / 1024, 1)} MiB)`,
+      baseline: `RSS at 1 thread, ${fmt((rss[1] as number) / 1024, 1)} MiB`,
+      ratio: '—',
+      target: '< 1 MiB',
+      verdict: verdict(Math.max(per100, per1000), '<', 1),
+    };
   } finally {
     manager.kill();
     rmSync(home, { recursive: true, force: true });

@@ -3,7 +3,7 @@
 //!
 //! Usage:
 //!   sealfleet-proofs processor <stage>
-//!   sealfleet-proofs paramgen --sector-size 2KiB [--no-update]
+//!   sealfleet-proofs paramgen --sector-size 2KiB [--no-update|--only-update|--only <kind>]
 //!   sealfleet-proofs params --sector-size 2KiB      (which parameter files are needed, and present)
 //!
 //! Protocol (see src/core/wire/processor.ts): first stdout line `<stage> processor ready`, then
@@ -11,6 +11,7 @@
 //! line (any order). Logs go to stderr only.
 
 mod paramgen;
+mod post;
 mod stages;
 
 use std::io::{BufRead, Write};
@@ -21,7 +22,7 @@ use serde_json::Value;
 
 fn usage() -> ! {
     eprintln!(
-        "usage:\n  sealfleet-proofs processor <stage>\n  sealfleet-proofs paramgen --sector-size <2KiB|8MiB|512MiB|bytes> [--no-update|--only-update]\n  sealfleet-proofs params --sector-size <size> [--no-update|--only-update]   (exit 0: all present, 3: some missing)\n\nstages: {}",
+        "usage:\n  sealfleet-proofs processor <stage>\n  sealfleet-proofs paramgen --sector-size <2KiB|8MiB|512MiB|bytes> [--no-update|--only-update|--only <porep|update|window-post>]\n  sealfleet-proofs params --sector-size <size> [same selection]   (exit 0: all present, 3: some missing)\n\nstages: {}",
         stages::STAGES.join(", ")
     );
     std::process::exit(2);

@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use filecoin_proofs::constants::{DefaultPieceHasher, SectorShapeBase};
-use filecoin_proofs::parameters::public_params;
-use filecoin_proofs::types::PoRepConfig;
+use filecoin_proofs::parameters::{public_params, window_post_public_params};
+use filecoin_proofs::types::{PoRepConfig, PoStConfig};
+use filecoin_proofs_api::RegisteredPoStProof;
 use rand::rngs::OsRng;
 use storage_proofs_core::api_version::ApiVersion;
 use storage_proofs_core::compound_proof::CompoundProof;
@@ -17,6 +18,7 @@ use storage_proofs_core::parameter_cache::{
     CacheableParameters,
 };
 use storage_proofs_porep::stacked::{StackedCircuit, StackedCompound, StackedDrg};
+use storage_proofs_post::fallback::{FallbackPoSt, FallbackPoStCircuit, FallbackPoStCompound};
 use storage_proofs_update::{
     EmptySectorUpdate, EmptySectorUpdateCircuit, EmptySectorUpdateCompound,
     PublicParams as UpdatePublicParams,
@@ -37,6 +39,7 @@ struct Selection {
     sizes: Vec<u64>,
     porep: bool,
     update: bool,
+    window_post: bool,
 }
 
 fn parse_args(cmd: &str, args: &[String]) -> Result<Selection> {
@@ -44,6 +47,7 @@ fn parse_args(cmd: &str, args: &[String]) -> Result<Selection> {
         sizes: Vec::new(),
         porep: true,
         update: true,
+        window_post: true,
     };
     let mut i = 0;
     while i < args.len() {
@@ -56,7 +60,20 @@ fn parse_args(cmd: &str, args: &[String]) -> Result<Selection> {
                 }
             }
             "--no-update" => sel.update = false,
-            "--only-update" => sel.porep = false,
+            "--only-update" => {
+                sel.porep = false;
+                sel.window_post = false;
+            }
+            "--only" => {
+                i += 1;
+                let kind = args.get(i).context("--only needs a kind: porep, update or window-post")?;
+                sel.porep = kind == "porep";
+                sel.update = kind == "update";
+                sel.window_post = kind == "window-post";
+                if !(sel.porep || sel.update || sel.window_post) {
+                    bail!("--only {kind:?}: expected porep, update or window-post");
+                }
+            }
             other => bail!("unknown {cmd} argument {other:?}"),
         }
         i += 1;
@@ -82,6 +99,9 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         if sel.update {
             gen_update::<SectorShapeBase>(size)?;
+        }
+        if sel.window_post {
+            gen_window_post::<SectorShapeBase>(size)?;
         }
     }
     Ok(())
@@ -112,6 +132,16 @@ pub fn check(args: &[String]) -> Result<bool> {
                 "update",
                 <EmptySectorUpdateCompound<SectorShapeBase> as CacheableParameters<
                     EmptySectorUpdateCircuit<SectorShapeBase>,
+                    _,
+                >>::cache_identifier(&pp),
+            ));
+        }
+        if sel.window_post {
+            let pp = window_post_public_params::<SectorShapeBase>(&window_post_config(size)?)?;
+            ids.push((
+                "window_post",
+                <FallbackPoStCompound<SectorShapeBase> as CacheableParameters<
+                    FallbackPoStCircuit<SectorShapeBase>,
                     _,
                 >>::cache_identifier(&pp),
             ));
@@ -186,6 +216,42 @@ where
     >>::verifying_key::<OsRng>(Some(&mut OsRng), &pp)?;
     eprintln!(
         "paramgen update {sector_size}: {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The WindowPoSt configuration the chain's proof type (V1_1 on chain, `V1_2` in the proofs API) selects.
+fn window_post_config(sector_size: u64) -> Result<PoStConfig> {
+    use RegisteredPoStProof::*;
+    let proof = match sector_size {
+        2048 => StackedDrgWindow2KiBV1_2,
+        8388608 => StackedDrgWindow8MiBV1_2,
+        536870912 => StackedDrgWindow512MiBV1_2,
+        other => bail!("no WindowPoSt proof type for sector size {other}"),
+    };
+    Ok(proof.as_v1_config())
+}
+
+fn gen_window_post<Tree: 'static + MerkleTreeTrait>(sector_size: u64) -> Result<()> {
+    let t = Instant::now();
+    let pp = window_post_public_params::<Tree>(&window_post_config(sector_size)?)?;
+    log::info!("window_post {sector_size}: generating params");
+    let circuit = <FallbackPoStCompound<Tree> as CompoundProof<
+        FallbackPoSt<'_, Tree>,
+        FallbackPoStCircuit<Tree>,
+    >>::blank_circuit(&pp);
+    <FallbackPoStCompound<Tree> as CacheableParameters<_, _>>::get_param_metadata(circuit, &pp)?;
+    <FallbackPoStCompound<Tree> as CompoundProof<
+        FallbackPoSt<'_, Tree>,
+        FallbackPoStCircuit<Tree>,
+    >>::groth_params::<OsRng>(Some(&mut OsRng), &pp)?;
+    <FallbackPoStCompound<Tree> as CompoundProof<
+        FallbackPoSt<'_, Tree>,
+        FallbackPoStCircuit<Tree>,
+    >>::verifying_key::<OsRng>(Some(&mut OsRng), &pp)?;
+    eprintln!(
+        "paramgen window_post {sector_size}: {:.1}s",
         t.elapsed().as_secs_f64()
     );
     Ok(())

@@ -16,6 +16,8 @@ use filecoin_proofs_api::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::post;
+
 pub const STAGES: &[&str] = &[
     "add_pieces",
     "tree_d",
@@ -29,6 +31,8 @@ pub const STAGES: &[&str] = &[
     "verify_seal",
     "verify_snap",
     "piece_commitment",
+    "window_post",
+    "verify_window_post",
 ];
 
 pub fn handle(stage: &str, task: Value) -> Result<Value> {
@@ -48,6 +52,8 @@ pub fn handle(stage: &str, task: Value) -> Result<Value> {
         "verify_seal" => serde_json::to_value(verify_seal(parse(task)?)?)?,
         "verify_snap" => serde_json::to_value(verify_snap(parse(task)?)?)?,
         "piece_commitment" => serde_json::to_value(piece_commitment(parse(task)?)?)?,
+        "window_post" => serde_json::to_value(post::window_post(parse(task)?)?)?,
+        "verify_window_post" => serde_json::to_value(post::verify_window_post(parse(task)?)?)?,
         other => bail!("unsupported stage {other}"),
     };
     Ok(out)

@@ -14,6 +14,7 @@ import { CLUSTER_ID_FILE } from '../manager/db/refusal.js';
 import { DATABASE_FILE } from '../manager/db/sqlite.js';
 import { checkCommandLineDbUrl, databaseTarget } from '../manager/db/target.js';
 import { databasePath, managerLockPath } from '../manager/homeFiles.js';
+import { addExamples } from './examples.js';
 import { managerClient } from './managerClient.js';
 import { utilCommand } from './managerUtil.js';
 import { arg, defaultHome, die, durationArg, listenArg, runUntilSignal } from './options.js';
@@ -169,5 +170,34 @@ async function rotateOffline(home: string, dbUrl: string | undefined): Promise<v
     }
   }
 }
+
+const M = 'sealfleet-manager';
+addExamples(program, {
+  '': [`${M} daemon --devnet --home ~/.sealfleet`, `${M} util sealer sectors watch`],
+  daemon: [`${M} daemon --devnet`, `${M} daemon --home /srv/sealfleet --chain-api http://10.0.0.5:1234/rpc/v1 --chain-token-file /srv/sealfleet/lotus.token --listen 0.0.0.0:1789`],
+  devnet: [`${M} devnet --listen 127.0.0.1:1234 --block-time 500ms`],
+  util: [`${M} util sealer sectors list --status sealing`],
+  'util worker': [`${M} util worker list`],
+  'util worker list': [`${M} util worker list --expire 2m`, `${M} util worker list --json`],
+  'util worker info': [`${M} util worker info worker-1`, `${M} util worker info 10.0.0.7:17890 --json`],
+  'util worker pause': [`${M} util worker pause worker-1 0`],
+  'util worker forget': [`${M} util worker forget old-worker`],
+  'util worker resume': [`${M} util worker resume worker-1 0`, `${M} util worker resume worker-1 0 TreeDBuilt`],
+  'util worker log': [`${M} util worker log worker-1 0 -n 20`],
+  'util sealer': [`${M} util sealer sectors list`],
+  'util sealer sectors': [`${M} util sealer sectors state s-t01000-2`],
+  'util sealer sectors list': [`${M} util sealer sectors list --status sealing --miner t01000`, `${M} util sealer sectors list --json`],
+  'util sealer sectors state': [`${M} util sealer sectors state s-t01000-2 --json`],
+  'util sealer sectors log': [`${M} util sealer sectors log s-t01000-2 -n 50`],
+  'util sealer sectors watch': [`${M} util sealer sectors watch --interval 5s`, `${M} util sealer sectors watch --once --top 10`],
+  'util sealer sectors abort': [`${M} util sealer sectors abort s-t01000-2 --reason "ticket expired"`],
+  'util sealer sectors rebuild': [`${M} util sealer sectors rebuild s-t01000-2`],
+  'util deals': [`${M} util deals list`],
+  'util deals import': [`${M} util deals import /data/payload.car --miner t01000`],
+  'util deals list': [`${M} util deals list --json`],
+  auth: [`${M} auth create-token --perm read`],
+  'auth create-token': [`${M} auth create-token --perm read --expire 12h`, `${M} auth create-token --perm write --worker worker-1`],
+  'auth rotate-secret': [`${M} auth rotate-secret --home /srv/sealfleet`],
+});
 
 program.parseAsync().catch(die);

@@ -8,17 +8,10 @@ import { arg, defaultHome, durationArg, indexArg } from './options.js';
 import { managerClient } from './managerClient.js';
 import { addProvingCommands } from './provingUtil.js';
 import { renderTable } from './table.js';
-import { printableJson, printLine } from './terminal.js';
+import { printableJson, printLine } from '../core/terminalText.js';
 import { logLimitArg, renderThreadLog } from './threadLog.js';
-import { isWorkerAddress, WorkerControl, workerControlUrl } from './workerClient.js';
-
-interface WorkerRow {
-  Name: string;
-  Dest: string;
-  Version: string;
-  Summary: { Threads: number; Empty: number; Paused: number; Running: number; Waiting: number; Errors: number };
-  LastPing: number;
-}
+import { resolveWorker, type WorkerRow } from './resolveWorker.js';
+import { watchCommand } from './watch.js';
 
 const sectorArg = arg((text) => {
   const id = parseSectorId(text);
@@ -38,29 +31,6 @@ const line = (text: string): void => out(printLine(text));
 const ago = (ms: number): string => formatDuration(Date.now() - ms);
 /** `sealing, finalized or aborted`. */
 const STATUS_CHOICES = `${SECTOR_STATUSES.slice(0, -1).join(', ')} or ${SECTOR_STATUSES.at(-1) ?? ''}`;
-
-/** How many known names a refusal lists. */
-const KNOWN_SHOWN = 20;
-
-/**
- * A worker by the name (or Dest) of its pings, called with a control token the manager signs for that
- * worker alone (`SealFleet.AuthControlToken`, two minutes): never the operator's admin token, which a worker
- * advertising someone else's address would otherwise receive. An address no worker pinged from (with a
- * port, an IP, or a URL) is called with `$SEALFLEET_WORKER_TOKEN` if set: this manager has no say over a
- * worker that does not work for it. Anything else is refused with the names this manager knows.
- */
-async function resolveWorker(home: string, nameOrAddr: string): Promise<WorkerControl> {
-  const manager = managerClient(home);
-  const found = await manager.call<{ Name: string; Dest: string } | null>('SealFleet.WorkerFind', [nameOrAddr]);
-  if (found) {
-    const token = await manager.call<string>('SealFleet.AuthControlToken', [found.Name]);
-    return new WorkerControl(found.Name, workerControlUrl(found.Dest), token);
-  }
-  if (isWorkerAddress(nameOrAddr)) return new WorkerControl(nameOrAddr, workerControlUrl(nameOrAddr), process.env.SEALFLEET_WORKER_TOKEN || undefined);
-  const known = (await manager.call<WorkerRow[]>('SealFleet.WorkerList', [{ Limit: KNOWN_SHOWN + 1 }])).map((w) => w.Name);
-  const listed = known.length === 0 ? 'none' : `${known.slice(0, KNOWN_SHOWN).join(', ')}${known.length > KNOWN_SHOWN ? ', …' : ''}`;
-  throw new Error(`no worker named "${nameOrAddr}" has pinged this manager; known workers: ${listed}`);
-}
 
 export function utilCommand(): Command {
   const util = new Command('util').description('operate the cluster through the manager');
@@ -185,6 +155,7 @@ export function utilCommand(): Command {
         ]),
       ));
     });
+  sectors.addCommand(watchCommand(homeOf));
   homeOpt(sectors.command('abort').description('abort a sector being sealed: its worker drops it at its next report').argument('<sector>', 'sector id', sectorArg))
     .option('--reason <text>', 'recorded with the sector', 'aborted via CLI')
     .action(async (id: { Miner: number; Number: number }, o: { home?: string; reason: string }) => {

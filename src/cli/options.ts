@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { parseListen } from '../core/rpc/server.js';
 import { parseDuration } from '../core/units.js';
-import { printLine } from './terminal.js';
+import { printLine } from '../core/terminalText.js';
 
 /** Wraps a parser so commander reports its message as the flag's error. */
 export function arg<T>(parse: (text: string) => T): (text: string) => T {

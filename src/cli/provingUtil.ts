@@ -4,7 +4,7 @@ import { parseSectorId } from '../core/sectorId.js';
 import { arg, defaultHome } from './options.js';
 import { managerClient } from './managerClient.js';
 import { renderTable } from './table.js';
-import { printableJson, printLine } from './terminal.js';
+import { printableJson, printLine } from '../core/terminalText.js';
 
 /**
  * `util sealer proving info | deadlines | faults | check` and `util sealer sectors extend | terminate |

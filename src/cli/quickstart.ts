@@ -3,14 +3,17 @@ import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { RpcClient } from '../core/rpc/client.js';
 import { formatSectorId } from '../core/sectorId.js';
-import type { SectorSummary } from '../manager/api/admin.js';
+import { LIST_MAX, type SectorSummary } from '../manager/api/admin.js';
 import { createToken, loadSecret } from '../manager/auth.js';
 import { startManager } from '../manager/daemon.js';
 import { checkParams, findSidecar } from '../core/processor/sidecar.js';
 import { writePrivateFileAtomic } from '../core/privateFiles.js';
 import { loadWorkerConfig } from '../worker/config.js';
 import { startWorker } from '../worker/daemon.js';
+import { addExamples } from './examples.js';
 import { die, listenArg, runUntilSignal } from './options.js';
+
+const DEFAULT_HOME = '.sealfleet';
 
 /**
  * The quick start: the manager with its in-process devnet, and one worker with four sealer threads, in one
@@ -19,7 +22,7 @@ import { die, listenArg, runUntilSignal } from './options.js';
  * otherwise every step runs on mock processors (short stage times).
  */
 const program = new Command('sealfleet-quickstart')
-  .option('--home <dir>', 'where everything is kept', '.sealfleet')
+  .option('--home <dir>', 'where everything is kept', DEFAULT_HOME)
   .option('--listen <host:port>', 'manager address', listenArg, '127.0.0.1:1789')
   .option('--threads <n>', 'sealer threads', (v) => {
     const n = Number(v);
@@ -41,16 +44,30 @@ const program = new Command('sealfleet-quickstart')
       mkdirSync(join(home, 'worker'), { recursive: true });
       writePrivateFileAtomic(workerToml, quickstartWorkerToml(manager.url, workerToken, o.threads, mode.real));
       const worker = await startWorker(loadWorkerConfig(workerToml));
-      const progress = watchProgress(new RpcClient({ url: manager.rpcUrl, token }));
+      const rpc = new RpcClient({ url: manager.rpcUrl, token });
+      const progress = watchProgress(rpc);
       process.stdout.write(`sealfleet running: manager ${manager.url} (devnet in-process), worker with ${o.threads} sealer threads; ${mode.describe}\n`);
       process.stdout.write(`watch: node bin/sealfleet-manager.js util sealer sectors list --home ${o.home}    stop: Ctrl-C\n`);
       return async () => {
         clearInterval(progress);
+        const midSector = worker.threads().filter((t) => t.job_id !== null).length;
         await worker.close();
+        const sectors = await rpc.call<SectorSummary[]>('SealFleet.SectorsList', [{ Limit: LIST_MAX }]);
         await manager.close();
+        process.stdout.write(`${stoppedLine(o.home, midSector, sectors)}\n`);
       };
     });
   });
+
+/** What a stop kept, in one line: the threads' persisted states and the sectors in the home. */
+function stoppedLine(home: string, midSector: number, sectors: SectorSummary[]): string {
+  const count = (status: SectorSummary['Status']): number => sectors.filter((s) => s.Status === status).length;
+  const kept = count('sealing') + count('finalized');
+  const threads = `${midSector} thread${midSector === 1 ? '' : 's'} paused in place`;
+  const inHome = `${kept} sector${kept === 1 ? '' : 's'} kept in ${home} (${count('finalized')} finalized, ${count('sealing')} sealing)`;
+  const again = home === DEFAULT_HOME ? 'npm start' : `npm start -- --home ${home}`;
+  return `stopped: ${threads}, ${inHome}; ${again} continues them`;
+}
 
 /** Prints a line whenever a sector changes state. */
 function watchProgress(rpc: RpcClient): NodeJS.Timeout {
@@ -143,5 +160,7 @@ location = "persist"
 
 ${processors}`;
 }
+
+addExamples(program, { '': ['npm start', 'npm start -- --threads 2 --proofs mock', 'node dist/cli/quickstart.js --home /tmp/demo --listen 127.0.0.1:1790'] });
 
 program.parseAsync().catch(die);

@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import { printable } from './terminal.js';
+import { printable } from '../core/terminalText.js';
 
 const NO_BORDER = {
   top: '', 'top-mid': '', 'top-left': '', 'top-right': '',

@@ -6,9 +6,10 @@ import { formatDuration } from '../core/units.js';
 import type { WorkerThreadInfo } from '../core/wire/workerControl.js';
 import { isLoopback } from '../core/rpc/origin.js';
 import { loadWorkerConfig, type WorkerConfig } from '../worker/config.js';
+import { addExamples } from './examples.js';
 import { die, indexArg, runUntilSignal } from './options.js';
 import { renderTable } from './table.js';
-import { printableJson, printLine } from './terminal.js';
+import { printableJson, printLine } from '../core/terminalText.js';
 import { logLimitArg, renderThreadLog } from './threadLog.js';
 import { WorkerControl } from './workerClient.js';
 
@@ -157,5 +158,17 @@ worker
     const events = await controlOf(configOf(cmd)).log(o.index, o.limit);
     out(o.json ? `${printableJson(events)}\n` : renderThreadLog(events));
   });
+
+const W = 'sealfleet-worker';
+addExamples(program, {
+  '': [`${W} daemon -c worker.toml`, `${W} worker list -c worker.toml`],
+  daemon: [`${W} daemon -c /etc/sealfleet/worker.toml`],
+  worker: [`${W} worker list -c worker.toml`],
+  'worker list': [`${W} worker list -c worker.toml`, `${W} worker list -c worker.toml --json`],
+  'worker pause': [`${W} worker pause -c worker.toml -i 0`],
+  'worker resume': [`${W} worker resume -c worker.toml -i 0`, `${W} worker resume -c worker.toml -i 0 -s Aborted`],
+  'worker drain': [`${W} worker drain -c worker.toml`, `${W} worker drain -c worker.toml -i 1`],
+  'worker log': [`${W} worker log -c worker.toml -i 0 -n 20 --json`],
+});
 
 program.parseAsync().catch((err: unknown) => die(hint(err)));

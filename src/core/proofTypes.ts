@@ -86,9 +86,17 @@ export function updateProofForSize(size: SectorSize): number {
   return SECTOR_SIZES.indexOf(size);
 }
 
-/** go-state-types name of a RegisteredPoStProof for Window PoSt (10..14 = StackedDrgWindow2KiBV1_1..64GiB). */
+/**
+ * The WindowPoSt proofs the actors take (`StackedDRGWindow<size>V1P1`, ids 10–14), each with its name in the proofs
+ * API, which calls V1P1 `V1_2`: the sidecar's `window_post` / `verify_window_post` take that name.
+ */
+export const WINDOW_POST_PROOFS: readonly { id: number; name: string; sectorSize: SectorSize }[] = SECTOR_SIZES.map(
+  (size, i) => ({ id: 10 + i, name: `StackedDrgWindow${SIZE_NAMES[i]}V1_2`, sectorSize: size }),
+);
+
+/** The proofs-API name of a chain WindowPoSt proof type (10–14), as the sidecar's PoSt stages take it. */
 export function windowPoStProofName(id: number): string {
-  const size = SIZE_NAMES[id - 10];
-  if (size === undefined) throw new Error(`unknown Window PoSt proof type ${id}: expected 10–14`);
-  return `StackedDrgWindow${size}V1_1`;
+  const found = WINDOW_POST_PROOFS.find((p) => p.id === id);
+  if (!found) throw new Error(`unknown Window PoSt proof type ${id}: expected 10–14`);
+  return found.name;
 }

@@ -22,7 +22,7 @@ const idAddr = parsedString(actorIdOf);
 
 const epochs = z.number().int().positive();
 
-const ConfigSchema = z.strictObject({
+export const ConfigSchema = z.strictObject({
   chain: z
     .strictObject({
       network_name: z.string().min(1).default('sealfleet-devnet'),

@@ -86,11 +86,11 @@ export function sidecarVerifier(client: SidecarClient, log: Logger): ProofVerifi
       verdict(
         'window post',
         client.run('verify_window_post', {
-          registered_proof: windowPoStProofName(inputs.postProof),
-          randomness: bytes(inputs.randomness),
-          prover_id: proverId(inputs.miner),
+          miner_id: inputs.miner,
+          proof_type: windowPoStProofName(inputs.postProof),
           replicas: inputs.sectors.map((s) => ({ sector_id: s.number, comm_r: bytes(s.commR) })),
-          proof: bytes(proof),
+          seed: bytes(inputs.randomness),
+          proofs: [Buffer.from(proof).toString('base64')],
         }),
       ),
     close: () => client.close(),

@@ -56,7 +56,7 @@ const StoreSchema = z.strictObject({
   deny_miners: z.array(z.number().int()).default([]),
 });
 
-const ConfigSchema = z.strictObject({
+export const ConfigSchema = z.strictObject({
   db: z
     .strictObject({
       /**

@@ -95,7 +95,7 @@ export interface WorkerConfig {
   warnings: string[];
 }
 
-const SEALING_DEFAULTS: SealingConfig = {
+export const SEALING_DEFAULTS: SealingConfig = {
   allowed_miners: null,
   allowed_sizes: null,
   enable_deals: false,
@@ -166,7 +166,7 @@ const required = (what: string) =>
   z.string({ error: (issue) => (issue.input === undefined ? `missing: expected ${what}` : undefined) }).min(1);
 
 /** Every `[sealing]` key; a thread's `sealing.*` may set any subset of them. */
-const SealingSchema = z
+export const SealingSchema = z
   .strictObject({
     allowed_miners: z.array(nonNegativeInt),
     allowed_sizes: z.array(parsedString(parseSectorSize)),
@@ -260,7 +260,7 @@ const damoclesStageTable = <T extends z.ZodType>(value: T) =>
 const kind = z.enum(['mock', 'builtin', 'external', 'sidecar']);
 
 /** One `[[processors.<stage>]]` entry, with damocles' keys and defaults (`timeout` is ours). */
-const ExternalSchema = z.strictObject({
+export const ExternalSchema = z.strictObject({
   /** Absent: the stage runs in sealfleet-proofs, as damocles runs its own executable. */
   bin: z.string().min(1).optional(),
   /** Absent: `["processor", "<stage>"]`, as damocles. */
@@ -378,7 +378,7 @@ const ManagerAddrs = z
     return urls as [string, ...string[]];
   });
 
-const ConfigSchema = z.strictObject({
+export const ConfigSchema = z.strictObject({
   worker: z
     .strictObject({
       name: z.string().min(1).optional(),

@@ -59,7 +59,7 @@ class Controller implements ThreadController {
  * Starts the worker: one sealing thread per `[[sealing_thread]]`, the control API, and the ping to the
  * manager. Attached persist stores must be known to the manager, or the worker refuses to start.
  */
-export async function startWorker(config: WorkerConfig): Promise<{ close(): Promise<void>; controlUrl: string }> {
+export async function startWorker(config: WorkerConfig): Promise<{ close(): Promise<void>; controlUrl: string; threads(): WorkerThreadInfo[] }> {
   const { urls, token, piece_token, headers } = config.sector_manager;
   const log = createLogger('worker');
   const manager = new ManagerClient(urls, token, headers, log);
@@ -102,6 +102,7 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
     );
     return {
       controlUrl: control.url,
+      threads: () => controller.list(),
       close: async () => {
         stopPing();
         await control.close();

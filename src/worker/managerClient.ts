@@ -1,6 +1,6 @@
 import { abort, permanent, SealingError, temporary } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { RpcClient } from '../core/rpc/client.js';
+import { RpcClient, type RpcAgents } from '../core/rpc/client.js';
 import { RpcError } from '../core/rpc/errors.js';
 import { truncateMiddle } from '../core/wire/bounds.js';
 
@@ -49,19 +49,22 @@ export class ManagerClient {
   /**
    * `urls`: the sealer API of every manager of the cluster (`[sector_manager] rpc_client.addr`); calls fail
    * over between them (see RpcClient), which is safe because they share one database and the worker retries
-   * every call after a temporary error anyway. `log` gets one warning per switch.
+   * every call after a temporary error anyway. `log` gets one warning per switch. `agents`: connection pools
+   * of this client's own instead of the process's shared one (the simulated fleet gives each worker its own).
    */
   constructor(
     urls: string | readonly string[],
     token: string | null,
     headers: Readonly<Record<string, string>> = {},
     log?: Logger,
+    agents?: RpcAgents,
   ) {
     this.rpc = new RpcClient({
       url: urls,
       token: token ?? undefined,
       headers,
       timeoutMs: 60_000,
+      ...(agents ? { agents } : {}),
       onSwitch: ({ from, to, why }) => log?.warn({ from: baseOf(from), to: baseOf(to), why }, `manager ${baseOf(from)} unreachable (${why}); using ${baseOf(to)}`),
     });
   }

@@ -19,6 +19,8 @@ import { emptyTask, type SectorTask } from './task.js';
 class Interrupted extends Error {}
 
 const BACKOFF_CAP_MS = 30 * 60_000;
+/** Longest wait between two tries of a report the manager did not take: it goes as soon as one is back. */
+const REPORT_RETRY_CAP_MS = 5_000;
 
 /** States that come before PreCommit submission in the sealer plan: resuming into one re-submits with reset. */
 export const BEFORE_PRECOMMIT: readonly State[] = ['Allocated', 'DealsAcquired', 'PieceAdded', 'TreeDBuilt', 'TicketAssigned', 'PC1Done', 'PC2Done'];
@@ -164,15 +166,13 @@ export class SealingThread {
       }
       this.setState(state);
     }
-    this.flags = { ...this.flags, paused: false, pausedAt: null, lastError: null };
-    this.store.saveFlags(this.flags);
+    this.setFlags({ ...this.flags, paused: false, pausedAt: null, lastError: null });
     this.retries = 0;
     this.wake?.();
   }
 
   drain(): void {
-    this.flags = { ...this.flags, draining: true };
-    this.store.saveFlags(this.flags);
+    this.setFlags({ ...this.flags, draining: true });
     if (this.task.state === 'Empty') this.wake?.();
   }
 
@@ -182,9 +182,8 @@ export class SealingThread {
     const patch: Partial<SectorTask> = { state };
     if (state === 'Aborted') patch.abortReason = 'aborted by the operator (resume --state Aborted)';
     if (this.plan.name === 'sealer' && BEFORE_PRECOMMIT.includes(state) && this.task.commR !== null) patch.preResubmit = true;
-    this.task = { ...this.task, ...patch };
+    this.saveTask({ ...this.task, ...patch }, { ...this.stamp(), sector: this.sectorName, from, event: 'SetState', to: state, level: null, error: null });
     this.stateSince = Date.now();
-    this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event: 'SetState', to: state, level: null, error: null });
     this.log.info({ sector: this.sectorName, from, to: state }, 'state set by the operator');
     void this.report(from, state, 'SetState', null);
   }
@@ -209,12 +208,36 @@ export class SealingThread {
     if (interrupted()) throw new Interrupted();
   }
 
+  /** Flags change only once they are on disk: a failed write (a full disk) leaves the thread as it was. */
+  private setFlags(flags: ThreadFlags): void {
+    this.store.saveFlags(flags);
+    this.flags = flags;
+  }
+
+  /**
+   * The task changes only once it and its event are on disk, so the thread never runs ahead of what a restart
+   * would resume from, nor reports a move its own log lacks.
+   */
+  private saveTask(task: SectorTask, event?: Parameters<LocationStore['save']>[1]): void {
+    this.store.save(task, event);
+    this.task = task;
+  }
+
+  /**
+   * Pauses with `error` for the operator. Never throws: when the pause cannot be written (a full disk), the
+   * thread still pauses in this process, with the write's error added, rather than dying silently.
+   */
   private enterPause(error: string | null): void {
     this.pauseRequested = false;
-    this.flags = { ...this.flags, paused: true, pausedAt: Date.now(), lastError: error };
-    this.store.saveFlags(this.flags);
+    const flags = { ...this.flags, paused: true, pausedAt: Date.now(), lastError: error };
+    try {
+      this.store.saveFlags(flags);
+      this.flags = flags;
+    } catch (err) {
+      this.flags = { ...flags, lastError: `${error ?? 'paused'}; the pause is not persisted: ${describeError(err)}` };
+    }
     this.setActivity('Idle', null);
-    this.log.warn({ sector: this.sectorName, state: this.task.state, error }, 'thread paused');
+    this.log.warn({ sector: this.sectorName, state: this.task.state, error: this.flags.lastError }, 'thread paused');
   }
 
   private async run(): Promise<void> {
@@ -238,7 +261,20 @@ export class SealingThread {
         await this.step();
       } catch (err) {
         if (err instanceof Interrupted) continue;
-        await this.fail(err);
+        // A step cut short by the worker's own stop (its processors closed) is no failure: the state it
+        // started from is persisted, and the restarted daemon runs it again.
+        if (this.stopped) {
+          this.log.debug({ sector: this.sectorName, state: this.task.state, err: describeError(err) }, 'step interrupted by the stop');
+          continue;
+        }
+        try {
+          await this.fail(err);
+        } catch (failed) {
+          if (failed instanceof Interrupted) continue;
+          // Handling the failure failed too (say the disk is full): the operator must see it, not a thread
+          // that looks busy forever.
+          this.enterPause(`${describeError(failed)} (while handling: ${describeError(err)})`);
+        }
       }
     }
   }
@@ -295,9 +331,8 @@ export class SealingThread {
   private apply(event: EventName, patch: Partial<SectorTask>, processorMs: number): void {
     const from = this.task.state;
     const to = nextState(this.plan, from, event);
-    this.task = { ...this.task, ...patch, state: to };
+    this.saveTask({ ...this.task, ...patch, state: to }, { ...this.stamp(), sector: this.sectorName, from, event, to, level: null, error: null, processorMs });
     if (to !== from) this.stateSince = Date.now();
-    this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event, to, level: null, error: null, processorMs });
     this.log.info({ sector: this.sectorName, from, event, to }, 'transition');
   }
 
@@ -311,15 +346,31 @@ export class SealingThread {
     if (!sector) return this.reports;
     const name = formatSectorId(sector);
     const send = async (): Promise<void> => {
-      try {
-        const resp = await this.deps.manager.reportState(
-          { Miner: sector.miner, Number: sector.number },
-          { Worker: { Instance: this.deps.instance, Location: this.config.location }, StateChange: { Prev: prev, Next: next, Event: event }, Failure: failure },
-        );
-        if (resp.Finalized) this.dropped = { sector: name, reason: resp.AbortReason || 'finalized by the manager' };
-      } catch (err) {
-        if (failureLevelOf(err) === 'Abort') this.dropped = { sector: name, reason: describeError(err) };
-        else this.log.warn({ err: describeError(err) }, 'ReportState failed');
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const resp = await this.deps.manager.reportState(
+            { Miner: sector.miner, Number: sector.number },
+            { Worker: { Instance: this.deps.instance, Location: this.config.location }, StateChange: { Prev: prev, Next: next, Event: event }, Failure: failure },
+          );
+          if (resp.Finalized) this.dropped = { sector: name, reason: resp.AbortReason || 'finalized by the manager' };
+          return;
+        } catch (err) {
+          const level = failureLevelOf(err);
+          if (level === 'Abort') {
+            this.dropped = { sector: name, reason: describeError(err) };
+            return;
+          }
+          // A lost move would leave a hole in the manager's log of the sector (the next report starting where
+          // this one ends): a move is sent again, before any later report, within the thread's retry budget
+          // (beyond it the next step, which needs the manager too, fails and pauses). A lost failure report
+          // leaves no hole.
+          if (failure !== null || level !== 'Temporary' || this.stopped || attempt >= this.config.sealing.max_retries) {
+            this.log.warn({ err: describeError(err) }, 'ReportState failed');
+            return;
+          }
+          this.log.warn({ err: describeError(err), attempt }, 'ReportState failed; sending it again');
+          await new Promise((r) => setTimeout(r, Math.min(REPORT_RETRY_CAP_MS, this.config.sealing.recover_interval * 2 ** attempt)));
+        }
       }
     };
     this.reports = this.reports.then(send);
@@ -354,9 +405,8 @@ export class SealingThread {
 
   private abortTask(reason: string): void {
     const from = this.task.state;
-    this.task = { ...this.task, state: 'Aborted', abortReason: reason };
+    this.saveTask({ ...this.task, state: 'Aborted', abortReason: reason }, { ...this.stamp(), sector: this.sectorName, from, event: 'Abort', to: 'Aborted', level: 'Abort', error: reason });
     this.stateSince = Date.now();
-    this.store.save(this.task, { ...this.stamp(), sector: this.sectorName, from, event: 'Abort', to: 'Aborted', level: 'Abort', error: reason });
     this.log.warn({ sector: this.sectorName, from, reason }, 'sector aborted');
   }
 
@@ -366,7 +416,12 @@ export class SealingThread {
     const state = this.task.state;
     const stage = stageOf(this.plan, state);
     this.deps.observer?.failure(this.plan.name, stage, level);
-    this.store.append({ ...this.stamp(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
+    try {
+      this.store.append({ ...this.stamp(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
+    } catch (err) {
+      // The log row is lost (a full disk, say); the retry or pause below still happens, and the manager hears of it.
+      this.log.warn({ sector: this.sectorName, err: describeError(err) }, 'failure not written to the thread log');
+    }
     await this.report(state, state, 'Failure', { Level: level, Desc: desc });
     this.applyDrop();
     // Dropped by the manager just now: go straight to the finish step. A failure of the finish step itself
@@ -407,9 +462,8 @@ export class SealingThread {
       await rm(sectorPaths(this.config.location, sector).data, { recursive: true, force: true });
     }
     const done = this.task.state;
-    this.task = emptyTask(this.plan.name);
+    this.saveTask(emptyTask(this.plan.name));
     this.stateSince = Date.now();
-    this.store.save(this.task);
     this.retries = 0;
     this.log.info({ sector: sector ? formatSectorId(sector) : null, outcome: done }, 'sector done; next task');
     if (done === 'Aborted') await this.sleep(this.config.sealing.seal_interval).catch(() => undefined);

@@ -3,6 +3,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
+import { RpcClient } from '../../src/core/rpc/client.js';
+import type { SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
+import { eventually } from '../helpers/manager.js';
 import { ROOT, runCli, spawnCli, tempDir } from '../helpers/processes.js';
 
 const QUICKSTART = join(ROOT, 'dist', 'cli', 'quickstart.js');
@@ -36,5 +39,44 @@ describe('quick start (npm start)', () => {
     const bad = await runCli(QUICKSTART, ['--home', home, '--proofs', 'fast']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /argument 'fast' is invalid\. Allowed choices are auto, real, mock/);
+  });
+
+  it('stops on Ctrl-C with one line saying what it kept, and a restart carries the sectors on with no failure', async () => {
+    const home = tempDir('quickstart-stop');
+    const args = ['--home', home, '--listen', '127.0.0.1:0', '--threads', '2'];
+    // SEALFLEET_LOG as `npm start` leaves it: warnings and errors only.
+    const env = { ...NO_SIDECAR, SEALFLEET_LOG: 'warn' };
+    const first = spawnCli(QUICKSTART, args, env, [], { group: true });
+    try {
+      await first.waitFor(/ PCSubmitted/, 60_000);
+    } finally {
+      // The terminal's Ctrl-C: SIGINT to the whole foreground process group.
+      assert.equal(await first.killGroup('SIGINT'), 0, first.stderr());
+    }
+    assert.equal(first.stderr(), '');
+    const lines = first.stdout().trimEnd().split('\n');
+    assert.ok(!lines.some((l) => l.startsWith('{')), `log lines on a stop:\n${first.stdout()}`);
+    const last = lines.at(-1) ?? '';
+    const escaped = home.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const m = new RegExp(`^stopped: (\\d+) threads? paused in place, (\\d+) sectors? kept in ${escaped} \\((\\d+) finalized, (\\d+) sealing\\); npm start -- --home ${escaped} continues them$`).exec(last);
+    assert.ok(m, last);
+    assert.ok(Number(m[2]) >= 1, last);
+
+    const second = spawnCli(QUICKSTART, args, env, [], { group: true });
+    try {
+      await second.waitFor(/^sealfleet running/, 60_000);
+      const rpc = new RpcClient({ url: `${readFileSync(join(home, 'api'), 'utf8').trim()}/rpc/v0`, token: readFileSync(join(home, 'token'), 'utf8').trim() });
+      const sectors = await rpc.call<SectorSummary[]>('SealFleet.SectorsList', [{}]);
+      await eventually('every sector kept by the stop finalized', async () => {
+        const now = await rpc.call<SectorSummary[]>('SealFleet.SectorsList', [{ Status: 'finalized' }]);
+        return sectors.filter((s) => s.Number <= Number(m[2])).every((s) => now.some((f) => f.Sector === s.Sector)) ? true : undefined;
+      }, 120_000);
+      for (const s of sectors) {
+        const events = await rpc.call<SectorEvent[]>('SealFleet.SectorLog', [{ Miner: s.Miner, Number: s.Number }]);
+        assert.deepEqual(events.filter((e) => e.FailureLevel !== null), [], `${s.Sector} has failures`);
+      }
+    } finally {
+      assert.equal(await second.killGroup('SIGTERM'), 0, second.stderr());
+    }
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { RpcClient } from '../../src/core/rpc/client.js';
@@ -68,6 +68,19 @@ describe('JSON-RPC over HTTP', () => {
     assert.equal(await client.call('Test.Add', [2, 3]), 5);
     assert.equal(await client.call('Test.Greet', ['operator']), 'hello operator');
     assert.equal(await client.call('Test.Greet', ['operator', 'hi']), 'hi operator');
+  });
+
+  it('keeps its connections in a pool of its own when given one, in the shared pool otherwise', async () => {
+    const agent = new Agent({ keepAlive: true });
+    const held = (): number => [...Object.values(agent.sockets), ...Object.values(agent.freeSockets)].reduce((n, list) => n + (list?.length ?? 0), 0);
+    try {
+      assert.equal(await new RpcClient({ url, agents: { http: agent } }).call('Test.Add', [1, 2]), 3);
+      assert.equal(held(), 1, 'the call went over a connection of the given pool, kept alive');
+      assert.equal(await new RpcClient({ url }).call('Test.Add', [3, 4]), 7);
+      assert.equal(held(), 1, 'a client without a pool of its own does not use it');
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('gives standard errors for malformed JSON, unknown methods, arity and types, and keeps serving', async () => {

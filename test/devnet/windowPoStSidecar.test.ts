@@ -7,7 +7,7 @@ import { minerEntropy } from '../../src/chain/address.js';
 import { ExitCode } from '../../src/chain/exitCodes.js';
 import { MinerMethod } from '../../src/chain/minerParams.js';
 import { DomainSeparationTag } from '../../src/chain/randomness.js';
-import { proverId, type VerifyWindowPoStTask } from '../../src/core/wire/processor.js';
+import type { VerifyWindowPoStTask } from '../../src/core/wire/processor.js';
 import { PROVING_DEVNET_TOML, sealCcSectors, sendToMiner, startTestDevnet, TEST_MINER, testCommR, windowPoStParams } from '../helpers/devnet.js';
 import { tempDir } from '../helpers/processes.js';
 
@@ -43,15 +43,16 @@ describe('devnet with proof_verifier = "sidecar"', () => {
       const randomness = await net.lotus.stateGetRandomnessFromBeacon(DomainSeparationTag.WindowedPoStChallengeSeed, dl.Challenge, minerEntropy(TEST_MINER.id));
       // Partial partitions fill first: sectors 1 and 2 share one.
       const members = [1, 2];
-      assert.deepEqual({ ...tasks[1], proof: undefined }, {
-        registered_proof: 'StackedDrgWindow2KiBV1_1',
-        randomness: Array.from(randomness),
-        prover_id: proverId(TEST_MINER.id),
+      assert.deepEqual({ ...tasks[1], proofs: undefined }, {
+        miner_id: TEST_MINER.id,
+        proof_type: 'StackedDrgWindow2KiBV1_2',
         replicas: members.map((n) => ({ sector_id: n, comm_r: Array.from(testCommR(n)) })),
-        proof: undefined,
+        seed: Array.from(randomness),
+        proofs: undefined,
       });
-      assert.equal(tasks[1]?.proof.length, 192);
-      assert.notDeepEqual(tasks[0]?.proof, tasks[1]?.proof);
+      assert.equal(tasks[1]?.proofs.length, 1);
+      assert.equal(Buffer.from(tasks[1]?.proofs[0] ?? '', 'base64').length, 192);
+      assert.notDeepEqual(tasks[0]?.proofs, tasks[1]?.proofs);
     } finally {
       await net.daemon.kill();
     }

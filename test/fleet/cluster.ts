@@ -32,11 +32,25 @@ export interface FleetManager {
   workerToken(name: string): Promise<string>;
 }
 
+export interface FleetManagerOptions {
+  stores: { name: string; path: string }[];
+  importDir: string;
+  /**
+   * The chain as a devnet of its own (see startFleetDevnet), and the manager's database (a PostgreSQL URL, or
+   * null for the SQLite file in its home); without it, the manager runs the devnet in its own process.
+   */
+  cluster?: { chainApi: string; db: string | null };
+  /** Extra `[pieces]` lines. */
+  pieces?: string[];
+  /** Tables appended to manager.toml. */
+  toml?: string;
+}
+
 /**
- * `sealfleet-manager daemon --devnet` on `host`, listening on its fleet address, with the persist `stores`
- * at the paths the manager's host sees them, and deal imports read from `importDir`.
+ * `sealfleet-manager daemon` on `host`, listening on its fleet address, with the persist `stores` at the paths
+ * the manager's host sees them, and deal imports read from `importDir`.
  */
-export async function startFleetManager(host: FleetHost, home: string, opts: { stores: { name: string; path: string }[]; importDir: string }): Promise<FleetManager> {
+export async function startFleetManager(host: FleetHost, home: string, opts: FleetManagerOptions): Promise<FleetManager> {
   mkdirSync(join(home, 'devnet'), { recursive: true });
   writeFileSync(join(home, 'devnet', 'devnet.toml'), FAST_DEVNET_TOML);
   const stores = opts.stores.map((s) => `[[persist_stores]]\nname = ${JSON.stringify(s.name)}\npath = ${JSON.stringify(s.path)}\n`).join('\n');
@@ -45,8 +59,11 @@ ${stores}
 [pieces]
 commitment = "typescript"
 import_dirs = [${JSON.stringify(opts.importDir)}]
+${(opts.pieces ?? []).join('\n')}
+${opts.toml ?? ''}
 `);
-  const daemon = host.spawn(MANAGER_BIN, ['daemon', '--home', home, '--devnet', '--listen', `${host.address}:${MANAGER_PORT}`]);
+  const chain = opts.cluster ? ['--chain-api', opts.cluster.chainApi, ...(opts.cluster.db === null ? [] : ['--db', opts.cluster.db])] : ['--devnet'];
+  const daemon = host.spawn(MANAGER_BIN, ['daemon', '--home', home, ...chain, '--listen', `${host.address}:${MANAGER_PORT}`]);
   await daemon.waitFor(/"manager up"/, 60_000);
   const util = (...args: string[]) => host.run(MANAGER_BIN, ['util', ...args, '--home', home]);
   return {
@@ -64,8 +81,22 @@ import_dirs = [${JSON.stringify(opts.importDir)}]
   };
 }
 
+/** The port a fleet devnet serves the Lotus API on. */
+export const DEVNET_PORT = 1234;
+
+/** `sealfleet-manager devnet` (the fast devnet) on `host`, for managers started with `cluster.chainApi` = `url`. */
+export async function startFleetDevnet(host: FleetHost, home: string): Promise<{ daemon: Spawned; url: string }> {
+  mkdirSync(home, { recursive: true });
+  writeFileSync(join(home, 'devnet.toml'), FAST_DEVNET_TOML);
+  const daemon = host.spawn(MANAGER_BIN, ['devnet', '--home', home, '--listen', `${host.address}:${DEVNET_PORT}`]);
+  const line = await daemon.waitFor(/devnet up/, 60_000);
+  return { daemon, url: (JSON.parse(line) as { url: string }).url };
+}
+
 export interface FleetWorkerSpec {
   name: string;
+  /** The managers it calls, in this order (default: the one it gets its token from). */
+  managers?: FleetManager[];
   /** The worker's own disk: its config and thread locations go here. */
   dir: string;
   /** `plan`, and lines for this thread's `sealing.*` (e.g. `sealing.enable_deals = true`). */
@@ -98,7 +129,7 @@ rpc_server.port = ${CONTROL_PORT}
 rpc_server.token = "control-${spec.name}"
 
 [sector_manager]
-rpc_client.addr = "${m.multiaddr}"
+rpc_client.addr = ${JSON.stringify(spec.managers ? spec.managers.map((x) => x.multiaddr) : m.multiaddr)}
 token = "${await m.workerToken(spec.name)}"
 
 [sealing]

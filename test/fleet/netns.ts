@@ -37,6 +37,8 @@ export interface FleetHost {
   /** Cuts the host's cable at the switch (its interface loses carrier; packets are dropped, not refused). */
   linkDown(): Promise<void>;
   linkUp(): Promise<void>;
+  /** Puts `tc netem` on the host's cable (e.g. `['loss', '20%', 'delay', '50ms']`), or takes it off with null. */
+  netem(params: string[] | null): Promise<void>;
 }
 
 export interface Fleet {
@@ -69,6 +71,21 @@ export async function fleetUnavailable(): Promise<string | null> {
     await ip('netns', 'del', probe).catch(() => undefined);
   }
   return null;
+}
+
+/** Why `tc netem` cannot shape a fleet's links here (tc missing, or no sch_netem in the kernel), or null. */
+export async function netemUnavailable(): Promise<string | null> {
+  const probe = `${PREFIX}${process.pid}x0-netem`;
+  try {
+    await ip('netns', 'add', probe);
+    await ip('-n', probe, 'link', 'add', 'a0', 'type', 'veth', 'peer', 'name', 'a1');
+    await run('tc', ['-n', probe, 'qdisc', 'add', 'dev', 'a0', 'root', 'netem', 'loss', '1%']);
+    return null;
+  } catch (err) {
+    return `tc netem is not available here: ${((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n')[0]}`;
+  } finally {
+    await ip('netns', 'del', probe).catch(() => undefined);
+  }
 }
 
 /**
@@ -174,6 +191,10 @@ export async function createFleet(specs: HostSpec[]): Promise<Fleet> {
         run: (bin, args, env = {}) => runCli(bin, args, env, prefix),
         linkDown: link('down'),
         linkUp: link('up'),
+        netem: async (params) => {
+          if (params === null) await run('tc', ['-n', switchNs, 'qdisc', 'del', 'dev', port, 'root']);
+          else await run('tc', ['-n', switchNs, 'qdisc', 'replace', 'dev', port, 'root', 'netem', ...params]);
+        },
       });
     }
   } catch (err) {

@@ -43,9 +43,28 @@ export async function onPg<T>(fn: (client: pg.Client) => Promise<T>, url = testP
 }
 
 const created: string[] = [];
+const roles: string[] = [];
+let dropping = false;
+
+/**
+ * Drops what the test file made when it ends. Registered on first use, so a script that merely imports these
+ * helpers (e.g. `npm run chaos`) does not become a node:test run.
+ */
+function dropAtEnd(): void {
+  if (dropping) return;
+  dropping = true;
+  after(async () => {
+    if (created.length === 0 && roles.length === 0) return;
+    await onPg(async (c) => {
+      for (const name of created.splice(0)) await c.query(`drop database if exists ${name} with (force)`);
+      for (const role of roles.splice(0)) await c.query(`drop role if exists ${role}`);
+    });
+  });
+}
 
 /** Creates an empty database and returns its URL; it is dropped when the test file ends. */
 export async function createTestDatabase(): Promise<string> {
+  dropAtEnd();
   const name = `sf_${randomBytes(6).toString('hex')}`;
   await onPg((c) => c.query(`create database ${name}`));
   created.push(name);
@@ -84,14 +103,13 @@ export async function snapshotTestDatabase(url: string): Promise<() => Promise<v
     });
 }
 
-const roles: string[] = [];
-
 /**
  * A login role with a password, owning a new test database; returns the URL of that database over TCP on
  * 127.0.0.1 with the role as user and no password (the server at SEALFLEET_TEST_PG must take password logins
  * there, as scripts/ci-postgres.sh sets it up).
  */
 export async function createPasswordRole(password: string): Promise<{ role: string; url: string }> {
+  dropAtEnd();
   const role = `sf_role_${randomBytes(4).toString('hex')}`;
   const server = testPgServer();
   await onPg((c) => c.query(`create role ${role} login password '${password.replaceAll("'", "''")}'`));
@@ -101,14 +119,6 @@ export async function createPasswordRole(password: string): Promise<{ role: stri
   const port = /[?&]port=(\d+)/.exec(server)?.[1] ?? /^postgres(?:ql)?:\/\/[^/?#]*:(\d+)/i.exec(server)?.[1] ?? '5432';
   return { role, url: `postgres://${role}@127.0.0.1:${port}/${database}` };
 }
-
-after(async () => {
-  if (created.length === 0 && roles.length === 0) return;
-  await onPg(async (c) => {
-    for (const name of created.splice(0)) await c.query(`drop database if exists ${name} with (force)`);
-    for (const role of roles.splice(0)) await c.query(`drop role if exists ${role}`);
-  });
-});
 
 // Without a server, a PostgreSQL run fails at once with the line above rather than test by test.
 if (testStore() === 'postgres') testPgServer();

@@ -19,6 +19,11 @@ export interface Spawned {
   stdout(): string;
   exited: Promise<number | null>;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
+  /**
+   * Signals the whole process group of a child spawned with `group`, as a terminal's Ctrl-C does: the
+   * daemon and every process it started in that group.
+   */
+  killGroup(signal: NodeJS.Signals): Promise<number | null>;
 }
 
 /**
@@ -40,10 +45,11 @@ process.on('exit', () => {
 });
 
 /** Runs one of the CLI programs as a real child process, collecting its output. */
-export function spawnCli(bin: string, args: string[], env: Record<string, string> = {}, prefix: string[] = []): Spawned {
+export function spawnCli(bin: string, args: string[], env: Record<string, string> = {}, prefix: string[] = [], opts: { group?: boolean } = {}): Spawned {
   const proc = spawn(...nodeCommand(bin, args, prefix), {
     env: { ...process.env, SEALFLEET_LOG: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.group ?? false,
   });
   let out = '';
   let all = '';
@@ -95,6 +101,11 @@ export function spawnCli(bin: string, args: string[], env: Record<string, string
       }),
     kill: (signal = 'SIGTERM') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+    killGroup: (signal) => {
+      if (!opts.group || proc.pid === undefined) throw new Error('killGroup needs a child spawned with { group: true }');
+      if (proc.exitCode === null && proc.signalCode === null) process.kill(-proc.pid, signal);
       return exited;
     },
   };

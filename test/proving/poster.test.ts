@@ -139,6 +139,11 @@ describe('the manager proves', () => {
       assert.deepEqual(await faults(home), [], 'no sector is faulty');
       assert.deepEqual(fromRunsJson(await net.lotus.stateMinerFaults(TEST_MINER.address)), [], 'the devnet has no faults');
       await assertProvenEveryDeadline(net, 2);
+      const info = (await cli(home, ['proving', 'info', '--miner', 't01000'])) as { Deadlines: number; ProvingPeriod: number; Faults: number };
+      assert.deepEqual({ deadlines: info.Deadlines, period: info.ProvingPeriod, faults: info.Faults }, { deadlines: 4, period: PERIOD, faults: 0 });
+      const deadlines = (await cli(home, ['proving', 'deadlines', '--miner', 't01000'])) as { Sectors: number; Current: boolean }[];
+      assert.equal(deadlines.reduce((sum, d) => sum + d.Sectors, 0), 3, 'the deadlines hold the three sectors');
+      assert.equal(deadlines.filter((d) => d.Current).length, 1);
 
       // Sector a's sealed file leaves the persist store: it is declared faulty (or skipped when its deadline is near).
       const sealedFile = join(home, 'persist', 'sealed', a);
@@ -167,6 +172,8 @@ describe('the manager proves', () => {
       assert.equal(extended.Sectors[0]?.To, before + 500);
       await eventually('b extended on chain', async () => ((await net.lotus.stateSectorGetInfo(TEST_MINER.address, number(b)))?.Expiration === before + 500 ? true : undefined), 30_000);
       assert.ok((await history(home, b)).some((e) => e.Event === 'ExpirationExtended'));
+      const expiring = (await cli(home, ['sectors', 'check-expire', '--miner', 't01000', '--within', '100000000'])) as { Sector: string; Expiration: number }[];
+      assert.equal(expiring.find((e) => e.Sector === b)?.Expiration, before + 500);
       // The deadline of c may be the one being proven, or the next: the manager says so, and it is tried again.
       await eventually('c terminated', async () => {
         const r = await runCli(MANAGER_BIN, ['util', 'sealer', 'sectors', 'terminate', c, '--home', home]);

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { permanent, temporary } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Semaphore, type Release } from '../semaphore.js';
-import { readyLine, type OutputOf, type ProofStage, type TaskOf } from '../wire/processor.js';
+import { readyLine, type OutputOf, type ProcessorStage, type TaskOf } from '../wire/processor.js';
 import { OUTPUT_SCHEMAS } from './outputs.js';
 import { placeCommand, type Placement } from './placement.js';
 
@@ -87,7 +87,7 @@ export class ExternalProcessor {
   private readonly log: Logger;
 
   constructor(
-    readonly stage: ProofStage,
+    readonly stage: ProcessorStage,
     readonly config: ExternalProcessorConfig,
     index: number,
     log: Logger,
@@ -184,7 +184,9 @@ export class ExternalProcessor {
     const { bin, envs, inherit_envs, stable_wait } = this.config;
     const expected = readyLine(this.stage);
     const env = inherit_envs ? { ...process.env, ...envs } : { ...envs };
-    const child = spawn(this.command.command, this.command.args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A process group of its own: Ctrl-C on the worker's terminal signals the whole foreground group, which
+    // would kill the children mid-task before the worker could close them (the worker stops them itself).
+    const child = spawn(this.command.command, this.command.args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child = child;
     this.ready = false;
     return new Promise<void>((resolve, reject) => {
@@ -325,7 +327,7 @@ export class ExternalProcessor {
  * All the children of one stage. A task tries every live entry for its slot and all its locks at once and goes
  * to the one with the most room left (the later one on a tie); when none is free it waits for the first.
  */
-export class ExternalStage<S extends ProofStage> {
+export class ExternalStage<S extends ProcessorStage> {
   private constructor(
     readonly stage: S,
     private readonly processors: ExternalProcessor[],
@@ -335,7 +337,7 @@ export class ExternalStage<S extends ProofStage> {
    * Starts every child of the stage; if one fails its handshake, the others are closed again. `locks` are the
    * named locks entries may list, shared with the other stages.
    */
-  static async start<S extends ProofStage>(stage: S, configs: ExternalProcessorConfig[], log: Logger, locks: ReadonlyMap<string, Semaphore> = new Map()): Promise<ExternalStage<S>> {
+  static async start<S extends ProcessorStage>(stage: S, configs: ExternalProcessorConfig[], log: Logger, locks: ReadonlyMap<string, Semaphore> = new Map()): Promise<ExternalStage<S>> {
     const processors = configs.map(
       (config, i) => new ExternalProcessor(stage, config, i, log, config.locks.flatMap((name) => locks.get(name) ?? [])),
     );

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { OutputOf, ProofStage } from '../wire/processor.js';
+import type { OutputOf, ProcessorStage } from '../wire/processor.js';
 
 export const byteArray = z.array(z.number().int().min(0).max(255));
 export const bytes32 = byteArray.length(32);
@@ -11,7 +11,7 @@ const size = z.number().int().positive();
  * with the wrong shape fails its task here, with the field named, instead of somewhere later in the sealing
  * thread. Opaque outputs (pc1, c1) pass as they are.
  */
-export const OUTPUT_SCHEMAS: { [S in ProofStage]: z.ZodType<OutputOf<S>> } = {
+export const OUTPUT_SCHEMAS: { [S in ProcessorStage]: z.ZodType<OutputOf<S>> } = {
   add_pieces: z.array(z.object({ commitment: bytes32, size })),
   tree_d: z.boolean(),
   pc1: z.unknown(),
@@ -25,6 +25,6 @@ export const OUTPUT_SCHEMAS: { [S in ProofStage]: z.ZodType<OutputOf<S>> } = {
   verify_snap: z.boolean(),
   piece_commitment: z.object({ commitment: bytes32, padded_size: size, payload_size: size }),
   transfer: z.boolean(),
+  window_post: z.object({ proofs: z.array(z.base64()), faults: z.array(z.number().int().nonnegative()) }),
   verify_window_post: z.boolean(),
-  window_post: z.object({ proof: byteArray, faulty: z.array(z.number().int().nonnegative()) }),
 };

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isExecutable } from '../executable.js';
 import type { Logger } from '../log.js';
-import { STAGES, type OutputOf, type ProofStage, type Stage, type TaskOf } from '../wire/processor.js';
+import { STAGES, type OutputOf, type ProcessorStage, type Stage, type TaskOf } from '../wire/processor.js';
 import { EXTERNAL_DEFAULTS, ExternalStage, type ExternalProcessorConfig } from './external.js';
 
 /**
@@ -59,7 +59,7 @@ export const sidecarEnv = (s: Sidecar): Record<string, string> => ({
 });
 
 /** `sealfleet-proofs processor <stage>` as an external processor of the stage. */
-export function sidecarProcessor(s: Sidecar, stage: ProofStage, opts: { concurrent?: number; timeout?: number } = {}): ExternalProcessorConfig {
+export function sidecarProcessor(s: Sidecar, stage: ProcessorStage, opts: { concurrent?: number; timeout?: number } = {}): ExternalProcessorConfig {
   return {
     ...EXTERNAL_DEFAULTS,
     bin: s.bin,
@@ -78,7 +78,7 @@ export interface ParamsCheck {
 }
 
 /**
- * Whether the parameter cache has what proving `sectorSize` sectors needs (seal and snap), asked of the
+ * Whether the parameter cache has what proving `sectorSize` sectors needs (seal, snap and WindowPoSt), asked of the
  * sidecar itself (`sealfleet-proofs params`), which names the files without loading them.
  */
 export function checkParams(s: Sidecar, sectorSize: number): Promise<ParamsCheck> {
@@ -100,12 +100,12 @@ export function checkParams(s: Sidecar, sectorSize: number): Promise<ParamsCheck
 }
 
 /**
- * Sidecar stages for callers that are not workers (the devnet's verifier, the manager's piece commitments,
- * benchmarks): each stage's child is started on first use (or by `start`) and kept for the next call, so its
+ * Sidecar stages for callers that are not workers (the devnet's verifier, the manager's piece commitments and
+ * WindowPoSt, benchmarks): each stage's child is started on first use (or by `start`) and kept for the next call, so its
  * parameters load once.
  */
 export class SidecarClient {
-  private readonly stages = new Map<ProofStage, Promise<ExternalStage<ProofStage>>>();
+  private readonly stages = new Map<ProcessorStage, Promise<ExternalStage<ProcessorStage>>>();
 
   constructor(
     readonly sidecar: Sidecar,
@@ -113,10 +113,10 @@ export class SidecarClient {
   ) {}
 
   /** Starts the stage's child unless it runs already; resolves once it has printed its ready line. */
-  async start<S extends ProofStage>(stage: S): Promise<ExternalStage<S>> {
+  async start<S extends ProcessorStage>(stage: S): Promise<ExternalStage<S>> {
     let started = this.stages.get(stage);
     if (!started) {
-      started = ExternalStage.start<ProofStage>(stage, [sidecarProcessor(this.sidecar, stage)], this.log);
+      started = ExternalStage.start<ProcessorStage>(stage, [sidecarProcessor(this.sidecar, stage)], this.log);
       this.stages.set(stage, started);
       // A child that could not start is tried again on the next call.
       started.catch(() => this.stages.delete(stage));
@@ -124,7 +124,7 @@ export class SidecarClient {
     return (await started) as unknown as ExternalStage<S>;
   }
 
-  async run<S extends ProofStage>(stage: S, task: TaskOf<S>): Promise<OutputOf<S>> {
+  async run<S extends ProcessorStage>(stage: S, task: TaskOf<S>): Promise<OutputOf<S>> {
     return (await this.start(stage)).run(task);
   }
 

@@ -17,6 +17,14 @@ export interface RpcClientOptions {
   timeoutMs?: number;
   /** Told when a call got its answer from another endpoint than the current one, which it then becomes. */
   onSwitch?: (change: EndpointSwitch) => void;
+  /** Connection pools of this client's own; a protocol left out uses the keep-alive pool the process shares. */
+  agents?: RpcAgents;
+}
+
+/** Connection pools by protocol (node's http and https agents are not interchangeable). */
+export interface RpcAgents {
+  http?: HttpAgent;
+  https?: HttpsAgent;
 }
 
 export interface EndpointSwitch {
@@ -36,12 +44,12 @@ const responseShape = (value: unknown): value is { result?: unknown; error?: { c
 const AGENTS = { http: new HttpAgent({ keepAlive: true, maxSockets: 64 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 64 }) };
 
 /** POSTs `body` and resolves with the status and text of the answer; rejects on network errors and timeout. */
-function post(url: URL, headers: Record<string, string>, body: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+function post(url: URL, headers: Record<string, string>, body: string, timeoutMs: number, agents: RpcAgents): Promise<{ status: number; text: string }> {
   const secure = url.protocol === 'https:';
   return new Promise((resolve, reject) => {
     const req = (secure ? httpsRequest : httpRequest)(
       url,
-      { method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) }, agent: secure ? AGENTS.https : AGENTS.http },
+      { method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) }, agent: secure ? (agents.https ?? AGENTS.https) : (agents.http ?? AGENTS.http) },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -136,7 +144,7 @@ export class RpcClient {
       const url = target.toString();
       let answer: { status: number; text: string };
       try {
-        answer = await post(target, headers, body, timeoutMs);
+        answer = await post(target, headers, body, timeoutMs, this.options.agents ?? {});
       } catch (err) {
         const timedOut = err instanceof TimeoutError;
         const why = timedOut ? `timed out after ${formatDuration(timeoutMs)}` : errorCode(err);

@@ -22,14 +22,16 @@ export type Stage = (typeof STAGES)[number];
 export const isStage = (text: string): text is Stage => (STAGES as readonly string[]).includes(text);
 
 /**
- * Stages the proofs sidecar serves to the chain side only (the devnet's proof verifier): no worker runs
- * them, so they are not worker stages and a worker never starts their children.
+ * WindowPoSt stages of the sidecar, for provers and the devnet's verifier rather than workers' sealing plans:
+ * `window_post` in damocles' shape, `verify_window_post` ours.
  */
-export type ChainStage = 'verify_window_post' | 'window_post';
-export type ProofStage = Stage | ChainStage;
+export const POST_STAGES = ['window_post', 'verify_window_post'] as const;
+export type PostStage = (typeof POST_STAGES)[number];
+/** Any stage a processor child can serve. */
+export type ProcessorStage = Stage | PostStage;
 
 /** `<stage> processor ready`: the first line a processor child prints. */
-export const readyLine = (stage: ProofStage): string => `${stage} processor ready`;
+export const readyLine = (stage: ProcessorStage): string => `${stage} processor ready`;
 
 export type Bytes32 = number[];
 
@@ -157,35 +159,6 @@ export interface VerifySnapTask {
   miner_id: number;
 }
 
-/** A Window PoSt to verify: the replicas challenged, as the actor passes them to the proofs library. */
-export interface VerifyWindowPoStTask {
-  /** go-state-types name, e.g. "StackedDrgWindow2KiBV1_1". */
-  registered_proof: string;
-  /** Beacon randomness at the challenge epoch as drawn; the verifier clears its top two bits as the FFI does. */
-  randomness: Bytes32;
-  prover_id: Bytes32;
-  /** Sorted by sector number. */
-  replicas: { sector_id: number; comm_r: Bytes32 }[];
-  proof: number[];
-}
-
-/** Generates a Window PoSt over the challenged replicas (the manager's poster with real proofs). */
-export interface WindowPoStTask {
-  /** Beacon randomness at the deadline's challenge epoch, as drawn. */
-  randomness: Bytes32;
-  /** The miner's actor id. */
-  prover: number;
-  /** go-state-types name, e.g. "StackedDrgWindow2KiBV1_1". */
-  proof_type: string;
-  /** Sorted by sector number. */
-  sectors: { number: number; sealed_cid: string; cache_dir: string; sealed_path: string }[];
-}
-export interface WindowPoStOutput {
-  proof: number[];
-  /** Sectors whose replica could not be read while proving. */
-  faulty: number[];
-}
-
 export interface PieceCommitmentTask {
   piece_file: string;
 }
@@ -193,6 +166,37 @@ export interface PieceCommitmentOutput {
   commitment: Bytes32;
   padded_size: number;
   payload_size: number;
+}
+
+/** A sealed sector to prove: its CommR and where its sealed file and cache (p_aux, tree_r_last) are. */
+export interface PoStReplica {
+  sector_id: number;
+  comm_r: Bytes32;
+  cache_dir: string;
+  sealed_file: string;
+}
+export interface WindowPoStTask {
+  miner_id: number;
+  /** A WindowPoSt proof type's name in the proofs API, e.g. "StackedDrgWindow2KiBV1_2" (chain id 10). */
+  proof_type: string;
+  replicas: PoStReplica[];
+  /** The chain's WindowPoSt challenge randomness, as drawn (the sidecar masks it into a field element). */
+  seed: Bytes32;
+}
+export interface WindowPoStOutput {
+  /** Base64: one proof (proof type) covering every replica not in `faults`; none if all are faulty. */
+  proofs: string[];
+  /** Sector numbers that could not be proven: their files are missing, unreadable or do not match comm_r. */
+  faults: number[];
+}
+export interface VerifyWindowPoStTask {
+  miner_id: number;
+  proof_type: string;
+  /** The sectors the proof covers: a sector listed twice with the same comm_r counts once. */
+  replicas: { sector_id: number; comm_r: Bytes32 }[];
+  seed: Bytes32;
+  /** `proofs` of `window_post`: exactly one. */
+  proofs: string[];
 }
 
 export interface TransferTask {
@@ -214,11 +218,11 @@ export interface StageIO {
   verify_snap: { task: VerifySnapTask; output: boolean };
   piece_commitment: { task: PieceCommitmentTask; output: PieceCommitmentOutput };
   transfer: { task: TransferTask; output: boolean };
-  verify_window_post: { task: VerifyWindowPoStTask; output: boolean };
   window_post: { task: WindowPoStTask; output: WindowPoStOutput };
+  verify_window_post: { task: VerifyWindowPoStTask; output: boolean };
 }
-export type TaskOf<S extends ProofStage> = StageIO[S]['task'];
-export type OutputOf<S extends ProofStage> = StageIO[S]['output'];
+export type TaskOf<S extends ProcessorStage> = StageIO[S]['task'];
+export type OutputOf<S extends ProcessorStage> = StageIO[S]['output'];
 
 /** One line to the child, and one line back. */
 export interface ProcessorRequest {

@@ -45,17 +45,19 @@ export const mockProver: Prover = async (req) => ({
 
 /**
  * The sidecar's `window_post` stage over the replicas in the persist stores, each sector once. Not yet
- * exercised by a test: the stage is being added to the sidecar.
+ * exercised through the poster by a test (the stage itself is tested in the sidecar's own tests).
  */
 export function sidecarProver(sidecar: SidecarClient): Prover {
   return async (req) => {
     const unique = [...new Map(req.challenged.map((s) => [s.number, s])).values()];
     const out = await sidecar.run('window_post', {
-      randomness: Array.from(req.randomness),
-      prover: req.miner,
+      miner_id: req.miner,
       proof_type: windowPoStProofName(req.postProof),
-      sectors: unique.map((s) => ({ number: s.number, sealed_cid: s.sealedCid, cache_dir: s.cache, sealed_path: s.sealed })),
+      replicas: unique.map((s) => ({ sector_id: s.number, comm_r: Array.from(cidToCommitment('sealed', s.sealedCid)), cache_dir: s.cache, sealed_file: s.sealed })),
+      seed: Array.from(req.randomness),
     });
-    return { proof: new Uint8Array(out.proof), faulty: out.faulty };
+    const [proof] = out.proofs;
+    if (out.faults.length === 0 && proof === undefined) throw new Error('the sidecar returned no Window PoSt proof');
+    return { proof: proof === undefined ? new Uint8Array() : new Uint8Array(Buffer.from(proof, 'base64')), faulty: out.faults };
   };
 }
