@@ -11,9 +11,10 @@ import { createLogger } from '../../src/core/log.js';
 import { pieceCommitment } from '../../src/core/piece.js';
 import { sidecarVerifier } from '../../src/devnet/verifier.js';
 import type { SectorDetail, SectorSummary } from '../../src/manager/api/admin.js';
-import { checkParams, findSidecar, sidecarEnv, SidecarClient, type Sidecar } from '../../src/core/processor/sidecar.js';
+import { sidecarEnv, SidecarClient, type Sidecar } from '../../src/core/processor/sidecar.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
 import { MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
+import { realProofs } from '../helpers/proofs.js';
 import { startTestWorker, WORKER_BIN, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
 
 /**
@@ -23,17 +24,7 @@ import { startTestWorker, WORKER_BIN, writeWorkerConfig, type TestWorker } from 
  * SEALFLEET_REQUIRE_PROOFS=1 (CI) makes that a failure.
  */
 
-const sidecar = findSidecar();
-const params = sidecar ? await checkParams(sidecar, 2048) : undefined;
-const unavailable = !sidecar
-  ? 'the sealfleet-proofs sidecar is not built (npm run build:proofs)'
-  : params?.ready
-    ? undefined
-    : `2KiB parameters are missing: ${params?.missing.join(', ')}`;
-
-if (unavailable && process.env.SEALFLEET_REQUIRE_PROOFS === '1') {
-  it('has the proofs sidecar and its parameters (SEALFLEET_REQUIRE_PROOFS=1)', () => assert.fail(unavailable));
-}
+const { sidecar, unavailable } = await realProofs();
 
 const MINER = 't01000';
 const SIDECAR_PROCESSORS = `[processors]

@@ -4,10 +4,11 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/core/log.js';
-import { checkParams, findSidecar, SidecarClient, type Sidecar } from '../../src/core/processor/sidecar.js';
+import { SidecarClient, type Sidecar } from '../../src/core/processor/sidecar.js';
 import { sealProofForSize, WINDOW_POST_PROOFS } from '../../src/core/proofTypes.js';
 import { proverId, type Bytes32, type PoStReplica } from '../../src/core/wire/processor.js';
 import { tempDir } from '../helpers/processes.js';
+import { realProofs } from '../helpers/proofs.js';
 
 /**
  * Real WindowPoSt through the sealfleet-proofs sidecar: 2KiB sectors sealed (PC1, PC2) by the sidecar, proven with
@@ -16,17 +17,7 @@ import { tempDir } from '../helpers/processes.js';
  * SEALFLEET_REQUIRE_PROOFS=1 (CI) makes that a failure.
  */
 
-const sidecar = findSidecar();
-const params = sidecar ? await checkParams(sidecar, 2048) : undefined;
-const unavailable = !sidecar
-  ? 'the sealfleet-proofs sidecar is not built (npm run build:proofs)'
-  : params?.ready
-    ? undefined
-    : `2KiB parameters are missing: ${params?.missing.join(', ')}`;
-
-if (unavailable && process.env.SEALFLEET_REQUIRE_PROOFS === '1') {
-  it('has the proofs sidecar and its parameters (SEALFLEET_REQUIRE_PROOFS=1)', () => assert.fail(unavailable));
-}
+const { sidecar, unavailable } = await realProofs();
 
 const MINER = 1000;
 const SEAL_PROOF = sealProofForSize(2048);

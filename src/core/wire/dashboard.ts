@@ -116,7 +116,8 @@ export interface Pipeline {
   Durations: StateDuration[];
 }
 
-export interface SectorEventView {
+/** One event of a sector's history at the manager (`SealFleet.SectorLog`). */
+export interface SectorEvent {
   At: number;
   Worker: string | null;
   Location: string | null;
@@ -125,6 +126,9 @@ export interface SectorEventView {
   Event: string | null;
   FailureLevel: string | null;
   FailureDesc: string | null;
+}
+
+export interface SectorEventView extends SectorEvent {
   /** Since the sector's previous event. */
   TookMs: number | null;
 }

@@ -2,6 +2,7 @@ import { isAbsolute, normalize } from 'node:path';
 import { z } from 'zod';
 import { RpcError, RPC_CODES } from '../../core/rpc/errors.js';
 import { method, type MethodDef } from '../../core/rpc/server.js';
+import type { SectorEvent } from '../../core/wire/dashboard.js';
 import { SectorID } from '../../core/wire/sealer.js';
 import { labelString, nameString, pathString, textString } from '../../core/wire/bounds.js';
 import type { PieceQueue } from '../deals/pieces.js';
@@ -43,16 +44,7 @@ export interface SectorDetail extends SectorSummary {
   UpgradeMessage: string | null;
 }
 
-export interface SectorEvent {
-  At: number;
-  Worker: string | null;
-  Location: string | null;
-  Prev: string | null;
-  Next: string | null;
-  Event: string | null;
-  FailureLevel: string | null;
-  FailureDesc: string | null;
-}
+export type { SectorEvent };
 
 export function summary(r: SectorRecord): SectorSummary {
   return {
