@@ -44,15 +44,14 @@ export async function onPg<T>(fn: (client: pg.Client) => Promise<T>, url = testP
 
 const created: string[] = [];
 const roles: string[] = [];
-let dropping = false;
 
 /**
- * Drops what the test file made when it ends. Registered on first use, so a script that merely imports these
- * helpers (e.g. `npm run chaos`) does not become a node:test run.
+ * Drops what the test file made when it ends. Registered at the top level of a test file's process (node --test
+ * sets NODE_TEST_CONTEXT in it): registered from inside a test or hook, `after` would run when that suite ends and
+ * drop databases later suites still use; and a script that merely imports these helpers (`npm run chaos`) must
+ * not become a node:test run (it drops its own database).
  */
-function dropAtEnd(): void {
-  if (dropping) return;
-  dropping = true;
+if (process.env.NODE_TEST_CONTEXT) {
   after(async () => {
     if (created.length === 0 && roles.length === 0) return;
     await onPg(async (c) => {
@@ -64,7 +63,6 @@ function dropAtEnd(): void {
 
 /** Creates an empty database and returns its URL; it is dropped when the test file ends. */
 export async function createTestDatabase(): Promise<string> {
-  dropAtEnd();
   const name = `sf_${randomBytes(6).toString('hex')}`;
   await onPg((c) => c.query(`create database ${name}`));
   created.push(name);
@@ -109,7 +107,6 @@ export async function snapshotTestDatabase(url: string): Promise<() => Promise<v
  * there, as scripts/ci-postgres.sh sets it up).
  */
 export async function createPasswordRole(password: string): Promise<{ role: string; url: string }> {
-  dropAtEnd();
   const role = `sf_role_${randomBytes(4).toString('hex')}`;
   const server = testPgServer();
   await onPg((c) => c.query(`create role ${role} login password '${password.replaceAll("'", "''")}'`));
