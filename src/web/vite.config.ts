@@ -7,7 +7,7 @@ import { defineConfig } from 'vite';
  * Paths are relative to the working directory, `npm run build:dashboard` runs it from the repo root.
  */
 export default defineConfig({
-  root: 'src/dashboard',
+  root: 'src/web',
   base: '/',
   publicDir: false,
   logLevel: 'warn',
