@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../core/log.js';
 import { describeError, failureLevelOf, SealingError, type FailureLevel } from '../core/errors.js';
-import { getPlan, isPlanState, nextState, planStates, stageOf, type EventName, type Plan, type PlanName, type State } from '../core/plans/index.js';
+import { getPlan, isPlanState, isState, nextState, planStates, stageOf, type EventName, type Plan, type PlanName, type State } from '../core/plans/index.js';
 import { formatSectorId } from '../core/sectorId.js';
 import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
 import type { AttachedStores } from './attachedStores.js';
@@ -92,6 +92,7 @@ export class SealingThread {
   }
 
   start(): void {
+    this.reportLastMove();
     this.loop = this.run().catch((err: unknown) => {
       this.log.error({ err }, 'sealing thread crashed');
     });
@@ -378,6 +379,19 @@ export class SealingThread {
   }
 
   private reports: Promise<void> = Promise.resolve();
+
+  /**
+   * A report is sent after its move is persisted, so a daemon killed in between leaves the manager one move
+   * short, and the next report would start where that one ends: a hole in the manager's log of the sector.
+   * A restarted thread sends its sector's last move again first; if the manager had it, its log shows the
+   * move twice in a row, which reads as one report delivered twice.
+   */
+  private reportLastMove(): void {
+    if (this.task.sector === null || this.task.state === 'Empty') return;
+    const last = [...this.store.recent(100)].reverse().find((e) => e.sector === this.sectorName && e.event !== 'Retry' && e.from !== e.to);
+    // The thread wrote these rows itself, from its plan's states.
+    if (last && isState(last.from) && isState(last.to)) void this.report(last.from, last.to, last.event, null);
+  }
   /** Time the current step has spent in processors so far: kept with its transition in the event log. */
   private processorMs = 0;
   /** When this thread last logged an event (monotonic clock); null until its first one in this process. */
