@@ -113,11 +113,12 @@ describe('dashboard API and pages on a running manager', () => {
   });
 
   it('shows sectors reaching Finished, their history, chain view and worker steps, and the overview of the cluster', async () => {
-    const pipeline = await eventually('a Finished sector in the pipeline', async () => {
+    // The worker reports Finished, then ReportFinalized moves the sector to the manager's `finalized` stage.
+    const pipeline = await eventually('a Finished sector in the pipeline, finalized at the manager', async () => {
       const p = await read.call<Pipeline>('SealFleet.DashboardPipeline');
-      return (p.ByState.find((s) => s.Plan === 'sealer' && s.State === 'Finished')?.Count ?? 0) >= 1 ? p : undefined;
+      const finished = (p.ByState.find((s) => s.Plan === 'sealer' && s.State === 'Finished')?.Count ?? 0) >= 1;
+      return finished && p.ByStage.some((s) => s.Stage === 'finalized' && s.Count >= 1) ? p : undefined;
     }, 90_000);
-    assert.ok(pipeline.ByStage.some((s) => s.Stage === 'finalized' && s.Count >= 1), JSON.stringify(pipeline.ByStage));
     assert.ok(pipeline.Durations.some((d) => d.State === 'PC1Done' && d.Count >= 1 && d.Buckets.reduce((n, b) => n + b.Count, 0) === d.Count));
 
     // A sector left in TicketAssigned, where the worker's sectors stay for milliseconds: slow past the p90
