@@ -155,36 +155,34 @@ function declaredPartition(ctx: ActorContext, miner: number, d: PartitionSectors
   return sectors.filter((s) => declared.has(s.number));
 }
 
-export function declareFaults(ctx: ActorContext, call: MinerCall, faults: PartitionSectors[]): void {
-  if (faults.length > DECLARATIONS_MAX) fail(ExitCode.ErrIllegalArgument, `too many fault declarations for a single message: ${faults.length} > ${DECLARATIONS_MAX}`);
-  const grouped = byDeadline(ctx, faults);
+/**
+ * Faults and recoveries walk the same way (count limit, caller, each deadline's cutoff, each partition's
+ * members) and differ only in what they do to a declared sector: `change` returns its new row, or null to
+ * leave it as it is.
+ */
+function applyDeclarations(ctx: ActorContext, call: MinerCall, decls: PartitionSectors[], what: 'fault' | 'recovery', change: (s: ProvingRow) => ProvingRow | null): void {
+  if (decls.length > DECLARATIONS_MAX) fail(ExitCode.ErrIllegalArgument, `too many ${what} declarations for a single message: ${decls.length} > ${DECLARATIONS_MAX}`);
+  const grouped = byDeadline(ctx, decls);
   requireCaller(call);
-  for (const [index, decls] of grouped) {
-    checkDeclarationDeadline(ctx, call.miner.id, index, 'fault');
-    for (const d of decls) {
-      for (const s of declaredPartition(ctx, call.miner.id, d, 'fault')) {
-        // A declared fault retracts a pending recovery; terminated sectors are left as they are.
-        if (!s.terminated && (!s.faulty || s.recovering)) ctx.store.putProving({ ...s, faulty: true, recovering: false });
+  for (const [index, inDeadline] of grouped) {
+    checkDeclarationDeadline(ctx, call.miner.id, index, what);
+    for (const d of inDeadline) {
+      for (const s of declaredPartition(ctx, call.miner.id, d, what)) {
+        const changed = change(s);
+        if (changed) ctx.store.putProving(changed);
       }
     }
   }
 }
 
+export function declareFaults(ctx: ActorContext, call: MinerCall, faults: PartitionSectors[]): void {
+  // A declared fault retracts a pending recovery; terminated sectors are left as they are.
+  applyDeclarations(ctx, call, faults, 'fault', (s) => (!s.terminated && (!s.faulty || s.recovering) ? { ...s, faulty: true, recovering: false } : null));
+}
+
 export function declareFaultsRecovered(ctx: ActorContext, call: MinerCall, recoveries: PartitionSectors[]): void {
-  if (recoveries.length > DECLARATIONS_MAX) {
-    fail(ExitCode.ErrIllegalArgument, `too many recovery declarations for a single message: ${recoveries.length} > ${DECLARATIONS_MAX}`);
-  }
-  const grouped = byDeadline(ctx, recoveries);
-  requireCaller(call);
-  for (const [index, decls] of grouped) {
-    checkDeclarationDeadline(ctx, call.miner.id, index, 'recovery');
-    for (const d of decls) {
-      for (const s of declaredPartition(ctx, call.miner.id, d, 'recovery')) {
-        // Only faulty sectors can recover; the others are ignored, as the actor does.
-        if (s.faulty && !s.recovering && !s.terminated) ctx.store.putProving({ ...s, recovering: true });
-      }
-    }
-  }
+  // Only faulty sectors can recover; the others are ignored, as the actor does.
+  applyDeclarations(ctx, call, recoveries, 'recovery', (s) => (s.faulty && !s.recovering && !s.terminated ? { ...s, recovering: true } : null));
 }
 
 /** Ends a sector (terminated or expired): it stays listed in its partition, its info goes, its pledge is unlocked. */
