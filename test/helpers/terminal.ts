@@ -16,8 +16,10 @@ export interface OnTerminal {
 /** `node <bin> <args>` on a pseudo-terminal (util-linux `script`), so that its stdout is a TTY. */
 export function onTerminal(bin: string, args: string[], env: Record<string, string> = {}): OnTerminal {
   const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-  const command = [process.execPath, bin, ...args].map(quote).join(' ');
-  const proc = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env: { ...process.env, SEALFLEET_LOG: 'info', ...env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  // `exec`, so that the program is script's own child: a shell left in between (dash, script's default when
+  // $SHELL is unset, does not exec a quoted command) also receives the Ctrl-C and may die of it (exit 130).
+  const command = `exec ${[process.execPath, bin, ...args].map(quote).join(' ')}`;
+  const proc = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env: { ...process.env, SHELL: '/bin/sh', SEALFLEET_LOG: 'info', ...env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   let out = '';
   proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', resolve));
