@@ -87,13 +87,13 @@ export function addProvingCommands(sealer: Command, sectors: Command): void {
       ]);
       if (o.json) return json(r);
       out(renderTable(['Sector', 'From', 'To'], r.Sectors.map((s) => [s.Sector, s.From, s.To])));
-      out(printLine(`message ${r.Cid}`));
+      out(printLine(`message ${r.Cid}: each sector's history records the extension once it lands`));
     });
   withHome(sectors.command('terminate').description('terminate sectors on chain (TerminateSectors); their pledge is released').argument('<sector...>', 'sector ids of one miner'))
     .action(async (ids: string[], o: HomeOpt) => {
       const r = await managerClient(homeOf(o)).call<{ Cid: string; Sectors: string[] }>('SealFleet.SectorsTerminate', [ids.map(sectorOf)]);
       if (o.json) return json(r);
-      out(printLine(`${r.Sectors.join(', ')}: termination sent in message ${r.Cid}`));
+      out(printLine(`${r.Sectors.join(', ')}: termination sent in message ${r.Cid}; each sector's history records it once it lands`));
     });
   withHome(sectors.command('expired').description("this manager's sealed sectors no longer active on chain (expired or terminated)"))
     .requiredOption('--miner <miner>', 'the miner, e.g. t01000', minerArg)

@@ -27,6 +27,7 @@ import { managerMetrics } from './metrics.js';
 import { SectorNumbering } from './sectors/numbering.js';
 import { SectorStore } from './sectors/store.js';
 import { PersistStores } from './stores.js';
+import { LifeMessages } from './proving/lifeMessages.js';
 import { Poster } from './proving/poster.js';
 import { mockProver, sidecarProver, type Prover } from './proving/prover.js';
 import { SectorFiles } from './proving/sectorFiles.js';
@@ -131,6 +132,12 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     }, Math.min(60_000, Math.max(250, config.sectors.orphan_after / 4)));
     cleanup.push(() => clearInterval(orphans));
     const files = new SectorFiles(records, stores);
+    const lifeMessages = new LifeMessages({ db, dialect: target.kind, lotus, records, log: log.child({ part: 'life-messages' }) });
+    // Every manager watches (one at a time across the database), with or without proving enabled.
+    const lifeWatch = setInterval(() => {
+      lifeMessages.watch().catch((err: unknown) => log.warn({ err }, 'watch of declarations, extensions and terminations failed'));
+    }, Math.max(250, config.chain.poll_interval));
+    cleanup.push(() => clearInterval(lifeWatch));
     if (config.proving.enable && miners.all().length > 0) {
       const poster = new Poster({
         db,
@@ -139,6 +146,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
         miners,
         records,
         files,
+        messages: lifeMessages,
         prover: prover(config, opts, log),
         log: log.child({ part: 'poster' }),
         pollMs: Math.max(250, config.chain.poll_interval),
@@ -164,7 +172,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       id === null ? null : ((await db.selectFrom('messages').select('cid').where('id', '=', id).executeTakeFirst())?.cid ?? null);
     rpc.register(sealerMethods(sealer, workers));
     rpc.register(adminMethods({ records, workers, pieces, miners, messageCid }));
-    rpc.register(provingMethods({ db, lotus, miners, records, files }));
+    rpc.register(provingMethods({ lotus, miners, records, files, messages: lifeMessages }));
     rpc.register(dashboardMethods({ db, records, relay: new WorkerRelay(workers, authority), lotus, config, messageCid }));
     const rotateSecret = (): Promise<Uint8Array> => (target.kind === 'postgres' ? rotateClusterSecret(db, opts.home) : rotateSecretFiles(opts.home));
     rpc.register(authMethods(rotateSecret, authority, () => log.warn('JWT secret rotated: every older token is refused from now on')));

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkerControlMethods, type WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
+import type { SectorSummary } from '../../src/manager/api/admin.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
 import { MANAGER_BIN, ROOT, runCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, WORKER_BIN, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
@@ -67,6 +68,10 @@ describe('docs/operations.md: every command, on a real cluster', () => {
     }, 90_000);
   }
 
+  /** A sealed sector, active on chain, whose files are in its persist store. */
+  const finalized = (): Promise<string> =>
+    eventually('a finalized sector', async () => (await m.call<SectorSummary[]>('SealFleet.SectorsList', [{ Status: 'finalized' }]))[0]?.Sector, 120_000);
+
   const base = (): Record<string, string> => ({ '<home>': m.home, '<worker>': 'test-worker', '<config>': config, '<index>': '0' });
   /** What each section needs before its commands run, and the placeholders they take. */
   const SETUP: Record<string, () => Promise<Record<string, string>>> = {
@@ -77,6 +82,7 @@ describe('docs/operations.md: every command, on a real cluster', () => {
     // Paused, so that the sector is still being sealed when the abort arrives.
     'Aborting a sector': async () => ({ ...base(), '<index>': '1', '<sector>': await pausedHolding(1) }),
     'Draining a worker': async () => base(),
+    'Keeping sectors proven': async () => ({ ...base(), '<sector>': await finalized() }),
     'Reading the dashboard': async () => base(),
     'Moving from damocles': async () => base(),
   };

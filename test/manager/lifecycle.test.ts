@@ -107,6 +107,7 @@ const INVOKE: Record<TransitionName, Invoke> = {
   Recovered: (store, _db, id) => store.recordLife(id, 'Recovered', 'proven in deadline 1'),
   ExpirationExtended: (store, _db, id) => store.recordLife(id, 'ExpirationExtended', 'to epoch 5000'),
   Terminated: (store, _db, id) => store.recordLife(id, 'Terminated', 'message bafy…'),
+  ChainMessageFailed: (store, _db, id) => store.recordLife(id, 'ChainMessageFailed', 'TerminateSectors (Terminated) failed with exit code 16'),
 };
 /** Transitions that find their sector themselves instead of being given one. */
 const PICKS_ITS_SECTOR: readonly TransitionName[] = ['OrphanReleased', 'RebuildAllocated'];

@@ -171,7 +171,13 @@ describe('the manager proves', () => {
       const extended = (await cli(home, ['sectors', 'extend', b, '--to', String(before + 500)])) as { Sectors: { To: number }[] };
       assert.equal(extended.Sectors[0]?.To, before + 500);
       await eventually('b extended on chain', async () => ((await net.lotus.stateSectorGetInfo(TEST_MINER.address, number(b)))?.Expiration === before + 500 ? true : undefined), 30_000);
-      assert.ok((await history(home, b)).some((e) => e.Event === 'ExpirationExtended'));
+      const extendedEvent = await eventually('the extension in b\'s history', async () => (await history(home, b)).find((e) => e.Event === 'ExpirationExtended'), 30_000);
+      assert.match(extendedEvent.FailureDesc ?? '', new RegExp(`^from epoch ${before} to ${before + 500}; message \\w+ landed at epoch \\d+$`));
+      // An extension the actor refuses (past its maximum extension) is recorded as failed, and changes nothing.
+      const tooFar = (await cli(home, ['sectors', 'extend', b, '--to', String(before + 100_000_000)])) as { Cid: string };
+      const failed = await eventually('the refused extension in b\'s history', async () => (await history(home, b)).find((e) => e.Event === 'ChainMessageFailed'), 30_000);
+      assert.match(failed.FailureDesc ?? '', new RegExp(`^ExtendSectorExpiration2 \\(ExpirationExtended\\) failed with exit code 16: from epoch ${before + 500} to ${before + 100_000_000}; message ${tooFar.Cid} `));
+      assert.equal((await net.lotus.stateSectorGetInfo(TEST_MINER.address, number(b)))?.Expiration, before + 500);
       const expiring = (await cli(home, ['sectors', 'check-expire', '--miner', 't01000', '--within', '100000000'])) as { Sector: string; Expiration: number }[];
       assert.equal(expiring.find((e) => e.Sector === b)?.Expiration, before + 500);
       // The deadline of c may be the one being proven, or the next: the manager says so, and it is tried again.
@@ -184,7 +190,7 @@ describe('the manager proves', () => {
         return true;
       }, 60_000);
       await eventually('c gone from the chain', async () => ((await net.lotus.stateSectorGetInfo(TEST_MINER.address, number(c))) === null ? true : undefined), 30_000);
-      assert.ok((await history(home, c)).some((e) => e.Event === 'Terminated'));
+      await eventually('the termination in c\'s history', async () => ((await history(home, c)).some((e) => e.Event === 'Terminated') ? true : undefined), 30_000);
       const expired = (await cli(home, ['sectors', 'expired', '--miner', 't01000'])) as { Sector: string }[];
       assert.deepEqual(expired.map((e) => e.Sector), [c]);
 

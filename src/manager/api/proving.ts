@@ -6,9 +6,8 @@ import { RpcError, RPC_CODES } from '../../core/rpc/errors.js';
 import { method, type MethodDef } from '../../core/rpc/server.js';
 import { SectorID } from '../../core/wire/sealer.js';
 import type { Miners, MinerFacts } from '../commitment/miners.js';
-import type { ManagerDb } from '../db/open.js';
 import { deadlineOpen, readPartitions } from '../proving/deadlines.js';
-import { pushMinerMessage } from '../proving/minerMessage.js';
+import type { LifeMessages } from '../proving/lifeMessages.js';
 import type { SectorFiles } from '../proving/sectorFiles.js';
 import { sectorKey, type SectorStore } from '../sectors/store.js';
 
@@ -28,7 +27,7 @@ const appError = (message: string): RpcError => new RpcError(RPC_CODES.Applicati
  * The operator API of proving and of the sealed sector's life (`util sealer proving …`, `util sealer
  * sectors extend | terminate | expired | check-expire`): reads need `read`, messages `admin`.
  */
-export function provingMethods(d: { db: ManagerDb; lotus: LotusClient; miners: Miners; records: SectorStore; files: SectorFiles }): Record<string, MethodDef> {
+export function provingMethods(d: { lotus: LotusClient; miners: Miners; records: SectorStore; files: SectorFiles; messages: LifeMessages }): Record<string, MethodDef> {
   /** One miner's sectors, each on chain, located in its deadline and partition. */
   const locate = async (sectors: SectorID[]): Promise<{ miner: MinerFacts; at: { number: number; deadline: number; partition: number; expiration: number }[] }> => {
     const minerIds = [...new Set(sectors.map((s) => s.Miner))];
@@ -52,9 +51,6 @@ export function provingMethods(d: { db: ManagerDb; lotus: LotusClient; miners: M
       out.set(k, entry);
     }
     return [...out.values()].map((e) => ({ ...e, sectors: e.sectors.sort((x, y) => x - y) }));
-  };
-  const recordAll = async (miner: number, numbers: number[], name: 'ExpirationExtended' | 'Terminated', desc: (n: number) => string): Promise<void> => {
-    for (const n of numbers) if (await d.records.get({ Miner: miner, Number: n })) await d.records.recordLife({ Miner: miner, Number: n }, name, desc(n));
   };
   const records = async (miner: number): Promise<{ number: number; expiration: number | null }[]> => {
     const m = d.miners.get(miner);
@@ -136,12 +132,7 @@ export function provingMethods(d: { db: ManagerDb; lotus: LotusClient; miners: M
           if (target(a) <= a.expiration) throw appError(`sector ${sectorKey({ Miner: miner.config.id, Number: a.number })} expires at epoch ${a.expiration}: --to ${target(a)} would not extend it`);
         }
         const extensions = group(at, (a) => String(target(a))).map((e) => ({ deadline: e.deadline, partition: e.partition, sectors: e.sectors, sectorsWithClaims: [], newExpiration: Number(e.key) }));
-        const cid = await pushMinerMessage(d.lotus, miner, MinerMethod.ExtendSectorExpiration2, encodeExtendSectorExpiration2({ extensions }));
-        const byNumber = new Map(at.map((a) => [a.number, a]));
-        await recordAll(miner.config.id, at.map((a) => a.number), 'ExpirationExtended', (n) => {
-          const a = byNumber.get(n) as (typeof at)[number];
-          return `from epoch ${a.expiration} to ${target(a)}: message ${cid}`;
-        });
+        const cid = await d.messages.send(miner, MinerMethod.ExtendSectorExpiration2, encodeExtendSectorExpiration2({ extensions }), 'ExpirationExtended', at.map((a) => ({ number: a.number, desc: `from epoch ${a.expiration} to ${target(a)}` })));
         return { Cid: cid, Sectors: at.map((a) => ({ Sector: sectorKey({ Miner: miner.config.id, Number: a.number }), From: a.expiration, To: target(a) })) };
       },
       'admin',
@@ -160,8 +151,7 @@ export function provingMethods(d: { db: ManagerDb; lotus: LotusClient; miners: M
           }
         }
         const terminations = group(at).map(({ deadline, partition, sectors: numbers }) => ({ deadline, partition, sectors: numbers }));
-        const cid = await pushMinerMessage(d.lotus, miner, MinerMethod.TerminateSectors, encodeTerminateSectors({ terminations }));
-        await recordAll(miner.config.id, at.map((a) => a.number), 'Terminated', () => `message ${cid}`);
+        const cid = await d.messages.send(miner, MinerMethod.TerminateSectors, encodeTerminateSectors({ terminations }), 'Terminated', at.map((a) => ({ number: a.number, desc: `in deadline ${a.deadline} partition ${a.partition}` })));
         return { Cid: cid, Sectors: at.map((a) => sectorKey({ Miner: miner.config.id, Number: a.number })) };
       },
       'admin',

@@ -194,6 +194,33 @@ export const migrations = (store: DatabaseTarget['kind']): Record<string, Migrat
         .execute();
     },
   },
+  '0008_life_messages': {
+    async up(db: Kysely<unknown>) {
+      // Fault and recovery declarations, extensions and terminations from their push to their receipt: the
+      // sectors' histories record what landed, whichever manager sees the receipt (proving/lifeMessages.ts).
+      await db.schema
+        .createTable('life_messages')
+        .addColumn('cid', 'text', (c) => c.primaryKey())
+        .addColumn('miner', 'bigint', (c) => c.notNull())
+        .addColumn('method', 'integer', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('sectors', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('exit_code', 'integer')
+        .addColumn('height', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('life_messages_pending').on('life_messages').columns(['state', 'miner']).execute();
+    },
+  },
+  '0009_post_attempts': {
+    async up(db: Kysely<unknown>) {
+      // How many proof messages a deadline got: one that failed on chain is proven and sent again, a bounded
+      // number of times, while the deadline is open.
+      await db.schema.alterTable('post_submissions').addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+    },
+  },
 });
 
 /** The `sectors` columns 0004 reads, as they were before it. */

@@ -137,9 +137,27 @@ export interface PostSubmissionsTable {
   claimed_epoch: number;
   /** `claimed` until the node has the message; `pushed`; `landed` / `failed` once its receipt is seen. */
   state: 'claimed' | 'pushed' | 'landed' | 'failed';
+  /** Proof messages claimed for the deadline so far (a failed one is sent again while the deadline is open). */
+  attempts: Generated<number>;
   cid: string | null;
   exit_code: number | null;
   error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A miner message about sectors' life on chain, from its push to its receipt (proving/lifeMessages.ts). */
+export interface LifeMessagesTable {
+  cid: string;
+  miner: number;
+  method: number;
+  /** What each sector's history records once it lands. */
+  event: 'FaultDeclared' | 'RecoveryDeclared' | 'ExpirationExtended' | 'Terminated';
+  /** JSON [{number, desc}]: the sectors it is about. */
+  sectors: string;
+  state: 'pushed' | 'landed' | 'failed';
+  exit_code: number | null;
+  height: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -155,4 +173,5 @@ export interface Database {
   cluster: ClusterTable;
   auth_secret: AuthSecretTable;
   post_submissions: PostSubmissionsTable;
+  life_messages: LifeMessagesTable;
 }

@@ -1,3 +1,4 @@
+import type { Selectable, Updateable } from 'kysely';
 import { z } from 'zod';
 import type { LotusClient } from '../../chain/client.js';
 import { fromRunsJson } from '../../chain/bitfield.js';
@@ -15,6 +16,7 @@ import type { LifeTransition } from '../sectors/lifecycle.js';
 import type { SectorStore } from '../sectors/store.js';
 import { deadlineOpen, readPartitions, type PartitionView } from './deadlines.js';
 import { pushMinerMessage } from './minerMessage.js';
+import { recordSectorLife, type LifeMessages, type LifeMessageSector } from './lifeMessages.js';
 import type { ProvenSector, Prover } from './prover.js';
 import type { SectorFiles } from './sectorFiles.js';
 
@@ -27,12 +29,8 @@ const SubmissionDetail = z.object({
 });
 type SubmissionDetail = z.infer<typeof SubmissionDetail>;
 
-/** A fault or recovery declaration on its way, with what each sector's history gets once it lands. */
-interface PendingDeclaration {
-  cid: string;
-  event: Extract<LifeTransition, 'FaultDeclared' | 'RecoveryDeclared'>;
-  sectors: { number: number; reason: string }[];
-}
+/** Proof messages one deadline may get when they fail on chain. */
+const MAX_PROOF_ATTEMPTS = 3;
 
 /** Tipsets a claimed proof may wait for its push before a restarted manager concludes it was lost and pushes again. */
 const LOST_PUSH_EPOCHS = 2;
@@ -44,6 +42,7 @@ export interface PosterDeps {
   miners: Miners;
   records: SectorStore;
   files: SectorFiles;
+  messages: LifeMessages;
   prover: Prover;
   log: Logger;
   pollMs: number;
@@ -58,7 +57,6 @@ export interface PosterDeps {
 export class Poster {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  private readonly declarations = new Map<number, PendingDeclaration[]>();
 
   constructor(private readonly deps: PosterDeps) {}
 
@@ -88,7 +86,6 @@ export class Poster {
 
   private async tend(m: MinerFacts): Promise<void> {
     const dl = await this.deps.lotus.stateMinerProvingDeadline(m.address);
-    await this.watchDeclarations(m);
     await this.prove(m, dl);
     await this.declare(m, dl);
   }
@@ -98,11 +95,12 @@ export class Poster {
    * two deadlines whose fault cutoff has not passed: the chain would challenge them next.
    */
   private async declare(m: MinerFacts, dl: DeadlineInfo): Promise<void> {
-    if ((this.declarations.get(m.config.id) ?? []).length > 0) return;
+    // The chain's fault and recovery bits change when the declaration lands: declare nothing before.
+    if (await this.deps.messages.pending(m.config.id, ['FaultDeclared', 'RecoveryDeclared'])) return;
     const faults: PartitionSectors[] = [];
     const recoveries: PartitionSectors[] = [];
-    const faultReasons: PendingDeclaration['sectors'] = [];
-    const recovered: PendingDeclaration['sectors'] = [];
+    const faultReasons: LifeMessageSector[] = [];
+    const recovered: LifeMessageSector[] = [];
     for (const step of [1, 2]) {
       const index = (dl.Index + step) % dl.WPoStPeriodDeadlines;
       // The message lands at the next epoch at the earliest; it must land before the cutoff.
@@ -115,46 +113,24 @@ export class Poster {
           const faulty = p.faulty.has(n) && !p.recovering.has(n);
           if (!files.ok && !faulty) {
             newFaults.push(n);
-            faultReasons.push({ number: n, reason: `deadline ${index} partition ${p.index}: ${files.reason}` });
+            faultReasons.push({ number: n, desc: `deadline ${index} partition ${p.index}: ${files.reason}` });
           } else if (files.ok && faulty) {
             newRecoveries.push(n);
-            recovered.push({ number: n, reason: `deadline ${index} partition ${p.index}: files are back` });
+            recovered.push({ number: n, desc: `deadline ${index} partition ${p.index}: files are back` });
           }
         }
         if (newFaults.length > 0) faults.push({ deadline: index, partition: p.index, sectors: newFaults });
         if (newRecoveries.length > 0) recoveries.push({ deadline: index, partition: p.index, sectors: newRecoveries });
       }
     }
-    const pending: PendingDeclaration[] = [];
     if (faults.length > 0) {
-      const cid = await pushMinerMessage(this.deps.lotus, m, MinerMethod.DeclareFaults, encodeDeclareFaults({ faults }));
+      const cid = await this.deps.messages.send(m, MinerMethod.DeclareFaults, encodeDeclareFaults({ faults }), 'FaultDeclared', faultReasons);
       this.deps.log.warn({ miner: m.address, cid, sectors: faultReasons }, 'declaring faults');
-      pending.push({ cid, event: 'FaultDeclared', sectors: faultReasons });
     }
     if (recoveries.length > 0) {
-      const cid = await pushMinerMessage(this.deps.lotus, m, MinerMethod.DeclareFaultsRecovered, encodeDeclareFaultsRecovered({ recoveries }));
+      const cid = await this.deps.messages.send(m, MinerMethod.DeclareFaultsRecovered, encodeDeclareFaultsRecovered({ recoveries }), 'RecoveryDeclared', recovered);
       this.deps.log.info({ miner: m.address, cid, sectors: recovered.map((s) => s.number) }, 'declaring recoveries');
-      pending.push({ cid, event: 'RecoveryDeclared', sectors: recovered });
     }
-    if (pending.length > 0) this.declarations.set(m.config.id, pending);
-  }
-
-  /** Records landed declarations in their sectors' histories; a failed one is logged, and declared again next round. */
-  private async watchDeclarations(m: MinerFacts): Promise<void> {
-    const left: PendingDeclaration[] = [];
-    for (const d of this.declarations.get(m.config.id) ?? []) {
-      const found = await this.deps.lotus.stateSearchMsg({ '/': d.cid });
-      if (!found) {
-        left.push(d);
-        continue;
-      }
-      if (found.Receipt.ExitCode !== 0) {
-        this.deps.log.error({ miner: m.address, cid: d.cid, exitCode: found.Receipt.ExitCode }, `${d.event} message failed`);
-        continue;
-      }
-      for (const s of d.sectors) await this.recordLife(m, s.number, d.event, `${s.reason}; message ${d.cid} at epoch ${found.Height}`);
-    }
-    this.declarations.set(m.config.id, left);
   }
 
   /** Proves the open deadline once: claims its row, skips unreadable sectors, pushes the proof; or watches the proof pushed. */
@@ -193,11 +169,12 @@ export class Poster {
   }
 
   /** A row found for the open deadline: a pushed proof to watch, or a claim whose push was lost. */
-  private async follow(m: MinerFacts, dl: DeadlineInfo, row: PostSubmissionsTable): Promise<void> {
+  private async follow(m: MinerFacts, dl: DeadlineInfo, row: Selectable<PostSubmissionsTable>): Promise<void> {
     switch (row.state) {
       case 'landed':
-      case 'failed':
         return;
+      case 'failed':
+        return this.resend(m, dl, row);
       case 'pushed':
         return this.watchProof(m, row);
       case 'claimed': {
@@ -227,6 +204,30 @@ export class Poster {
         throw new Error(`unknown submission state ${String(unhandled)}`);
       }
     }
+  }
+
+  /**
+   * A proof message that failed on chain (a proof the actor refused, a chain commit epoch it did not accept):
+   * proven again and sent again while the deadline is open, up to MAX_PROOF_ATTEMPTS messages. A computed
+   * proof can be wrong (a GPU's bit error, a replica read while it changed), and a fresh one often is not.
+   */
+  private async resend(m: MinerFacts, dl: DeadlineInfo, row: Selectable<PostSubmissionsTable>): Promise<void> {
+    // The new message lands at the next epoch at the earliest; the deadline must still be open then.
+    if (row.attempts >= MAX_PROOF_ATTEMPTS || dl.CurrentEpoch + 1 >= dl.Close) return;
+    const plan = await this.plan(m, dl);
+    if (!plan) return;
+    const reclaimed = await this.deps.db
+      .updateTable('post_submissions')
+      .set({ state: 'claimed', attempts: row.attempts + 1, claimed_epoch: dl.CurrentEpoch, partitions: JSON.stringify(plan.detail), cid: null, exit_code: null, error: null, updated_at: Date.now() })
+      .where('miner', '=', row.miner)
+      .where('period_start', '=', row.period_start)
+      .where('deadline', '=', row.deadline)
+      .where('state', '=', 'failed')
+      .where('attempts', '=', row.attempts)
+      .executeTakeFirst();
+    if (Number(reclaimed.numUpdatedRows) !== 1) return;
+    this.deps.log.warn({ miner: m.address, deadline: dl.Index, failed: row.cid, exitCode: row.exit_code, attempt: row.attempts + 1 }, 'the proof message failed on chain: proving the deadline again');
+    return this.submit(m, dl, plan);
   }
 
   /**
@@ -284,7 +285,7 @@ export class Poster {
       }
       const partitions: PoStPartition[] = plan.parts.map((p) => ({ index: p.index, skipped: p.all.filter((n) => skipped.has(n)) }));
       const params = encodeSubmitWindowedPoSt({ deadline: dl.Index, partitions, proofs: [{ postProof, proofBytes: proof }], chainCommitEpoch, chainCommitRand });
-      for (const s of plan.detail.skipped) await this.recordLife(m, s.number, 'PoStSkipped', `deadline ${dl.Index} (period ${dl.PeriodStart}): ${s.reason}`);
+      for (const s of plan.detail.skipped) await recordSectorLife(this.deps, { Miner: m.config.id, Number: s.number }, 'PoStSkipped', `deadline ${dl.Index} (period ${dl.PeriodStart}): ${s.reason}`);
       const cid = await pushMinerMessage(lotus, m, MinerMethod.SubmitWindowedPoSt, params);
       await this.setRow(key, { state: 'pushed', cid, partitions: JSON.stringify(plan.detail) });
       this.deps.log.info({ miner: m.address, deadline: dl.Index, periodStart: dl.PeriodStart, partitions: plan.detail.partitions, skipped: [...skipped], cid }, 'window post submitted');
@@ -311,7 +312,7 @@ export class Poster {
     return out;
   }
 
-  private async watchProof(m: MinerFacts, row: PostSubmissionsTable): Promise<void> {
+  private async watchProof(m: MinerFacts, row: Selectable<PostSubmissionsTable>): Promise<void> {
     if (row.cid === null) return;
     const found = await this.deps.lotus.stateSearchMsg({ '/': row.cid });
     if (!found) return;
@@ -323,10 +324,10 @@ export class Poster {
     }
     this.deps.log.info({ miner: m.address, deadline: row.deadline, cid: row.cid, height: found.Height }, 'window post landed');
     const detail = SubmissionDetail.parse(JSON.parse(row.partitions));
-    for (const n of detail.recovering) await this.recordLife(m, n, 'Recovered', `proven in deadline ${row.deadline} by message ${row.cid}`);
+    for (const n of detail.recovering) await recordSectorLife(this.deps, { Miner: m.config.id, Number: n }, 'Recovered', `proven in deadline ${row.deadline} by message ${row.cid}`);
   }
 
-  private async setRow(key: Pick<PostSubmissionsTable, 'miner' | 'period_start' | 'deadline'>, changes: Partial<Omit<PostSubmissionsTable, 'miner' | 'period_start' | 'deadline'>>): Promise<void> {
+  private async setRow(key: Pick<PostSubmissionsTable, 'miner' | 'period_start' | 'deadline'>, changes: Omit<Updateable<PostSubmissionsTable>, 'miner' | 'period_start' | 'deadline'>): Promise<void> {
     await this.deps.db
       .updateTable('post_submissions')
       .set({ ...changes, updated_at: Date.now() })
@@ -334,15 +335,5 @@ export class Poster {
       .where('period_start', '=', key.period_start)
       .where('deadline', '=', key.deadline)
       .execute();
-  }
-
-  /** A sector this manager did not seal has no history to write to: the log line is its record. */
-  private async recordLife(m: MinerFacts, number: number, event: LifeTransition, desc: string): Promise<void> {
-    const id = { Miner: m.config.id, Number: number };
-    if (!(await this.deps.records.get(id))) {
-      this.deps.log.warn({ sector: formatSectorId({ miner: m.config.id, number }), event, desc }, 'sector without a record');
-      return;
-    }
-    await this.deps.records.recordLife(id, event, desc);
   }
 }

@@ -141,9 +141,11 @@ export const TRANSITIONS = {
   Recovered: ON_CHAIN,
   ExpirationExtended: ON_CHAIN,
   Terminated: ON_CHAIN,
+  /** A declaration, extension or termination about the sector failed on chain: nothing of it happened. */
+  ChainMessageFailed: ON_CHAIN,
 } as const satisfies Record<string, Rules>;
 /** The transitions that record the sector's life on chain. */
-export const LIFE_TRANSITIONS = ['PoStSkipped', 'FaultDeclared', 'RecoveryDeclared', 'Recovered', 'ExpirationExtended', 'Terminated'] as const satisfies readonly TransitionName[];
+export const LIFE_TRANSITIONS = ['PoStSkipped', 'FaultDeclared', 'RecoveryDeclared', 'Recovered', 'ExpirationExtended', 'Terminated', 'ChainMessageFailed'] as const satisfies readonly TransitionName[];
 export type LifeTransition = (typeof LIFE_TRANSITIONS)[number];
 export type TransitionName = keyof typeof TRANSITIONS;
 export const TRANSITION_NAMES = Object.keys(TRANSITIONS) as TransitionName[];
