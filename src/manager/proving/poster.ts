@@ -6,13 +6,11 @@ import { encodeDeclareFaults, encodeDeclareFaultsRecovered, encodeSubmitWindowed
 import { DomainSeparationTag } from '../../chain/randomness.js';
 import type { DeadlineInfo } from '../../chain/types.js';
 import type { Logger } from '../../core/log.js';
-import { formatSectorId } from '../../core/sectorId.js';
 import type { MinerFacts, Miners } from '../commitment/miners.js';
 import { unlessBusy } from '../db/locks.js';
 import type { ManagerDb } from '../db/open.js';
 import type { PostSubmissionsTable } from '../db/schema.js';
 import type { DbDialect } from '../db/target.js';
-import type { LifeTransition } from '../sectors/lifecycle.js';
 import type { SectorStore } from '../sectors/store.js';
 import { deadlineOpen, readPartitions, type PartitionView } from './deadlines.js';
 import { pushMinerMessage } from './minerMessage.js';
