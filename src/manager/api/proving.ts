@@ -8,6 +8,7 @@ import { SectorID } from '../../core/wire/sealer.js';
 import type { Miners, MinerFacts } from '../commitment/miners.js';
 import type { ManagerDb } from '../db/open.js';
 import { deadlineOpen, readPartitions } from '../proving/deadlines.js';
+import { SubmissionDetail } from '../proving/poster.js';
 import { pushMinerMessage } from '../proving/minerMessage.js';
 import type { SectorFiles } from '../proving/sectorFiles.js';
 import { sectorKey, type SectorStore } from '../sectors/store.js';
@@ -21,6 +22,7 @@ const Extend = z
   .strictObject({ Sectors, To: z.number().int().positive().optional(), By: z.number().int().positive().optional() })
   .refine((e) => (e.To === undefined) !== (e.By === undefined), 'expected exactly one of To (an epoch) or By (days)');
 const Within = z.number().int().nonnegative();
+const Limit = z.number().int().positive().max(10_000).optional();
 
 const appError = (message: string): RpcError => new RpcError(RPC_CODES.Application, message);
 
@@ -107,6 +109,32 @@ export function provingMethods(d: { db: ManagerDb; lotus: LotusClient; miners: M
         out.push({ Sector: sectorKey({ Miner: miner, Number: n }), Deadline: where.Deadline, Partition: where.Partition, Recovering: recovering.has(n) });
       }
       return out;
+    }),
+    /** The poster's Window PoSt submissions, newest first: what each proved, and how it fared on chain. */
+    ProvingSubmissions: method([Miner, Limit], async (miner, limit) => {
+      const m = d.miners.get(miner);
+      const rows = await d.db
+        .selectFrom('post_submissions')
+        .selectAll()
+        .where('miner', '=', m.config.id)
+        .orderBy('period_start', 'desc')
+        .orderBy('deadline', 'desc')
+        .limit(limit ?? 20)
+        .execute();
+      return rows.map((r) => {
+        const detail = SubmissionDetail.parse(JSON.parse(r.partitions));
+        return {
+          PeriodStart: Number(r.period_start),
+          Deadline: r.deadline,
+          State: r.state,
+          Partitions: detail.partitions,
+          Skipped: detail.skipped.map((s) => s.number),
+          Recovering: detail.recovering,
+          Message: r.cid,
+          ExitCode: r.exit_code,
+          Error: r.error,
+        };
+      });
     }),
     ProvingCheck: method([SectorID], async (id) => {
       const m = d.miners.get(id.Miner);
