@@ -7,7 +7,7 @@ import { renderTable } from './table.js';
 import { printableJson, printLine } from '../core/terminalText.js';
 
 /**
- * `util sealer proving info | deadlines | faults | check` and `util sealer sectors extend | terminate |
+ * `util sealer proving info | deadlines | faults | submissions | check` and `util sealer sectors extend | terminate |
  * expired | check-expire`: the sealed sectors' life on chain, through the manager (`SealFleet.Proving*`,
  * `SealFleet.Sectors*`).
  */
@@ -68,6 +68,19 @@ export function addProvingCommands(sealer: Command, sectors: Command): void {
       const rows = await managerClient(homeOf(o)).call<{ Sector: string; Deadline: number; Partition: number; Recovering: boolean }[]>('SealFleet.ProvingFaults', [o.miner]);
       if (o.json) return json(rows);
       out(renderTable(['Sector', 'Deadline', 'Partition', 'Recovering'], rows.map((r) => [r.Sector, r.Deadline, r.Partition, r.Recovering])));
+    });
+  withHome(proving.command('submissions').description("the Window PoSt proofs the manager sent for a miner, newest first, and how each fared on chain"))
+    .requiredOption('--miner <miner>', 'the miner, e.g. t01000', minerArg)
+    .option('--limit <count>', 'how many, newest first', positiveInt('count'), 20)
+    .action(async (o: HomeOpt & { miner: number; limit: number }) => {
+      const rows = await managerClient(homeOf(o)).call<
+        { PeriodStart: number; Deadline: number; State: string; Attempts: number; Partitions: number[]; Skipped: number[]; Recovering: number[]; Message: string | null; ExitCode: number | null; Error: string | null }[]
+      >('SealFleet.ProvingSubmissions', [o.miner, o.limit]);
+      if (o.json) return json(rows);
+      out(renderTable(
+        ['Period', 'Deadline', 'State', 'Attempts', 'Exit', 'Partitions', 'Skipped', 'Message', 'Error'],
+        rows.map((r) => [r.PeriodStart, r.Deadline, r.State, r.Attempts, r.ExitCode ?? '-', r.Partitions.join(',') || '-', r.Skipped.join(',') || '-', r.Message ?? '-', r.Error ?? '-']),
+      ));
     });
   withHome(proving.command('check').description("whether a sector's files can be proven, and its place on chain").argument('<sector>', 'sector id, e.g. s-t01000-2', arg(sectorOf)))
     .action(async (id: { Miner: number; Number: number }, o: HomeOpt) => {

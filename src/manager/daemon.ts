@@ -172,7 +172,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       id === null ? null : ((await db.selectFrom('messages').select('cid').where('id', '=', id).executeTakeFirst())?.cid ?? null);
     rpc.register(sealerMethods(sealer, workers));
     rpc.register(adminMethods({ records, workers, pieces, miners, messageCid }));
-    rpc.register(provingMethods({ lotus, miners, records, files, messages: lifeMessages }));
+    rpc.register(provingMethods({ db, lotus, miners, records, files, messages: lifeMessages }));
     rpc.register(dashboardMethods({ db, records, relay: new WorkerRelay(workers, authority), lotus, config, messageCid }));
     const rotateSecret = (): Promise<Uint8Array> => (target.kind === 'postgres' ? rotateClusterSecret(db, opts.home) : rotateSecretFiles(opts.home));
     rpc.register(authMethods(rotateSecret, authority, () => log.warn('JWT secret rotated: every older token is refused from now on')));

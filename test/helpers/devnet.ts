@@ -9,6 +9,7 @@ import {
   decodePreCommitSectorBatch2,
   decodeProveCommitSectors3,
   decodeProveReplicaUpdates3,
+  decodeSubmitWindowedPoSt,
   encodePreCommitSectorBatch2,
   encodeProveCommitSectors3,
   encodeSubmitWindowedPoSt,
@@ -111,6 +112,42 @@ export function devnetMinerMessages(home: string): DevnetMinerMessage[] {
           return [];
       }
     });
+  } finally {
+    db.close();
+  }
+}
+
+/** One SubmitWindowedPoSt the devnet took into its pool. */
+export interface DevnetPostMessage {
+  cid: string;
+  deadline: number;
+  chainCommitEpoch: number;
+  partitions: number[];
+  /** Null while the message waits in the pool. */
+  exitCode: number | null;
+}
+
+/** Every Window PoSt message the devnet in `home` was sent, in push order, read from its own database. */
+export function devnetPostMessages(home: string): DevnetPostMessage[] {
+  const db = new Database(join(home, 'devnet.db'), { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare('select cid, body, exit_code from messages order by pushed_at').all() as { cid: string; body: string; exit_code: number | null }[];
+    return rows.flatMap(({ cid, body, exit_code }) => {
+      const msg = JSON.parse(body) as { Method: number; Params: string | null };
+      if (msg.Method !== MinerMethod.SubmitWindowedPoSt) return [];
+      const p = decodeSubmitWindowedPoSt(Buffer.from(msg.Params ?? '', 'base64'));
+      return [{ cid, deadline: p.deadline, chainCommitEpoch: p.chainCommitEpoch, partitions: p.partitions.map((x) => x.index), exitCode: exit_code }];
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** The deadline openings the devnet in `home` recorded a proof of `miner` for (the actor's PostSubmissions). */
+export function devnetProvenOpenings(home: string, miner: number = TEST_MINER.id): Set<number> {
+  const db = new Database(join(home, 'devnet.db'), { readonly: true, fileMustExist: true });
+  try {
+    return new Set((db.prepare('select deadline_open from post_submissions where miner = ?').all(miner) as { deadline_open: number }[]).map((r) => r.deadline_open));
   } finally {
     db.close();
   }

@@ -19,3 +19,12 @@ export async function realProofs(): Promise<{ sidecar: Sidecar | undefined; unav
   }
   return { sidecar, unavailable };
 }
+
+/** A worker's `[processors]`: every stage in the sidecar, one C2 or snap proof at a time (each takes both cores). */
+export const SIDECAR_PROCESSORS = `[processors]
+default = "sidecar"
+
+[processors.limitation.concurrent]
+c2 = 1
+snap_prove = 1
+`;

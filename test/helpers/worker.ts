@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import type { WorkerThreadInfo } from '../../src/core/wire/workerControl.js';
 import type { Recorded } from '../fixtures/recordingProcessor.js';
-import type { TestManager } from './manager.js';
+import { eventually, type TestManager } from './manager.js';
 import { freePort, ROOT, spawnCli, type Spawned } from './processes.js';
 
 export const WORKER_BIN = join(ROOT, 'bin', 'sealfleet-worker.js');
@@ -75,6 +75,12 @@ export async function startTestWorker(configPath: string, env: Record<string, st
   const line = await daemon.waitFor(/"worker up"/, 20_000);
   const control = new RpcClient({ url: (JSON.parse(line) as { control: string }).control, timeoutMs: 10_000 });
   return { daemon, control, list: () => control.call<WorkerThreadInfo[]>('VenusWorker.WorkerList') };
+}
+
+/** Waits until every thread of `w` holds a sector, then drains the worker: one sector per thread. */
+export async function oneSectorPerThread(w: TestWorker, threads: number): Promise<void> {
+  await eventually('every thread holds a sector', async () => ((await w.list()).filter((t) => t.job_id).length === threads ? true : undefined), 60_000);
+  await w.control.call('VenusWorker.WorkerDrain', [null]);
 }
 
 const RECORDING_PROCESSOR = fileURLToPath(new URL('../fixtures/recordingProcessor.ts', import.meta.url));

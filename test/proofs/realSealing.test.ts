@@ -14,8 +14,8 @@ import type { SectorDetail, SectorSummary } from '../../src/manager/api/admin.js
 import { sidecarEnv, SidecarClient, type Sidecar } from '../../src/core/processor/sidecar.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
 import { MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
-import { realProofs } from '../helpers/proofs.js';
-import { startTestWorker, WORKER_BIN, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
+import { realProofs, SIDECAR_PROCESSORS } from '../helpers/proofs.js';
+import { oneSectorPerThread, startTestWorker, WORKER_BIN, writeWorkerConfig } from '../helpers/worker.js';
 
 /**
  * Real sealing: 2KiB sectors sealed and proven by the sealfleet-proofs sidecar through the whole cluster,
@@ -27,13 +27,6 @@ import { startTestWorker, WORKER_BIN, writeWorkerConfig, type TestWorker } from 
 const { sidecar, unavailable } = await realProofs();
 
 const MINER = 't01000';
-const SIDECAR_PROCESSORS = `[processors]
-default = "sidecar"
-
-[processors.limitation.concurrent]
-c2 = 1
-snap_prove = 1
-`;
 const TAMPERING_C2 = fileURLToPath(new URL('../fixtures/tamperingC2.ts', import.meta.url));
 
 const sectors = (m: TestManager, status?: string) => m.call<SectorSummary[]>('SealFleet.SectorsList', [status ? { Status: status } : {}]);
@@ -49,12 +42,6 @@ async function importPiece(m: TestManager, bytes: number): Promise<{ cid: string
   const match = /^(\S+) .*commitment by (\w+)\)$/m.exec(r.stdout);
   assert.ok(match, r.stdout);
   return { cid: match[1] as string, by: match[2] as string };
-}
-
-/** Waits until every thread of `w` holds a sector, then drains the worker: one sector per thread. */
-async function oneSectorPerThread(w: TestWorker, threads: number): Promise<void> {
-  await eventually('every thread holds a sector', async () => ((await w.list()).filter((t) => t.job_id).length === threads ? true : undefined), 60_000);
-  await w.control.call('VenusWorker.WorkerDrain', [null]);
 }
 
 describe('real proofs through the sealfleet-proofs sidecar', { skip: unavailable }, () => {

@@ -2,15 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { fromRunsJson } from '../../src/chain/bitfield.js';
-import { decodeSubmitWindowedPoSt, MinerMethod } from '../../src/chain/minerParams.js';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import type { SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
 import { openDatabase } from '../../src/manager/db/open.js';
-import { startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
+import { devnetPostMessages, devnetProvenOpenings, startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
 import { eventually, homeDatabaseUrl, managerDbArgs, type TestManager } from '../helpers/manager.js';
 import { createTestDatabase, testStore } from '../helpers/postgres.js';
 import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
@@ -67,32 +65,6 @@ const cli = async (home: string, args: string[]): Promise<unknown> => {
 const faults = async (home: string): Promise<string[]> => ((await cli(home, ['proving', 'faults', '--miner', 't01000'])) as { Sector: string }[]).map((f) => f.Sector);
 const history = async (home: string, sector: string): Promise<SectorEvent[]> => (await cli(home, ['sectors', 'log', sector])) as SectorEvent[];
 
-/** The Window PoSt messages the devnet was sent, by deadline and proving period, from its own database. */
-function postMessages(net: TestDevnet, offset: number): { key: string; exitCode: number | null }[] {
-  const db = new Database(join(net.home, 'devnet.db'), { readonly: true, fileMustExist: true });
-  try {
-    const rows = db.prepare('select body, exit_code from messages').all() as { body: string; exit_code: number | null }[];
-    return rows.flatMap(({ body, exit_code }) => {
-      const msg = JSON.parse(body) as { Method: number; Params: string | null };
-      if (msg.Method !== MinerMethod.SubmitWindowedPoSt) return [];
-      const p = decodeSubmitWindowedPoSt(Buffer.from(msg.Params ?? '', 'base64'));
-      return [{ key: `deadline ${p.deadline} of period ${Math.floor((p.chainCommitEpoch - offset) / PERIOD)}`, exitCode: exit_code }];
-    });
-  } finally {
-    db.close();
-  }
-}
-
-/** The deadline openings the devnet recorded a proof for. */
-function provenOpenings(net: TestDevnet): Set<number> {
-  const db = new Database(join(net.home, 'devnet.db'), { readonly: true, fileMustExist: true });
-  try {
-    return new Set((db.prepare('select deadline_open from post_submissions where miner = ?').all(TEST_MINER.id) as { deadline_open: number }[]).map((r) => r.deadline_open));
-  } finally {
-    db.close();
-  }
-}
-
 /** Waits until the chain is `periods` whole proving periods past now; returns the current deadline then. */
 async function waitPeriods(net: TestDevnet, periods: number) {
   const start = await net.lotus.stateMinerProvingDeadline(TEST_MINER.address);
@@ -112,7 +84,7 @@ async function assertProvenEveryDeadline(net: TestDevnet, periods: number): Prom
     if (parts.some((p) => fromRunsJson(p.LiveSectors).length > 0)) withSectors.push(i);
   }
   assert.ok(withSectors.length > 0, 'some deadline holds live sectors');
-  const proven = provenOpenings(net);
+  const proven = devnetProvenOpenings(net.home);
   for (let k = 1; k <= periods; k++) {
     for (const i of withSectors) {
       const open = dl.PeriodStart - k * PERIOD + i * WINDOW;
@@ -120,7 +92,7 @@ async function assertProvenEveryDeadline(net: TestDevnet, periods: number): Prom
     }
   }
   const offset = dl.PeriodStart % PERIOD;
-  const messages = postMessages(net, offset);
+  const messages = devnetPostMessages(net.home).map((m) => ({ key: `deadline ${m.deadline} of period ${Math.floor((m.chainCommitEpoch - offset) / PERIOD)}`, exitCode: m.exitCode }));
   const keys = messages.map((m) => m.key);
   assert.deepEqual(keys.filter((k, i) => keys.indexOf(k) !== i), [], 'no deadline got two proof messages');
   assert.deepEqual(messages.filter((m) => m.exitCode !== null && m.exitCode !== 0), [], 'every proof message succeeded');
@@ -226,7 +198,7 @@ describe('the manager proves', () => {
       }, 60_000);
       await m.daemon.kill('SIGKILL');
       m = await startPoster(home, net, 2);
-      await eventually('the deadline proven', async () => (provenOpenings(net).has(dl.Open) ? true : undefined), 30_000);
+      await eventually('the deadline proven', async () => (devnetProvenOpenings(net.home).has(dl.Open) ? true : undefined), 30_000);
 
       // Killed after claiming the next deadline with sectors but before pushing its proof: the restarted
       // manager finds the claim, no proof on chain, and proves the deadline.
@@ -253,7 +225,7 @@ describe('the manager proves', () => {
       }
       m = await startPoster(home, net, 2);
       await m.daemon.waitFor(/a claimed proof was never pushed/, 60_000);
-      await eventually('the claimed deadline proven', async () => (provenOpenings(net).has(next.open) ? true : undefined), 30_000);
+      await eventually('the claimed deadline proven', async () => (devnetProvenOpenings(net.home).has(next.open) ? true : undefined), 30_000);
 
       await waitPeriods(net, 2);
       assert.deepEqual(fromRunsJson(await net.lotus.stateMinerFaults(TEST_MINER.address)), [], 'no sector became faulty');

@@ -66,6 +66,7 @@ const MANAGER_TABLE: Record<string, Permission> = {
   'SealFleet.ProvingInfo': 'read',
   'SealFleet.ProvingDeadlines': 'read',
   'SealFleet.ProvingFaults': 'read',
+  'SealFleet.ProvingSubmissions': 'read',
   'SealFleet.ProvingCheck': 'read',
   'SealFleet.SectorsExtend': 'admin',
   'SealFleet.SectorsTerminate': 'admin',

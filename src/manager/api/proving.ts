@@ -7,7 +7,9 @@ import { method, type MethodDef } from '../../core/rpc/server.js';
 import { SectorID } from '../../core/wire/sealer.js';
 import type { Miners, MinerFacts } from '../commitment/miners.js';
 import { deadlineOpen, readPartitions } from '../proving/deadlines.js';
+import type { ManagerDb } from '../db/open.js';
 import type { LifeMessages } from '../proving/lifeMessages.js';
+import { SubmissionDetail } from '../proving/poster.js';
 import type { SectorFiles } from '../proving/sectorFiles.js';
 import { sectorKey, type SectorStore } from '../sectors/store.js';
 
@@ -20,6 +22,7 @@ const Extend = z
   .strictObject({ Sectors, To: z.number().int().positive().optional(), By: z.number().int().positive().optional() })
   .refine((e) => (e.To === undefined) !== (e.By === undefined), 'expected exactly one of To (an epoch) or By (days)');
 const Within = z.number().int().nonnegative();
+const Limit = z.number().int().positive().max(10_000).optional();
 
 const appError = (message: string): RpcError => new RpcError(RPC_CODES.Application, message);
 
@@ -27,7 +30,7 @@ const appError = (message: string): RpcError => new RpcError(RPC_CODES.Applicati
  * The operator API of proving and of the sealed sector's life (`util sealer proving …`, `util sealer
  * sectors extend | terminate | expired | check-expire`): reads need `read`, messages `admin`.
  */
-export function provingMethods(d: { lotus: LotusClient; miners: Miners; records: SectorStore; files: SectorFiles; messages: LifeMessages }): Record<string, MethodDef> {
+export function provingMethods(d: { db: ManagerDb; lotus: LotusClient; miners: Miners; records: SectorStore; files: SectorFiles; messages: LifeMessages }): Record<string, MethodDef> {
   /** One miner's sectors, each on chain, located in its deadline and partition. */
   const locate = async (sectors: SectorID[]): Promise<{ miner: MinerFacts; at: { number: number; deadline: number; partition: number; expiration: number }[] }> => {
     const minerIds = [...new Set(sectors.map((s) => s.Miner))];
@@ -103,6 +106,33 @@ export function provingMethods(d: { lotus: LotusClient; miners: Miners; records:
         out.push({ Sector: sectorKey({ Miner: miner, Number: n }), Deadline: where.Deadline, Partition: where.Partition, Recovering: recovering.has(n) });
       }
       return out;
+    }),
+    /** The poster's Window PoSt submissions, newest first: what each proved, and how it fared on chain. */
+    ProvingSubmissions: method([Miner, Limit], async (miner, limit) => {
+      const m = d.miners.get(miner);
+      const rows = await d.db
+        .selectFrom('post_submissions')
+        .selectAll()
+        .where('miner', '=', m.config.id)
+        .orderBy('period_start', 'desc')
+        .orderBy('deadline', 'desc')
+        .limit(limit ?? 20)
+        .execute();
+      return rows.map((r) => {
+        const detail = SubmissionDetail.parse(JSON.parse(r.partitions));
+        return {
+          PeriodStart: Number(r.period_start),
+          Deadline: r.deadline,
+          State: r.state,
+          Attempts: r.attempts,
+          Partitions: detail.partitions,
+          Skipped: detail.skipped.map((s) => s.number),
+          Recovering: detail.recovering,
+          Message: r.cid,
+          ExitCode: r.exit_code,
+          Error: r.error,
+        };
+      });
     }),
     ProvingCheck: method([SectorID], async (id) => {
       const m = d.miners.get(id.Miner);

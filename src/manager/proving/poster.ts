@@ -19,13 +19,13 @@ import type { ProvenSector, Prover } from './prover.js';
 import type { SectorFiles } from './sectorFiles.js';
 
 /** What a submission row's `partitions` column holds: what the proof covers, and what it left out and why. */
-const SubmissionDetail = z.object({
+export const SubmissionDetail = z.object({
   partitions: z.array(z.number().int()),
   skipped: z.array(z.object({ number: z.number().int(), reason: z.string() })),
   /** Sectors declared recovered that this proof covers: proven again once it lands. */
   recovering: z.array(z.number().int()),
 });
-type SubmissionDetail = z.infer<typeof SubmissionDetail>;
+export type SubmissionDetail = z.infer<typeof SubmissionDetail>;
 
 /** Proof messages one deadline may get when they fail on chain. */
 const MAX_PROOF_ATTEMPTS = 3;

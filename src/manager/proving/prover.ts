@@ -44,8 +44,8 @@ export const mockProver: Prover = async (req) => ({
 });
 
 /**
- * The sidecar's `window_post` stage over the replicas in the persist stores, each sector once. Not yet
- * exercised through the poster by a test (the stage itself is tested in the sidecar's own tests).
+ * The sidecar's `window_post` stage over the replicas in the persist stores, each sector once. Proven through
+ * the poster and verified by the devnet in test/proofs/realProving.test.ts.
  */
 export function sidecarProver(sidecar: SidecarClient): Prover {
   return async (req) => {
