@@ -25,6 +25,8 @@ export interface RunningDevnet {
   /** Lotus-compatible endpoint, e.g. `http://127.0.0.1:1234/rpc/v1`. */
   url: string;
   chain: DevnetChain;
+  /** How it verifies proofs (`[chain] proof_verifier`, or the override). */
+  proofVerifier: DevnetConfig['chain']['proof_verifier'];
   close(): Promise<void>;
 }
 
@@ -70,6 +72,7 @@ export async function startDevnet(opts: DevnetOptions): Promise<RunningDevnet> {
     return {
       url,
       chain,
+      proofVerifier: config.chain.proof_verifier,
       close: async () => {
         if (timer) clearInterval(timer);
         await http.close();

@@ -125,8 +125,9 @@ export const ConfigSchema = z.strictObject({
       enable: z.boolean().default(true),
       /**
        * Who computes the proofs: `mock` (the devnet's mock verifier accepts them) or `sidecar` (the proofs
-       * sidecar's `window_post` stage over the sealed files and caches in the persist stores). Default: `mock`
-       * with `daemon --devnet` (unless `--devnet-proofs sidecar`), `sidecar` on any other chain.
+       * sidecar's `window_post` stage over the sealed files and caches in the persist stores). Default: with
+       * `daemon --devnet` what its devnet verifies (`proof_verifier` in devnet.toml, or `--devnet-proofs`),
+       * `sidecar` on any other chain.
        */
       proofs: z.enum(['mock', 'sidecar']).optional(),
       /** The sealfleet-proofs binary for `proofs = "sidecar"`; default as `[pieces] proofs_bin`. */

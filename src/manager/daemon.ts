@@ -147,7 +147,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
         records,
         files,
         messages: lifeMessages,
-        prover: prover(config, opts, log),
+        prover: prover(config, devnet, log),
         log: log.child({ part: 'poster' }),
         pollMs: Math.max(250, config.chain.poll_interval),
       });
@@ -226,8 +226,9 @@ function pieceHashing(config: ManagerConfig, log: Logger): PieceHashing {
  * `[proving] proofs`: the mock proof, or the sidecar's `window_post` stage. A missing sidecar fails each proof
  * (in the log), not the start: sealing goes on while the operator builds it.
  */
-function prover(config: ManagerConfig, opts: ManagerOptions, log: Logger): Prover {
-  const proofs = config.proving.proofs ?? (opts.devnet && opts.devnetProofs !== 'sidecar' ? 'mock' : 'sidecar');
+function prover(config: ManagerConfig, devnet: RunningDevnet | undefined, log: Logger): Prover {
+  // The in-process devnet's verifier decides the default: a mock proof is refused by a sidecar verifier.
+  const proofs = config.proving.proofs ?? devnet?.proofVerifier ?? 'sidecar';
   switch (proofs) {
     case 'mock':
       return mockProver;
