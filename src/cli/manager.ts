@@ -201,6 +201,7 @@ addExamples(program, {
   'util sealer proving deadlines': [`${M} util sealer proving deadlines --miner t01000`],
   'util sealer proving faults': [`${M} util sealer proving faults --miner t01000`],
   'util sealer proving check': [`${M} util sealer proving check s-t01000-2`],
+  'util sealer proving jobs': [`${M} util sealer proving jobs`, `${M} util sealer proving jobs --json`],
   'util deals': [`${M} util deals list`],
   'util deals import': [`${M} util deals import /data/payload.car --miner t01000`],
   'util deals list': [`${M} util deals list --json`],

@@ -2,10 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { fromRunsJson } from '../../src/chain/bitfield.js';
-import { decodeSubmitWindowedPoSt, MinerMethod } from '../../src/chain/minerParams.js';
 import { RpcClient } from '../../src/core/rpc/client.js';
 import type { SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
@@ -14,6 +12,7 @@ import { startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.
 import { eventually, homeDatabaseUrl, managerDbArgs, type TestManager } from '../helpers/manager.js';
 import { createTestDatabase, testStore } from '../helpers/postgres.js';
 import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
+import { postMessages, provenOpenings } from '../helpers/proving.js';
 import { startTestWorker, writeWorkerConfig } from '../helpers/worker.js';
 
 /** Four deadlines of 20 epochs of 200 ms: a proving period every 16 s; faults declared 8 epochs before a deadline opens. */
@@ -67,32 +66,6 @@ const cli = async (home: string, args: string[]): Promise<unknown> => {
 const faults = async (home: string): Promise<string[]> => ((await cli(home, ['proving', 'faults', '--miner', 't01000'])) as { Sector: string }[]).map((f) => f.Sector);
 const history = async (home: string, sector: string): Promise<SectorEvent[]> => (await cli(home, ['sectors', 'log', sector])) as SectorEvent[];
 
-/** The Window PoSt messages the devnet was sent, by deadline and proving period, from its own database. */
-function postMessages(net: TestDevnet, offset: number): { key: string; exitCode: number | null }[] {
-  const db = new Database(join(net.home, 'devnet.db'), { readonly: true, fileMustExist: true });
-  try {
-    const rows = db.prepare('select body, exit_code from messages').all() as { body: string; exit_code: number | null }[];
-    return rows.flatMap(({ body, exit_code }) => {
-      const msg = JSON.parse(body) as { Method: number; Params: string | null };
-      if (msg.Method !== MinerMethod.SubmitWindowedPoSt) return [];
-      const p = decodeSubmitWindowedPoSt(Buffer.from(msg.Params ?? '', 'base64'));
-      return [{ key: `deadline ${p.deadline} of period ${Math.floor((p.chainCommitEpoch - offset) / PERIOD)}`, exitCode: exit_code }];
-    });
-  } finally {
-    db.close();
-  }
-}
-
-/** The deadline openings the devnet recorded a proof for. */
-function provenOpenings(net: TestDevnet): Set<number> {
-  const db = new Database(join(net.home, 'devnet.db'), { readonly: true, fileMustExist: true });
-  try {
-    return new Set((db.prepare('select deadline_open from post_submissions where miner = ?').all(TEST_MINER.id) as { deadline_open: number }[]).map((r) => r.deadline_open));
-  } finally {
-    db.close();
-  }
-}
-
 /** Waits until the chain is `periods` whole proving periods past now; returns the current deadline then. */
 async function waitPeriods(net: TestDevnet, periods: number) {
   const start = await net.lotus.stateMinerProvingDeadline(TEST_MINER.address);
@@ -120,7 +93,7 @@ async function assertProvenEveryDeadline(net: TestDevnet, periods: number): Prom
     }
   }
   const offset = dl.PeriodStart % PERIOD;
-  const messages = postMessages(net, offset);
+  const messages = postMessages(net, PERIOD, offset);
   const keys = messages.map((m) => m.key);
   assert.deepEqual(keys.filter((k, i) => keys.indexOf(k) !== i), [], 'no deadline got two proof messages');
   assert.deepEqual(messages.filter((m) => m.exitCode !== null && m.exitCode !== 0), [], 'every proof message succeeded');

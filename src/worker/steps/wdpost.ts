@@ -9,8 +9,8 @@ import { emptyTask } from '../task.js';
 import type { Step, StepContext } from './context.js';
 import { required } from './common.js';
 
-/** How often a thread proving a job tells the manager it is still at it (the manager's `heartbeat_timeout` is 15s by default). */
-export const WDPOST_HEARTBEAT_MS = 3000;
+/** How often a thread proving a job tells the manager it is still at it: well within any `heartbeat_timeout` (15s by default). */
+export const WDPOST_HEARTBEAT_MS = 1000;
 
 /** `allowed_sizes` as the WindowPoSt proof names of those sizes, as damocles asks. */
 export function wdpostSpec(s: SealingConfig): WdPoStAllocateSpec {
