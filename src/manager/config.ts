@@ -143,8 +143,8 @@ export const ConfigSchema = z.strictObject({
           job_max_try: z.number().int().positive().default(2),
           /** A running job whose worker has not sent a heartbeat for this long has failed ("heartbeat timeout"). */
           heartbeat_timeout: duration.refine((ms) => ms >= 1000, 'expected at least 1s').default(15_000),
-          /** Jobs are deleted this long after they were created. */
-          job_lifetime: duration.refine((ms) => ms >= 60_000, 'expected at least 1m').default(25 * 3600_000),
+          /** Jobs are deleted this long after they were created (a deleted job being waited for is proven by the manager). */
+          job_lifetime: duration.default(25 * 3600_000),
           /** A job no worker has taken for this long is proven by the manager. */
           fallback_after: duration.default(20_000),
         })
