@@ -202,6 +202,7 @@ addExamples(program, {
   'util sealer proving faults': [`${M} util sealer proving faults --miner t01000`],
   'util sealer proving submissions': [`${M} util sealer proving submissions --miner t01000`, `${M} util sealer proving submissions --miner t01000 --limit 5 --json`],
   'util sealer proving check': [`${M} util sealer proving check s-t01000-2`],
+  'util sealer proving jobs': [`${M} util sealer proving jobs`, `${M} util sealer proving jobs --json`],
   'util deals': [`${M} util deals list`],
   'util deals import': [`${M} util deals import /data/payload.car --miner t01000`],
   'util deals list': [`${M} util deals list --json`],

@@ -5,9 +5,10 @@ import { arg, defaultHome } from './options.js';
 import { managerClient } from './managerClient.js';
 import { renderTable } from './table.js';
 import { printableJson, printLine } from '../core/terminalText.js';
+import type { WdPoStJobView } from '../core/wire/wdpost.js';
 
 /**
- * `util sealer proving info | deadlines | faults | submissions | check` and `util sealer sectors extend | terminate |
+ * `util sealer proving info | deadlines | faults | submissions | check | jobs` and `util sealer sectors extend | terminate |
  * expired | check-expire`: the sealed sectors' life on chain, through the manager (`SealFleet.Proving*`,
  * `SealFleet.Sectors*`).
  */
@@ -88,6 +89,18 @@ export function addProvingCommands(sealer: Command, sectors: Command): void {
       if (r.Provable !== true) process.exitCode = 1;
       if (o.json) return json(r);
       out(renderTable(['Field', 'Value'], Object.entries(r).map(([k, v]) => [k, v === null ? '-' : v])));
+    });
+  withHome(proving.command('jobs').description("the workers' WindowPoSt jobs ([proving.worker_prover]): who took each, and how it ended"))
+    .action(async (o: HomeOpt) => {
+      const rows = await managerClient(homeOf(o)).call<WdPoStJobView[]>('SealFleet.WdPoStJobs', []);
+      if (o.json) return json(rows);
+      const time = (at: number | null): string => (at === null ? '-' : new Date(at).toISOString());
+      const outcome = (r: WdPoStJobView): string =>
+        r.FallbackAt !== null ? `proven by the manager: ${r.Error ?? ''}` : r.Proven ? 'proven' : r.Faults.length > 0 ? `faults ${r.Faults.join(',')}` : (r.Error ?? '-');
+      out(renderTable(
+        ['ID', 'Miner', 'Sectors', 'State', 'Tries', 'Worker', 'Created', 'Finished', 'Outcome'],
+        rows.map((r) => [r.ID, `t0${r.Miner}`, r.Sectors, r.State, r.TryNum, r.Worker ?? '-', time(r.CreatedAt), time(r.FinishedAt), r.State === 'finished' ? outcome(r) : '-']),
+      ));
     });
 
   withHome(sectors.command('extend').description('extend sectors\' expiration on chain (ExtendSectorExpiration2)').argument('<sector...>', 'sector ids of one miner, e.g. s-t01000-2'))

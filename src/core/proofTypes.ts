@@ -100,3 +100,10 @@ export function windowPoStProofName(id: number): string {
   if (!found) throw new Error(`unknown Window PoSt proof type ${id}: expected 10–14`);
   return found.name;
 }
+
+/** A WindowPoSt proof by its proofs-API name (`StackedDrgWindow2KiBV1_2`). */
+export function windowPoStProofByName(name: string): (typeof WINDOW_POST_PROOFS)[number] {
+  const found = WINDOW_POST_PROOFS.find((p) => p.name === name);
+  if (!found) throw new Error(`unknown Window PoSt proof type "${name}": expected one of ${WINDOW_POST_PROOFS.map((p) => p.name).join(', ')}`);
+  return found;
+}

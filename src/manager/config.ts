@@ -132,6 +132,24 @@ export const ConfigSchema = z.strictObject({
       proofs: z.enum(['mock', 'sidecar']).optional(),
       /** The sealfleet-proofs binary for `proofs = "sidecar"`; default as `[pieces] proofs_bin`. */
       proofs_bin: z.string().min(1).optional(),
+      worker_prover: z
+        .strictObject({
+          /**
+           * Workers' `wdpost` threads compute the proofs: each deadline's proof becomes a job they take
+           * (`Venus.WdPoStAllocateJobs`). The manager proves a deadline itself (`proofs`) when no worker takes its
+           * job within `fallback_after`, or the job failed `job_max_try` times, or the worker's output has no proof.
+           */
+          enable: z.boolean().default(false),
+          /** Times a job is handed to a worker before the manager proves the deadline itself. */
+          job_max_try: z.number().int().positive().default(2),
+          /** A running job whose worker has not sent a heartbeat for this long has failed ("heartbeat timeout"). */
+          heartbeat_timeout: duration.refine((ms) => ms >= 1000, 'expected at least 1s').default(15_000),
+          /** Jobs are deleted this long after they were created (a deleted job being waited for is proven by the manager). */
+          job_lifetime: duration.default(25 * 3600_000),
+          /** A job no worker has taken for this long is proven by the manager. */
+          fallback_after: duration.default(20_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   sectors: z

@@ -32,6 +32,9 @@ import { Poster } from './proving/poster.js';
 import { mockProver, sidecarProver, type Prover } from './proving/prover.js';
 import { SectorFiles } from './proving/sectorFiles.js';
 import { provingMethods } from './api/proving.js';
+import { wdpostMethods } from './api/wdpost.js';
+import { WdPoStJobs } from './proving/wdpostJobs.js';
+import { workerProver } from './proving/workerProver.js';
 import { isWide, TrustedNetworks } from './trustedNetworks.js';
 import { WorkerRegistry } from './workers/registry.js';
 
@@ -138,7 +141,20 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
       lifeMessages.watch().catch((err: unknown) => log.warn({ err }, 'watch of declarations, extensions and terminations failed'));
     }, Math.max(250, config.chain.poll_interval));
     cleanup.push(() => clearInterval(lifeWatch));
+    const wdpostConfig = config.proving.worker_prover;
+    const wdpostJobs = new WdPoStJobs(db, wdpostConfig, log.child({ part: 'wdpost-jobs' }));
     if (config.proving.enable && miners.all().length > 0) {
+      let ownProver = prover(config, devnet, log);
+      let viaWorkers: ReturnType<typeof workerProver> | undefined;
+      if (wdpostConfig.enable) {
+        viaWorkers = workerProver({ jobs: wdpostJobs, fallback: ownProver, config: wdpostConfig, log: log.child({ part: 'poster' }) });
+        ownProver = viaWorkers.prover;
+        // Overlapping sweeps are harmless: each change is conditioned on the state it leaves.
+        const sweep = setInterval(() => {
+          wdpostJobs.sweep().catch((err: unknown) => log.warn({ err }, 'WindowPoSt job sweep failed'));
+        }, Math.min(5000, Math.max(250, wdpostConfig.heartbeat_timeout / 4)));
+        cleanup.push(() => clearInterval(sweep));
+      }
       const poster = new Poster({
         db,
         dialect: target.kind,
@@ -147,12 +163,14 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
         records,
         files,
         messages: lifeMessages,
-        prover: prover(config, devnet, log),
+        prover: ownProver,
         log: log.child({ part: 'poster' }),
         pollMs: Math.max(250, config.chain.poll_interval),
       });
       poster.start();
       cleanup.push(() => poster.stop());
+      // Runs before the poster's stop (cleanup runs in reverse): a round waiting for a worker's proof ends at once.
+      cleanup.push(() => viaWorkers?.close());
     }
 
     const trusted = new TrustedNetworks(config.api.trusted_networks);
@@ -173,6 +191,7 @@ export async function startManager(opts: ManagerOptions): Promise<RunningManager
     rpc.register(sealerMethods(sealer, workers));
     rpc.register(adminMethods({ records, workers, pieces, miners, messageCid }));
     rpc.register(provingMethods({ db, lotus, miners, records, files, messages: lifeMessages }));
+    rpc.register(wdpostMethods(wdpostJobs));
     rpc.register(dashboardMethods({ db, records, relay: new WorkerRelay(workers, authority), lotus, config, messageCid }));
     const rotateSecret = (): Promise<Uint8Array> => (target.kind === 'postgres' ? rotateClusterSecret(db, opts.home) : rotateSecretFiles(opts.home));
     rpc.register(authMethods(rotateSecret, authority, () => log.warn('JWT secret rotated: every older token is refused from now on')));

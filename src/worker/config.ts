@@ -49,8 +49,8 @@ export interface SealingConfig {
 
 export interface ThreadConfig {
   index: number;
-  /** Absolute. */
-  location: string;
+  /** Absolute; null only for a `wdpost` thread, which keeps nothing on disk. */
+  location: string | null;
   plan: PlanName;
   /** `[sealing]` merged with this thread's `sealing.*` overrides. */
   sealing: SealingConfig;
@@ -186,12 +186,11 @@ export const SealingSchema = z
   .partial();
 
 /** Stages of damocles that sealfleet does not run: accepted where damocles takes a stage name, with no effect. */
-const DAMOCLES_ONLY_STAGES: readonly string[] = ['unseal', 'window_post', 'winning_post', 'synth_proof', 'sealing_daemons'];
+const DAMOCLES_ONLY_STAGES: readonly string[] = ['unseal', 'winning_post', 'synth_proof', 'sealing_daemons'];
 
 /** damocles' plans that sealfleet workers do not run, and why: a thread with one is accepted and does not start. */
 const DORMANT_PLANS = {
   unseal: 'sealfleet-worker has no unseal plan, so this thread does not start',
-  wdpost: 'sealfleet-worker has no wdpost plan (the manager proves WindowPoSt), so this thread does not start',
 } as const;
 type DormantPlan = keyof typeof DORMANT_PLANS;
 const isDormantPlan = (name: string): name is DormantPlan => Object.hasOwn(DORMANT_PLANS, name);
@@ -482,15 +481,18 @@ export function loadWorkerConfig(path: string): WorkerConfig {
       warn(noEffectText(`sealing_thread.${index}.plan`, `"${t.plan}": ${DORMANT_PLANS[t.plan]}`));
       return;
     }
-    const location = t.location ?? fail(`sealing_thread.${index}.location: missing: expected the directory of the thread's local store`);
-    const thread: ThreadConfig = { index, location: resolve(dir, location), plan: t.plan, sealing: { ...sealing, ...t.sealing } };
+    // A wdpost thread keeps its job in memory only (as damocles), so it needs no location.
+    const location = t.location ?? (t.plan === 'wdpost' ? null : fail(`sealing_thread.${index}.location: missing: expected the directory of the thread's local store`));
+    const thread: ThreadConfig = { index, location: location === null ? null : resolve(dir, location), plan: t.plan, sealing: { ...sealing, ...t.sealing } };
     if (thread.plan === 'sealer' && thread.sealing.disable_cc && !thread.sealing.enable_deals) {
       fail(`sealing_thread.${index}: sealing.disable_cc is true but sealing.enable_deals is false, so the thread could never seal a sector: enable deals or drop disable_cc`);
     }
     threads.push(thread);
   });
   threads.forEach((t) => {
-    const first = threads.find((o) => o.location === t.location);
+    // A wdpost thread keeps nothing at its location, so it shares it with no one.
+    const onDisk = (o: ThreadConfig): boolean => o.plan !== 'wdpost' && o.location !== null;
+    const first = onDisk(t) ? threads.find((o) => onDisk(o) && o.location === t.location) : undefined;
     if (first && first !== t) fail(`sealing_thread.${t.index}.location ${t.location} is already the location of sealing_thread.${first.index}`);
   });
 

@@ -67,9 +67,11 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
   const identity = await workerIdentity(config.worker, () => manager.rpc.urls, log);
   log.setBindings({ instance: identity.name });
   for (const warning of config.warnings) log.warn(warning);
-  const releases = config.threads.map((t) => {
+  // A wdpost thread keeps nothing on disk: a location it was given is not its to lock.
+  const releases = config.threads.flatMap((t) => {
+    if (t.plan === 'wdpost' || t.location === null) return [];
     mkdirSync(t.location, { recursive: true });
-    return acquireHomeLock(join(t.location, 'worker.lock'), `a worker thread at ${t.location}`);
+    return [acquireHomeLock(join(t.location, 'worker.lock'), `a worker thread at ${t.location}`)];
   });
   const pieceAccess = { token: piece_token ?? token, marketToken: piece_token, headers };
   const processors = await createProcessors(config.processors, log.child({ part: 'processors' }), pieceAccess);
@@ -97,7 +99,7 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
     const info = async () => ({ Name: identity.name, Dest: await identity.dest(port), Version: WORKER_VERSION, threads: controller.list() });
     const stopPing = startPing(manager, info, config.worker.ping_interval, log, metrics?.ping);
     log.info(
-      { control: control.url, dest: await identity.dest(port), metrics: metrics?.url ?? null, managers: manager.rpc.urls, threads: threads.map((t) => `${t.index}:${t.plan.name}@${t.config.location}`), processors: processors.describe('pc1') },
+      { control: control.url, dest: await identity.dest(port), metrics: metrics?.url ?? null, managers: manager.rpc.urls, threads: threads.map((t) => `${t.index}:${t.plan.name}@${t.config.location ?? '-'}`), processors: processors.describe('pc1') },
       'worker up',
     );
     return {

@@ -15,6 +15,7 @@ import { submitProof, waitProof } from './steps/submitProof.js';
 import { treeD, snapTreeD } from './steps/treeD.js';
 import { waitPreCommit } from './steps/waitPreCommit.js';
 import { waitSeed } from './steps/waitSeed.js';
+import { allocateWdPoStJob, finishWdPoStJob, generateWindowPoSt } from './steps/wdpost.js';
 
 /** The step each state of each plan runs (the plans' transition tables live in core/plans). */
 export const HANDLERS: Record<PlanName, Partial<Record<State, Step>>> = {
@@ -58,5 +59,10 @@ export const HANDLERS: Record<PlanName, Partial<Record<State, Step>>> = {
     SnapEncoded: snapProve,
     SnapDone: persistSealed,
     Persisted: submitPersisted,
+  },
+  wdpost: {
+    Empty: allocateWdPoStJob,
+    Allocated: generateWindowPoSt,
+    Generated: finishWdPoStJob,
   },
 };

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { abort, permanent, SealingError, temporary } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { RpcClient, type RpcAgents } from '../core/rpc/client.js';
@@ -20,6 +21,9 @@ import {
   type WorkerInfo,
 } from '../core/wire/sealer.js';
 import { SectorEnded } from '../core/wire/sectorEnded.js';
+import { WDPOST_JOB_NOT_HELD, WdPoStInput, WdPoStJobId, type WdPoStAllocateSpec, type WdPoStJob, type WdPoStOutput } from '../core/wire/wdpost.js';
+
+const WdPoStJobs = z.array(z.object({ ID: WdPoStJobId, Input: WdPoStInput })).max(16);
 
 /** The cause of the error a call about a sector the manager has no record of gets. */
 class UnknownSector extends Error {
@@ -116,5 +120,26 @@ export class ManagerClient {
   reserveSpace = (id: SectorID, size: number, candidates: string[]) => this.call<StoreBasicInfo | null>('StoreReserveSpace', [id, size, candidates]);
   storeInfo = (name: string) => this.call<StoreBasicInfo | null>('StoreBasicInfo', [name]);
   ping = (info: WorkerInfo) => this.call<null>('WorkerPing', [info]);
+
+  /** A job is checked like any other input from the wire: its fields become file paths and processor tasks. */
+  async wdPoStAllocateJobs(spec: WdPoStAllocateSpec, num: number, worker: string): Promise<WdPoStJob[]> {
+    const answer = await this.call<unknown>('WdPoStAllocateJobs', [spec, num, worker]);
+    const parsed = WdPoStJobs.safeParse(answer ?? []);
+    if (!parsed.success) throw permanent(`manager WdPoStAllocateJobs: unexpected answer: ${z.prettifyError(parsed.error)}`);
+    return parsed.data;
+  }
+
+  wdPoStHeartbeatJobs = (ids: string[], worker: string) => this.call<null>('WdPoStHeartbeatJobs', [ids, worker]);
+
+  /** A job this worker no longer holds (timed out, taken by another) is dropped: the manager has moved on. */
+  async wdPoStFinishJob(id: string, output: WdPoStOutput | null, errorReason: string, worker: string): Promise<void> {
+    try {
+      await this.call<null>('WdPoStFinishJob', [id, output, truncateMiddle(errorReason), worker]);
+    } catch (err) {
+      const cause = err instanceof SealingError ? err.cause : undefined;
+      if (cause instanceof RpcError && cause.code === WDPOST_JOB_NOT_HELD) throw abort(`manager: ${cause.message}`, cause);
+      throw err;
+    }
+  }
 }
 

@@ -29,7 +29,8 @@ export interface TaskEvent {
 
 /**
  * The sealing thread's own database, `<location>/meta/sealfleet.db`: the current sector task, the thread's
- * pause flags, and an append-only event log. A transition and its log row are one transaction.
+ * pause flags, and an append-only event log. A transition and its log row are one transaction. Without a
+ * location (a wdpost thread) it is the same database in memory: gone with the process.
  */
 export class LocationStore {
   private readonly db: Database.Database;
@@ -37,18 +38,22 @@ export class LocationStore {
   /** Paths that were open to other users and were made private on opening (the caller warns). */
   readonly tightened: Tightened[] = [];
 
-  constructor(location: string) {
-    const meta = join(location, 'meta');
-    const path = join(meta, 'sealfleet.db');
-    const tighten = (t: Tightened | null): void => {
-      if (t) this.tightened.push(t);
-    };
-    tighten(privateDir(meta));
-    precreatePrivateFile(path);
-    for (const file of [path, `${path}-wal`, `${path}-shm`]) tighten(tightenMode(file, PRIVATE_FILE));
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+  constructor(location: string | null) {
+    if (location === null) {
+      this.db = new Database(':memory:');
+    } else {
+      const meta = join(location, 'meta');
+      const path = join(meta, 'sealfleet.db');
+      const tighten = (t: Tightened | null): void => {
+        if (t) this.tightened.push(t);
+      };
+      tighten(privateDir(meta));
+      precreatePrivateFile(path);
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) tighten(tightenMode(file, PRIVATE_FILE));
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+    }
     this.db.exec(`
       create table if not exists task (id integer primary key check (id = 1), body text not null);
       create table if not exists flags (id integer primary key check (id = 1), body text not null);

@@ -1,6 +1,7 @@
 import type { PlanName, State } from '../core/plans/index.js';
 import type { PieceInfo } from '../core/wire/processor.js';
 import type { SectorPieceV2, SectorPublicInfo, Ticket } from '../core/wire/sealer.js';
+import type { WdPoStJob, WdPoStOutput } from '../core/wire/wdpost.js';
 
 /**
  * Everything a sealing thread knows about its current sector: what each step produced, written to the
@@ -30,6 +31,8 @@ export interface SectorTask {
   rebuild: { isSnapUp: boolean; upgradePublic: SectorPublicInfo | null } | null;
   snapPieceInfos: PieceInfo[] | null;
   abortReason: string | null;
+  /** wdpost: the job taken from the manager, and what proving it gave (a proof, or the error to report). */
+  wdpost: { job: WdPoStJob; output: WdPoStOutput | null; error: string | null } | null;
 }
 
 export const emptyTask = (plan: PlanName): SectorTask => ({
@@ -53,4 +56,5 @@ export const emptyTask = (plan: PlanName): SectorTask => ({
   rebuild: null,
   snapPieceInfos: null,
   abortReason: null,
+  wdpost: null,
 });

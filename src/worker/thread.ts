@@ -15,6 +15,23 @@ import type { StepContext, StepResult } from './steps/context.js';
 import { LocationStore, type ThreadFlags } from './store.js';
 import { emptyTask, type SectorTask } from './task.js';
 
+/** Where a thread keeps its task: a sector plan's on its location's disk, a wdpost thread's in memory only. */
+function homeOf(config: ThreadConfig): string | null {
+  switch (config.plan) {
+    case 'wdpost':
+      return null;
+    case 'sealer':
+    case 'snapup':
+    case 'rebuild':
+      if (config.location === null) throw new Error(`thread #${config.index}: a ${config.plan} thread needs a location`);
+      return config.location;
+    default: {
+      const unhandled: never = config.plan;
+      throw new Error(`unknown plan ${String(unhandled)}`);
+    }
+  }
+}
+
 /** Thrown out of a wait when the thread is asked to pause or stop: not a failure. */
 class Interrupted extends Error {}
 
@@ -68,12 +85,16 @@ export class SealingThread {
   /** When the sector (or the empty thread) entered its current state (wall clock). */
   private stateSince: number;
 
+  /** The location of a sector plan's thread; null on a wdpost thread, which keeps nothing on disk. */
+  private readonly home: string | null;
+
   constructor(
     readonly config: ThreadConfig,
     private readonly deps: ThreadDeps,
   ) {
     this.plan = getPlan(config.plan);
-    this.store = new LocationStore(config.location);
+    this.home = homeOf(config);
+    this.store = new LocationStore(this.home);
     const stored = this.store.loadTask();
     this.task = stored && stored.plan === config.plan ? stored : emptyTask(config.plan);
     if (stored && stored.plan !== config.plan && stored.state !== 'Empty') {
@@ -109,8 +130,9 @@ export class SealingThread {
     if (finished) this.store.close();
   }
 
-  private get sectorName(): string | null {
-    return this.task.sector ? formatSectorId(this.task.sector) : null;
+  /** The sector the thread works on, or the WindowPoSt job of a wdpost thread. */
+  private get jobName(): string | null {
+    return this.task.sector ? formatSectorId(this.task.sector) : (this.task.wdpost?.job.ID ?? null);
   }
 
   info(): WorkerThreadInfo {
@@ -121,12 +143,12 @@ export class SealingThread {
         ? { state: 'Idle' as const }
         : { state: this.activity.state, elapsed: elapsed(this.activity.since), proc: this.activity.what };
     return {
-      location: this.config.location,
+      location: this.config.location ?? '',
       plan: this.plan.name,
-      job_id: this.sectorName,
+      job_id: this.jobName,
       index: this.index,
       thread_state,
-      job_state: this.task.state === 'Empty' && !this.task.sector ? '' : this.task.state,
+      job_state: this.task.state === 'Empty' && this.jobName === null ? '' : this.task.state,
       job_stage: this.task.state === 'Empty' && this.flags.draining ? 'Drained' : stageOf(this.plan, this.task.state),
       last_error: this.flags.lastError,
       draining: this.flags.draining,
@@ -160,10 +182,12 @@ export class SealingThread {
       if (!isPlanState(this.plan, state)) {
         throw new Error(`"${state}" is not a state of the ${this.plan.name} plan; valid states: ${planStates(this.plan).join(', ')}`);
       }
-      if (!this.task.sector && state !== 'Empty') throw new Error(`thread #${this.index} has no sector to move to ${state}`);
-      // Empty would take a new sector and forget this one, which the manager would go on waiting for.
-      if (this.task.sector && state === 'Empty') {
-        throw new Error(`thread #${this.index} holds sector ${this.sectorName ?? ''}: resuming in Empty would leave it sealing at the manager; resume in Aborted to drop it`);
+      const held = this.jobName;
+      const what = this.plan.name === 'wdpost' ? 'WindowPoSt job' : 'sector';
+      if (held === null && state !== 'Empty') throw new Error(`thread #${this.index} has no ${what} to move to ${state}`);
+      // Empty would take new work and forget this one, which the manager would go on waiting for.
+      if (held !== null && state === 'Empty') {
+        throw new Error(`thread #${this.index} holds ${what} ${held}: resuming in Empty would leave it unfinished at the manager; resume in Aborted to drop it`);
       }
       this.setState(state);
     }
@@ -183,9 +207,9 @@ export class SealingThread {
     const patch: Partial<SectorTask> = { state };
     if (state === 'Aborted') patch.abortReason = 'aborted by the operator (resume --state Aborted)';
     if (this.plan.name === 'sealer' && BEFORE_PRECOMMIT.includes(state) && this.task.commR !== null) patch.preResubmit = true;
-    this.saveTask({ ...this.task, ...patch }, { ...this.stamp(), sector: this.sectorName, from, event: 'SetState', to: state, level: null, error: null });
+    this.saveTask({ ...this.task, ...patch }, { ...this.stamp(), sector: this.jobName, from, event: 'SetState', to: state, level: null, error: null });
     this.stateSince = Date.now();
-    this.log.info({ sector: this.sectorName, from, to: state }, 'state set by the operator');
+    this.log.info({ sector: this.jobName, from, to: state }, 'state set by the operator');
     void this.report(from, state, 'SetState', null);
   }
 
@@ -238,7 +262,7 @@ export class SealingThread {
       this.flags = { ...flags, lastError: `${error ?? 'paused'}; the pause is not persisted: ${describeError(err)}` };
     }
     this.setActivity('Idle', null);
-    this.log.warn({ sector: this.sectorName, state: this.task.state, error: this.flags.lastError }, 'thread paused');
+    this.log.warn({ sector: this.jobName, state: this.task.state, error: this.flags.lastError }, 'thread paused');
   }
 
   private async run(): Promise<void> {
@@ -265,7 +289,7 @@ export class SealingThread {
         // A step cut short by the worker's own stop (its processors closed) is no failure: the state it
         // started from is persisted, and the restarted daemon runs it again.
         if (this.stopped) {
-          this.log.debug({ sector: this.sectorName, state: this.task.state, err: describeError(err) }, 'step interrupted by the stop');
+          this.log.debug({ sector: this.jobName, state: this.task.state, err: describeError(err) }, 'step interrupted by the stop');
           continue;
         }
         try {
@@ -286,7 +310,7 @@ export class SealingThread {
       task: this.task,
       plan: this.plan,
       sealing: this.config.sealing,
-      location: this.config.location,
+      location: this.home,
       instance: this.deps.instance,
       manager: this.deps.manager,
       processors: {
@@ -304,7 +328,7 @@ export class SealingThread {
       },
       attached: this.deps.attached,
       pieceDirs: this.deps.pieceDirs,
-      log: this.log.child({ sector: this.sectorName }),
+      log: this.log.child({ sector: this.jobName }),
       wait: async (ms, why) => {
         this.setActivity('Waiting', why);
         await this.sleep(ms);
@@ -332,9 +356,9 @@ export class SealingThread {
   private apply(event: EventName, patch: Partial<SectorTask>, processorMs: number): void {
     const from = this.task.state;
     const to = nextState(this.plan, from, event);
-    this.saveTask({ ...this.task, ...patch, state: to }, { ...this.stamp(), sector: this.sectorName, from, event, to, level: null, error: null, processorMs });
+    this.saveTask({ ...this.task, ...patch, state: to }, { ...this.stamp(), sector: this.jobName, from, event, to, level: null, error: null, processorMs });
     if (to !== from) this.stateSince = Date.now();
-    this.log.info({ sector: this.sectorName, from, event, to }, 'transition');
+    this.log.info({ sector: this.jobName, from, event, to }, 'transition');
   }
 
   /**
@@ -344,14 +368,16 @@ export class SealingThread {
    */
   private report(prev: State, next: State, event: string, failure: { Level: FailureLevel; Desc: string } | null): Promise<void> {
     const sector = this.task.sector;
-    if (!sector) return this.reports;
+    const location = this.home;
+    // A wdpost thread (no location) holds no sector: none of its moves belongs to the manager's sector lifecycle.
+    if (!sector || location === null) return this.reports;
     const name = formatSectorId(sector);
     const send = async (): Promise<void> => {
       for (let attempt = 0; ; attempt++) {
         try {
           const resp = await this.deps.manager.reportState(
             { Miner: sector.miner, Number: sector.number },
-            { Worker: { Instance: this.deps.instance, Location: this.config.location }, StateChange: { Prev: prev, Next: next, Event: event }, Failure: failure },
+            { Worker: { Instance: this.deps.instance, Location: location }, StateChange: { Prev: prev, Next: next, Event: event }, Failure: failure },
           );
           if (resp.Finalized) this.dropped = { sector: name, reason: resp.AbortReason || 'finalized by the manager' };
           return;
@@ -388,7 +414,7 @@ export class SealingThread {
    */
   private reportLastMove(): void {
     if (this.task.sector === null || this.task.state === 'Empty') return;
-    const last = [...this.store.recent(100)].reverse().find((e) => e.sector === this.sectorName && e.event !== 'Retry' && e.from !== e.to);
+    const last = [...this.store.recent(100)].reverse().find((e) => e.sector === this.jobName && e.event !== 'Retry' && e.from !== e.to);
     // The thread wrote these rows itself, from its plan's states.
     if (last && isState(last.from) && isState(last.to)) void this.report(last.from, last.to, last.event, null);
   }
@@ -414,14 +440,14 @@ export class SealingThread {
   private applyDrop(): void {
     const drop = this.dropped;
     this.dropped = null;
-    if (drop && drop.sector === this.sectorName && this.task.state !== 'Aborted' && this.task.state !== 'Finished') this.abortTask(drop.reason);
+    if (drop && drop.sector === this.jobName && this.task.state !== 'Aborted' && this.task.state !== 'Finished') this.abortTask(drop.reason);
   }
 
   private abortTask(reason: string): void {
     const from = this.task.state;
-    this.saveTask({ ...this.task, state: 'Aborted', abortReason: reason }, { ...this.stamp(), sector: this.sectorName, from, event: 'Abort', to: 'Aborted', level: 'Abort', error: reason });
+    this.saveTask({ ...this.task, state: 'Aborted', abortReason: reason }, { ...this.stamp(), sector: this.jobName, from, event: 'Abort', to: 'Aborted', level: 'Abort', error: reason });
     this.stateSince = Date.now();
-    this.log.warn({ sector: this.sectorName, from, reason }, 'sector aborted');
+    this.log.warn({ sector: this.jobName, from, reason }, 'sector aborted');
   }
 
   private async fail(err: unknown): Promise<void> {
@@ -431,10 +457,10 @@ export class SealingThread {
     const stage = stageOf(this.plan, state);
     this.deps.observer?.failure(this.plan.name, stage, level);
     try {
-      this.store.append({ ...this.stamp(), sector: this.sectorName, from: state, event: 'Retry', to: state, level, error: desc });
+      this.store.append({ ...this.stamp(), sector: this.jobName, from: state, event: 'Retry', to: state, level, error: desc });
     } catch (err) {
       // The log row is lost (a full disk, say); the retry or pause below still happens, and the manager hears of it.
-      this.log.warn({ sector: this.sectorName, err: describeError(err) }, 'failure not written to the thread log');
+      this.log.warn({ sector: this.jobName, err: describeError(err) }, 'failure not written to the thread log');
     }
     await this.report(state, state, 'Failure', { Level: level, Desc: desc });
     this.applyDrop();
@@ -449,37 +475,75 @@ export class SealingThread {
       const delay = Math.min(BACKOFF_CAP_MS, this.config.sealing.recover_interval * 2 ** this.retries) * (0.8 + Math.random() * 0.4);
       this.retries++;
       this.deps.observer?.retry(this.plan.name, stage);
-      this.log.warn({ sector: this.sectorName, state, retry: this.retries, delayMs: Math.round(delay), err: desc }, 'temporary failure; retrying');
+      this.log.warn({ sector: this.jobName, state, retry: this.retries, delayMs: Math.round(delay), err: desc }, 'temporary failure; retrying');
       this.setActivity('Waiting', `retry ${this.retries}/${this.config.sealing.max_retries}`);
       await this.sleep(delay).catch((e: unknown) => {
         if (!(e instanceof Interrupted)) throw e;
       });
       return;
     }
+    // A WindowPoSt job held past its retries only brings its deadline's close nearer: dropped, it goes back to
+    // the manager, which retries it or proves the deadline itself (damocles does the same).
+    if (level === 'Temporary' && this.plan.name === 'wdpost') {
+      this.abortTask(`${desc} (after ${this.retries} retries)`);
+      return;
+    }
     this.enterPause(level === 'Temporary' ? `permanent: ${desc} (after ${this.retries} retries)` : `${level.toLowerCase()}: ${desc}`);
   }
 
-  /** Finished or Aborted: tell the manager, remove the sector's local files, take the next sector. */
+  /** Finished or Aborted: tell the manager, remove the sector's local files, take the next sector (or job). */
   private async finish(): Promise<void> {
-    const sector = this.task.sector;
     await this.reports;
-    if (sector) {
-      const id = { Miner: sector.miner, Number: sector.number };
-      this.setActivity('Running', 'finalize');
-      try {
-        if (this.task.state === 'Finished') await this.deps.manager.reportFinalized(id);
-        else await this.deps.manager.reportAborted(id, this.task.abortReason ?? 'aborted');
-      } catch (err) {
-        // An aborted sector the manager no longer knows is gone either way.
-        if (!(this.task.state === 'Aborted' && failureLevelOf(err) === 'Abort')) throw err;
+    const name = this.jobName;
+    switch (this.plan.name) {
+      case 'wdpost':
+        await this.releaseJob();
+        break;
+      case 'sealer':
+      case 'snapup':
+      case 'rebuild':
+        await this.finalizeSector();
+        break;
+      default: {
+        const unhandled: never = this.plan.name;
+        throw new Error(`no finish for plan ${String(unhandled)}`);
       }
-      await rm(sectorPaths(this.config.location, sector).data, { recursive: true, force: true });
     }
     const done = this.task.state;
     this.saveTask(emptyTask(this.plan.name));
     this.stateSince = Date.now();
     this.retries = 0;
-    this.log.info({ sector: sector ? formatSectorId(sector) : null, outcome: done }, 'sector done; next task');
+    const what = this.plan.name === 'wdpost' ? 'job' : 'sector';
+    this.log.info({ [what]: name, outcome: done }, `${what} done; next task`);
     if (done === 'Aborted') await this.sleep(this.config.sealing.seal_interval).catch(() => undefined);
+  }
+
+  private async finalizeSector(): Promise<void> {
+    const sector = this.task.sector;
+    if (!sector || this.home === null) return;
+    const id = { Miner: sector.miner, Number: sector.number };
+    this.setActivity('Running', 'finalize');
+    try {
+      if (this.task.state === 'Finished') await this.deps.manager.reportFinalized(id);
+      else await this.deps.manager.reportAborted(id, this.task.abortReason ?? 'aborted');
+    } catch (err) {
+      // An aborted sector the manager no longer knows is gone either way.
+      if (!(this.task.state === 'Aborted' && failureLevelOf(err) === 'Abort')) throw err;
+    }
+    await rm(sectorPaths(this.home, sector).data, { recursive: true, force: true });
+  }
+
+  /**
+   * An aborted WindowPoSt job (by the operator, or past its retries) is handed back as failed, so the manager
+   * retries it or proves the deadline now rather than after its heartbeat timeout. Best effort: that timeout
+   * remains if the manager cannot be told (or has moved on already).
+   */
+  private async releaseJob(): Promise<void> {
+    const held = this.task.wdpost;
+    if (this.task.state !== 'Aborted' || !held) return;
+    const reason = `aborted on the worker: ${this.task.abortReason ?? 'aborted'}`;
+    await this.deps.manager.wdPoStFinishJob(held.job.ID, null, reason, this.deps.instance).catch((err: unknown) => {
+      this.log.info({ job: held.job.ID, err: describeError(err) }, 'the manager was not told of the aborted job; its heartbeat timeout will tell it');
+    });
   }
 }

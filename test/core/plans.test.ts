@@ -55,12 +55,20 @@ describe('plans', () => {
   }
 
   it('keeps damocles state numbers', () => {
-    assert.equal(STATES.length, 26);
+    assert.equal(STATES.length, 27, 'Generated (wdpost, which damocles never persists) appended after the sector states');
     assert.equal(stateNumber('Empty'), 0);
     assert.equal(stateNumber('PCSubmitted'), 9);
     assert.equal(stateNumber('Finished'), 17);
     assert.equal(stateNumber('Aborted'), 18);
     assert.equal(stateNumber('SnapDone'), 24);
+    assert.equal(stateNumber('Generated'), 26);
+  });
+
+  it('walks the wdpost plan: a job taken, proven, handed back', () => {
+    const plan = getPlan('wdpost');
+    const end = (['AllocatedWdPoStJob', 'Generate', 'Finish'] as const).reduce((state, event) => nextState(plan, state, event), 'Empty' as (typeof STATES)[number]);
+    assert.equal(end, 'Finished');
+    assert.deepEqual(['Empty', 'Allocated', 'Generated'].map((s) => stageOf(plan, s as (typeof STATES)[number])), ['AllocateWdPoStJob', 'Generate', 'SubmitProof']);
   });
 
   it('walks the sealer plan from Empty to Finished on its happy path', () => {

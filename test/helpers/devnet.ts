@@ -143,6 +143,11 @@ export function devnetPostMessages(home: string): DevnetPostMessage[] {
   }
 }
 
+/** The Window PoSt messages of the devnet in `home`, keyed by deadline and proving period (of `period` epochs from `offset`). */
+export function devnetPostsByDeadline(home: string, period: number, offset: number): { key: string; exitCode: number | null }[] {
+  return devnetPostMessages(home).map((m) => ({ key: `deadline ${m.deadline} of period ${Math.floor((m.chainCommitEpoch - offset) / period)}`, exitCode: m.exitCode }));
+}
+
 /** The deadline openings the devnet in `home` recorded a proof of `miner` for (the actor's PostSubmissions). */
 export function devnetProvenOpenings(home: string, miner: number = TEST_MINER.id): Set<number> {
   const db = new Database(join(home, 'devnet.db'), { readonly: true, fileMustExist: true });

@@ -7,6 +7,7 @@ import type { MethodDef } from '../../src/core/rpc/server.js';
 import { adminMethods } from '../../src/manager/api/admin.js';
 import { dashboardMethods } from '../../src/manager/api/dashboard.js';
 import { provingMethods } from '../../src/manager/api/proving.js';
+import { wdpostMethods } from '../../src/manager/api/wdpost.js';
 import { sealerMethods } from '../../src/manager/api/sealer.js';
 import { authMethods, TokenAuthority } from '../../src/manager/auth.js';
 import { createTestDatabase, snapshotTestDatabase, testStore } from './postgres.js';
@@ -152,6 +153,7 @@ export function registeredManagerMethods(): Record<string, MethodDef> {
     ...adminMethods(unused),
     ...dashboardMethods(unused),
     ...provingMethods(unused),
+    ...wdpostMethods(unused),
     ...authMethods(async () => randomBytes(32), new TokenAuthority(randomBytes(32)), () => undefined),
   };
 }

@@ -6,6 +6,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { after, before, describe, it } from 'node:test';
+import { PLAN_NAMES } from '../../src/core/plans/types.js';
 import { RpcError } from '../../src/core/rpc/errors.js';
 import type { SectorID, SectorPieceV2 } from '../../src/core/wire/sealer.js';
 import { pino } from 'pino';
@@ -154,6 +155,13 @@ describe('sector lifecycle table', () => {
     }
     const reached = walks();
     for (const p of positions()) assert.ok(reached.has(key(p)), `${key(p)} is reachable`);
+  });
+  it("has a lifecycle for every worker plan that holds a sector, and none for wdpost, whose jobs hold none", () => {
+    for (const plan of PLAN_NAMES) {
+      const holdsSector = plan !== 'wdpost';
+      assert.equal((SECTOR_PLANS as readonly string[]).includes(plan), holdsSector, `${plan} ${holdsSector ? 'has' : 'has no'} sector lifecycle`);
+      if (holdsSector) assert.ok(PLAN_STAGES[plan as SectorPlan].length > 0, `${plan} has stages`);
+    }
   });
 });
 

@@ -8,7 +8,7 @@ import { RpcClient } from '../../src/core/rpc/client.js';
 import type { SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
 import { openDatabase } from '../../src/manager/db/open.js';
-import { devnetPostMessages, devnetProvenOpenings, startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
+import { devnetPostsByDeadline, devnetProvenOpenings, startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
 import { eventually, homeDatabaseUrl, managerDbArgs, type TestManager } from '../helpers/manager.js';
 import { createTestDatabase, testStore } from '../helpers/postgres.js';
 import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
@@ -92,7 +92,7 @@ async function assertProvenEveryDeadline(net: TestDevnet, periods: number): Prom
     }
   }
   const offset = dl.PeriodStart % PERIOD;
-  const messages = devnetPostMessages(net.home).map((m) => ({ key: `deadline ${m.deadline} of period ${Math.floor((m.chainCommitEpoch - offset) / PERIOD)}`, exitCode: m.exitCode }));
+  const messages = devnetPostsByDeadline(net.home, PERIOD, offset);
   const keys = messages.map((m) => m.key);
   assert.deepEqual(keys.filter((k, i) => keys.indexOf(k) !== i), [], 'no deadline got two proof messages');
   assert.deepEqual(messages.filter((m) => m.exitCode !== null && m.exitCode !== 0), [], 'every proof message succeeded');

@@ -72,6 +72,12 @@ const MANAGER_TABLE: Record<string, Permission> = {
   'SealFleet.SectorsTerminate': 'admin',
   'SealFleet.SectorsExpired': 'read',
   'SealFleet.SectorsCheckExpire': 'read',
+  'Venus.WdPoStAllocateJobs': 'write',
+  'Venus.WdPoStHeartbeatJobs': 'write',
+  'Venus.WdPoStFinishJob': 'write',
+  'SealFleet.WdPoStJobs': 'read',
+  'SealFleet.WdPoStResetJob': 'admin',
+  'SealFleet.WdPoStRemoveJob': 'admin',
 };
 
 /** More params than any method takes: every call that passes auth is refused by validation and changes nothing. */

@@ -6,6 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import type { MethodDef } from '../../src/core/rpc/server.js';
 import type { AllocatedSector } from '../../src/core/wire/sealer.js';
 import { adminMethods } from '../../src/manager/api/admin.js';
+import { wdpostMethods } from '../../src/manager/api/wdpost.js';
+import type { WdPoStJobs } from '../../src/manager/proving/wdpostJobs.js';
 import { sealerMethods, SealerService, type SealerDeps } from '../../src/manager/api/sealer.js';
 import type { WorkerRegistry } from '../../src/manager/workers/registry.js';
 import type { ThreadController } from '../../src/worker/controller.js';
@@ -119,6 +121,7 @@ function managerTable(): Record<string, MethodDef> {
   return {
     ...sealerMethods(new SealerService(unused), {} as WorkerRegistry),
     ...adminMethods({ records: unused.records, workers: {} as WorkerRegistry, pieces: unused.pieces, miners: unused.miners, messageCid: () => Promise.resolve(null) }),
+    ...wdpostMethods({} as WdPoStJobs),
   };
 }
 const workerTable = (): Record<string, MethodDef> => controlMethods({} as ThreadController, { name: 'fuzz', version: 'fuzz' });

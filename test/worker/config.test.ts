@@ -245,7 +245,7 @@ describe('worker config', () => {
     assert.match(refusal(`${MANAGER}${THREAD}sealing.recover_interval = 60\n`), /^sealing_thread\.0\.sealing\.recover_interval: .*expected string/);
     assert.match(refusal(`${MANAGER}${THREAD}[sealing]\nallowed_sizes = ["2KB"]\n`), /^sealing\.allowed_sizes\.0: invalid sector size "2KB": expected one of 2KiB, 8MiB, 512MiB, 32GiB, 64GiB/);
     assert.match(refusal(`${MANAGER}${THREAD}[sealing]\nmin_deal_space = "lots"\n`), /^sealing\.min_deal_space: invalid size "lots": expected a byte count or a value like 2KiB/);
-    assert.match(refusal(`${MANAGER}${THREAD}plan = "niporep"\n`), /^sealing_thread\.0\.plan: unknown plan "niporep": expected one of sealer, snapup, rebuild, unseal, wdpost$/);
+    assert.match(refusal(`${MANAGER}${THREAD}plan = "niporep"\n`), /^sealing_thread\.0\.plan: unknown plan "niporep": expected one of sealer, snapup, rebuild, wdpost, unseal$/);
     assert.match(refusal(`${MANAGER}${THREAD}[processors.mock]\nfail.pc1 = 1.5\n`), /^processors\.mock\.fail\.pc1: .*<=1/);
     assert.match(refusal(`${MANAGER}${THREAD}[processors]\ndefault = "gpu"\n`), /^processors\.default: .*"mock"\|"builtin"\|"external"/);
   });
@@ -381,7 +381,7 @@ http_listen = "0.0.0.0:9100"
 `),
     );
     const { processors } = cfg;
-    assert.deepEqual(processors.limitation, { concurrent: { pc1: 2 }, staggered: { pc1: 300_000 } });
+    assert.deepEqual(processors.limitation, { concurrent: { pc1: 2, window_post: 1 }, staggered: { pc1: 300_000 } });
     assert.deepEqual(processors.ext_locks, { gpu: 1 });
     assert.deepEqual(processors.static_tree_d, { 2048: join(dir, 'tree-d-2KiB.dat') });
     const [pc1] = processors.external.pc1 ?? [];
@@ -404,7 +404,6 @@ http_listen = "0.0.0.0:9100"
     assert.equal(processors.kinds.pc1, 'external');
     assert.deepEqual(cfg.metrics, { enable: true, http_listen: '0.0.0.0:9100' });
     assert.deepEqual(cfg.warnings.map(withoutFile).sort(), [
-      'key "processors.limitation.concurrent.window_post" is accepted for damocles compatibility and has no effect here',
       'key "processors.pc1.0.cgroup.group_name" is accepted for damocles compatibility and has no effect here',
       'key "processors.unseal" is accepted for damocles compatibility and has no effect here',
       'processors.limitation.staggered.c2 = 500ms is ignored: a stagger under 1s has no effect (as in damocles)',

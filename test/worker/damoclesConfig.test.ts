@@ -151,7 +151,6 @@ describe('a damocles-worker config', () => {
       `config: ${path}: key "remote_store" is accepted for damocles compatibility and has no effect here`,
       `config: ${path}: key "worker.local_pieces_dir" is accepted for damocles compatibility and has no effect here: worker.local_pieces_dirs is set and wins`,
       `config: ${path}: key "sealing_thread.3.plan" is accepted for damocles compatibility and has no effect here: "unseal": sealfleet-worker has no unseal plan, so this thread does not start`,
-      `config: ${path}: key "sealing_thread.4.plan" is accepted for damocles compatibility and has no effect here: "wdpost": sealfleet-worker has no wdpost plan (the manager proves WindowPoSt), so this thread does not start`,
     ]);
     assert.deepEqual(cfg.worker.local_pieces_dirs, [join(dir, 'pieces'), '/mnt/pieces']);
     assert.deepEqual(cfg.sector_manager, {
@@ -183,8 +182,9 @@ describe('a damocles-worker config', () => {
         [0, 'sealer', '/mnt/nvme1/store'],
         [1, 'snapup', '/mnt/nvme2/store'],
         [2, 'rebuild', '/mnt/nvme3/store'],
+        [4, 'wdpost', null],
       ],
-      'the unseal and wdpost threads do not run',
+      'the unseal thread does not run; the wdpost thread needs no location',
     );
     assert.deepEqual(cfg.threads[0]?.sealing, sealing);
     assert.deepEqual(cfg.threads[1]?.sealing, {
@@ -213,7 +213,7 @@ describe('a damocles-worker config', () => {
     const path = configFile(`${DAMOCLES_WORKER_TOML.replace('[worker]\n', '[worker]\nscan_persist_stores = ["/mnt/persist*"]\n')}${PROCESSOR_KEYS}[processors.sidecar]\nbin = "${process.execPath}"\n`);
     writeFileSync(join(path, '..', 'tree-d-2KiB.dat'), Buffer.alloc(4064));
     const cfg = loadWorkerConfig(path);
-    assert.equal(cfg.threads.length, 3);
+    assert.equal(cfg.threads.length, 4);
     assert.equal(cfg.processors.kinds.transfer, 'builtin', 'a bin-less transfer entry runs the builtin transfer');
     assert.deepEqual(cfg.processors.external.pc1?.[0]?.bin, process.execPath);
     assert.deepEqual(cfg.metrics, { enable: true, http_listen: '127.0.0.1:9000' });
@@ -237,7 +237,7 @@ describe('a damocles-worker config', () => {
     assert.equal(refusal(`${base}[remote_store]\nlocation = "/mnt/x"\nread_only = true\n`), 'unknown key remote_store.read_only');
     assert.match(refusal(`${base}[remote_store]\nlocation = "/mnt/x"\nreadonly = "yes"\n`), /^remote_store\.readonly: .*expected boolean/);
     assert.match(refusal(`${base}[sealing]\nrequest_task_max_retries = -1\n`), /^sealing\.request_task_max_retries: .*>=0/);
-    assert.match(refusal(`${base}plan = "niporep"\n`), /^sealing_thread\.0\.plan: unknown plan "niporep": expected one of sealer, snapup, rebuild, unseal, wdpost$/);
+    assert.match(refusal(`${base}plan = "niporep"\n`), /^sealing_thread\.0\.plan: unknown plan "niporep": expected one of sealer, snapup, rebuild, wdpost, unseal$/);
   });
 
   it('checks the headers, never showing a value, and refuses a second way to authorize', () => {
@@ -257,7 +257,7 @@ describe('a damocles-worker config', () => {
   it('checks locations per plan, and that a thread with disable_cc can get deals', () => {
     const base = `[sector_manager]\nrpc_client.addr = "/ip4/127.0.0.1/tcp/1789"\n`;
     assert.equal(refusal(`${base}[[sealing_thread]]\nplan = "sealer"\n`), 'sealing_thread.0.location: missing: expected the directory of the thread\'s local store');
-    assert.deepEqual(loadWorkerConfig(configFile(`${base}[[sealing_thread]]\nplan = "wdpost"\n`)).threads, []);
+    assert.deepEqual(loadWorkerConfig(configFile(`${base}[[sealing_thread]]\nplan = "wdpost"\n`)).threads.map((t) => [t.plan, t.location]), [['wdpost', null]]);
     assert.equal(
       refusal(`${base}[sealing]\ndisable_cc = true\n[[sealing_thread]]\nlocation = "t0"\n`),
       'sealing_thread.0: sealing.disable_cc is true but sealing.enable_deals is false, so the thread could never seal a sector: enable deals or drop disable_cc',
@@ -389,7 +389,7 @@ describe('a worker with damocles keys, against a real manager', () => {
     }
   });
 
-  it('verify_after_pc2 runs C1 over the PC2 output and pauses in PC2Done when it fails; unseal and wdpost threads do not start', async () => {
+  it('verify_after_pc2 runs C1 over the PC2 output and pauses in PC2Done when it fails; an unseal thread does not start, a wdpost one idles', async () => {
     const m = await startTestManager(tempDir('damocles-verify'));
     const dir = tempDir('damocles-verify-worker');
     const config = await workerToml(
@@ -406,23 +406,23 @@ describe('a worker with damocles keys, against a real manager', () => {
       w = await startTestWorker(config);
       const worker = w;
       const out = worker.daemon.stdout();
-      for (const [index, plan] of [[1, 'wdpost'], [3, 'unseal']] as const) {
-        const lines = out.split('\n').filter((l) => l.includes(`key \\"sealing_thread.${index}.plan\\"`));
-        assert.equal(lines.length, 1, `one warning for sealing_thread.${index}`);
-        assert.match(lines[0] ?? '', new RegExp(`"level":40.*has no effect here: \\\\"${plan}\\\\": sealfleet-worker has no ${plan} plan`));
-      }
-      const paused = await eventually('both threads paused', async () => {
-        const list = await worker.list();
+      const lines = out.split('\n').filter((l) => l.includes('key \\"sealing_thread.3.plan\\"'));
+      assert.equal(lines.length, 1, 'one warning for sealing_thread.3');
+      assert.match(lines[0] ?? '', /"level":40.*has no effect here: \\"unseal\\": sealfleet-worker has no unseal plan/);
+      const paused = await eventually('both sealer threads paused', async () => {
+        const list = (await worker.list()).filter((t) => t.plan === 'sealer');
         return list.every((t) => t.thread_state.state === 'Paused') ? list : undefined;
       }, 60_000);
       assert.deepEqual(paused.map((t) => t.index), [0, 2], 'threads keep their [[sealing_thread]] index');
+      const wdpost = (await worker.list()).find((t) => t.plan === 'wdpost');
+      assert.deepEqual({ index: wdpost?.index, job: wdpost?.job_id, state: wdpost?.job_state }, { index: 1, job: null, state: '' }, 'the wdpost thread waits for a job');
       const [verifying, plain] = paused as [WorkerThreadInfo, WorkerThreadInfo];
       assert.equal(verifying.job_state, 'PC2Done');
       assert.match(verifying.last_error ?? '', /^permanent: verify_after_pc2: C1 with a zero seed over the PC2 output failed, so no PreCommit was submitted \(resume in PC1Done to run PC2 again\): c1 \(mock\): mock failure injected at c1$/);
       const sector = await m.call<SectorDetail>('SealFleet.SectorState', [{ Miner: 1000, Number: Number((verifying.job_id ?? '').split('-')[2]) }]);
       assert.equal(sector.PreCommit, null, 'no PreCommit for the sector that failed its check');
       assert.equal(plain.job_state, 'SeedAssigned', 'without verify_after_pc2 the same C1 failure only shows at C1');
-      await assert.rejects(worker.control.call('VenusWorker.WorkerPause', [1]), /thread #1 not found: worker \S+ has threads 0, 2$/);
+      await assert.rejects(worker.control.call('VenusWorker.WorkerPause', [3]), /thread #3 not found: worker \S+ has threads 0–2$/);
     } finally {
       await stop(...(w ? [w.daemon] : []), m.daemon);
     }
@@ -431,7 +431,7 @@ describe('a worker with damocles keys, against a real manager', () => {
   it('starts and pings with only threads whose plans do not run here', async () => {
     const m = await startTestManager(tempDir('damocles-dormant'));
     const dir = tempDir('damocles-dormant-worker');
-    const config = await workerToml(dir, m, `\n[sector_manager]\nrpc_client.addr = "${m.url}"\ntoken = "${managerToken(m)}"\n\n[[sealing_thread]]\nplan = "wdpost"\n`);
+    const config = await workerToml(dir, m, `\n[sector_manager]\nrpc_client.addr = "${m.url}"\ntoken = "${managerToken(m)}"\n\n[[sealing_thread]]\nplan = "unseal"\n`);
     let w: TestWorker | undefined;
     try {
       w = await startTestWorker(config);

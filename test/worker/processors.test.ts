@@ -444,7 +444,7 @@ describe('builtin processors', () => {
   let mock: Processors;
   before(async () => {
     dir = tempDir('processors-builtin');
-    p = await createProcessors(config({ default: 'builtin', kinds: Object.fromEntries(['pc1', 'pc2', 'c1', 'c2', 'snap_encode', 'snap_partition_proofs', 'snap_prove', 'verify_seal', 'verify_snap'].map((s) => [s, 'mock'])) }), silent);
+    p = await createProcessors(config({ default: 'builtin', kinds: Object.fromEntries(['pc1', 'pc2', 'c1', 'c2', 'snap_encode', 'snap_partition_proofs', 'snap_prove', 'verify_seal', 'verify_snap', 'window_post'].map((s) => [s, 'mock'])) }), silent);
     mock = await createProcessors(config(), silent);
   });
   after(async () => {

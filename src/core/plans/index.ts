@@ -2,15 +2,17 @@ import { critical } from '../errors.js';
 import { rebuildPlan } from './rebuild.js';
 import { sealerPlan } from './sealer.js';
 import { snapupPlan } from './snapup.js';
+import { wdpostPlan } from './wdpost.js';
 import { PLAN_NAMES, type EventName, type Plan, type PlanName, type State } from './types.js';
 
 export * from './types.js';
-export { rebuildPlan, sealerPlan, snapupPlan };
+export { rebuildPlan, sealerPlan, snapupPlan, wdpostPlan };
 
 export const PLANS: Readonly<Record<PlanName, Plan>> = {
   sealer: sealerPlan,
   snapup: snapupPlan,
   rebuild: rebuildPlan,
+  wdpost: wdpostPlan,
 };
 
 export function getPlan(name: string): Plan {

@@ -29,6 +29,8 @@ export const STATES = [
   'SnapTreeDBuilt',
   'SnapDone',
   'Unsealed',
+  // wdpost: damocles numbers its states apart (they are never persisted); appended here.
+  'Generated',
 ] as const;
 export type State = (typeof STATES)[number];
 
@@ -61,10 +63,17 @@ export const EVENTS = [
   'SkipSnap',
   'Abort',
   'TicketExpired',
+  'AllocatedWdPoStJob',
+  'Generate',
 ] as const;
 export type EventName = (typeof EVENTS)[number];
 
-export const PLAN_NAMES = ['sealer', 'snapup', 'rebuild'] as const;
+/** Plans that seal a sector: the manager follows each through its sector lifecycle. */
+export const SECTOR_PLAN_NAMES = ['sealer', 'snapup', 'rebuild'] as const;
+export type SectorPlanName = (typeof SECTOR_PLAN_NAMES)[number];
+
+/** Every plan a thread may run: the sector plans, and `wdpost`, which proves deadlines and holds no sector. */
+export const PLAN_NAMES = [...SECTOR_PLAN_NAMES, 'wdpost'] as const;
 export type PlanName = (typeof PLAN_NAMES)[number];
 
 /** `from` state, on `event`, goes `to`: one row of a plan's transition table. */

@@ -17,15 +17,16 @@ export const STAGES = [
   'verify_snap',
   'piece_commitment',
   'transfer',
+  'window_post',
 ] as const;
 export type Stage = (typeof STAGES)[number];
 export const isStage = (text: string): text is Stage => (STAGES as readonly string[]).includes(text);
 
 /**
- * WindowPoSt stages of the sidecar, for provers and the devnet's verifier rather than workers' sealing plans:
- * `window_post` in damocles' shape, `verify_window_post` ours.
+ * Stages of the sidecar that no worker runs: `verify_window_post` (ours) checks a Window PoSt for the devnet's
+ * verifier. `window_post` (damocles' shape) is a worker stage: the `wdpost` plan runs it.
  */
-export const POST_STAGES = ['window_post', 'verify_window_post'] as const;
+export const POST_STAGES = ['verify_window_post'] as const;
 export type PostStage = (typeof POST_STAGES)[number];
 /** Any stage a processor child can serve. */
 export type ProcessorStage = Stage | PostStage;

@@ -194,6 +194,32 @@ export const migrations = (store: DatabaseTarget['kind']): Record<string, Migrat
         .execute();
     },
   },
+  '0007_wdpost_jobs': {
+    async up(db: Kysely<unknown>) {
+      // Window PoSt jobs for workers' wdpost threads (proving/wdpostJobs.ts). The id is the sha256 of the input's
+      // JSON, so a restarted manager that proves the same deadline again finds its job instead of adding one.
+      // Every column is portable SQL: the same statement creates the table on SQLite and PostgreSQL.
+      await db.schema
+        .createTable('wdpost_jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('miner', 'bigint', (c) => c.notNull())
+        .addColumn('proof_type', 'text', (c) => c.notNull())
+        .addColumn('input', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('try_num', 'integer', (c) => c.notNull())
+        .addColumn('worker', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('ready_at', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint')
+        .addColumn('heartbeat_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .addColumn('output', 'text')
+        .addColumn('error', 'text')
+        .addColumn('fallback_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('wdpost_jobs_by_state').on('wdpost_jobs').columns(['state', 'ready_at']).execute();
+    },
+  },
   '0008_life_messages': {
     async up(db: Kysely<unknown>) {
       // Fault and recovery declarations, extensions and terminations from their push to their receipt: the

@@ -162,6 +162,33 @@ export interface LifeMessagesTable {
   updated_at: number;
 }
 
+/** A Window PoSt job for workers' wdpost threads (proving/wdpostJobs.ts). */
+export interface WdPoStJobsTable {
+  /** Hex sha256 of `input`. */
+  id: string;
+  miner: number;
+  /** The proofs-API name of the WindowPoSt proof type. */
+  proof_type: string;
+  /** JSON WdPoStInput. */
+  input: string;
+  state: 'ready2run' | 'running' | 'finished';
+  /** How many times a worker took the job. */
+  try_num: number;
+  /** The worker that took it last. */
+  worker: string | null;
+  created_at: number;
+  /** When it last became ready2run (created, retried or reset): no worker taking it in `fallback_after` from then is a fallback. */
+  ready_at: number;
+  started_at: number | null;
+  heartbeat_at: number | null;
+  finished_at: number | null;
+  /** JSON WdPoStOutput of the worker; null when it failed. */
+  output: string | null;
+  error: string | null;
+  /** When the manager gave up on workers and proved the deadline itself. */
+  fallback_at: number | null;
+}
+
 export interface Database {
   sectors: SectorsTable;
   sector_events: SectorEventsTable;
@@ -174,4 +201,5 @@ export interface Database {
   auth_secret: AuthSecretTable;
   post_submissions: PostSubmissionsTable;
   life_messages: LifeMessagesTable;
+  wdpost_jobs: WdPoStJobsTable;
 }

@@ -16,7 +16,7 @@ import { deadlineOpen, readPartitions, type PartitionView } from './deadlines.js
 import { pushMinerMessage } from './minerMessage.js';
 import { recordSectorLife, type LifeMessages, type LifeMessageSector } from './lifeMessages.js';
 import type { ProvenSector, Prover } from './prover.js';
-import type { SectorFiles } from './sectorFiles.js';
+import type { SectorFiles, SectorReplica } from './sectorFiles.js';
 
 /** What a submission row's `partitions` column holds: what the proof covers, and what it left out and why. */
 export const SubmissionDetail = z.object({
@@ -232,11 +232,11 @@ export class Poster {
    * What to prove in the open deadline: the partitions not yet proven that hold a sector to prove, each
    * unreadable sector skipped. Null when there is nothing to prove.
    */
-  private async plan(m: MinerFacts, dl: DeadlineInfo): Promise<{ detail: SubmissionDetail; parts: PartitionView[]; files: Map<number, { sealed: string; cache: string }> } | null> {
+  private async plan(m: MinerFacts, dl: DeadlineInfo): Promise<{ detail: SubmissionDetail; parts: PartitionView[]; files: Map<number, SectorReplica> } | null> {
     const deadlines = await this.deps.lotus.stateMinerDeadlines(m.address);
     const posted = new Set(fromRunsJson(deadlines[dl.Index]?.PostSubmissions ?? [0]));
     const parts: PartitionView[] = [];
-    const files = new Map<number, { sealed: string; cache: string }>();
+    const files = new Map<number, SectorReplica>();
     const detail: SubmissionDetail = { partitions: [], skipped: [], recovering: [] };
     for (const p of await readPartitions(this.deps.lotus, m.address, dl.Index)) {
       if (posted.has(p.index)) continue;
@@ -247,7 +247,7 @@ export class Poster {
         const check = await this.deps.files.check(m.config.id, n);
         if (check.ok) {
           provable++;
-          files.set(n, { sealed: check.sealed, cache: check.cache });
+          files.set(n, { sealed: check.sealed, cache: check.cache, store: check.store, upgrade: check.upgrade });
           if (p.recovering.has(n)) detail.recovering.push(n);
         } else skipped.push({ number: n, reason: check.reason });
       }
@@ -295,7 +295,7 @@ export class Poster {
   }
 
   /** The actor's challenged list: every sector of the partitions in number order, each left-out one replaced by the first good one. */
-  private async challenged(m: MinerFacts, parts: PartitionView[], skipped: Set<number>, files: Map<number, { sealed: string; cache: string }>): Promise<ProvenSector[]> {
+  private async challenged(m: MinerFacts, parts: PartitionView[], skipped: Set<number>, files: Map<number, SectorReplica>): Promise<ProvenSector[]> {
     const all = parts.flatMap((p) => p.all.map((n) => ({ n, ignored: !p.live.has(n) || skipped.has(n) || (p.faulty.has(n) && !p.recovering.has(n)) }))).sort((a, b) => a.n - b.n);
     const good = all.find((s) => !s.ignored);
     if (!good) throw new Error('no sector left to prove');
@@ -304,8 +304,10 @@ export class Poster {
       const n = s.ignored ? good.n : s.n;
       const info = await this.deps.lotus.stateSectorGetInfo(m.address, n);
       if (!info) throw new Error(`sector ${n} of ${m.address} has no on-chain info`);
-      const paths = files.get(n) ?? { sealed: '', cache: '' };
-      out.push({ number: n, sealedCid: info.SealedCID['/'], ...paths });
+      // n is a sector plan() found readable: every other one was replaced by the first good one above.
+      const replica = files.get(n);
+      if (!replica) throw new Error(`sector ${n} of ${m.address} is to be proven, but its files were not checked`);
+      out.push({ number: n, sealedCid: info.SealedCID['/'], ...replica });
     }
     return out;
   }

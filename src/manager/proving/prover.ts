@@ -2,13 +2,12 @@ import { cidToCommitment } from '../../core/commitment.js';
 import { mockWindowPoStProof } from '../../core/mockProof.js';
 import { windowPoStProofName } from '../../core/proofTypes.js';
 import type { SidecarClient } from '../../core/processor/sidecar.js';
+import type { SectorReplica } from './sectorFiles.js';
 
 /** One sector the proof covers, with its replica's files (checked just before). */
-export interface ProvenSector {
+export interface ProvenSector extends SectorReplica {
   number: number;
   sealedCid: string;
-  sealed: string;
-  cache: string;
 }
 
 export interface WindowPoStRequest {

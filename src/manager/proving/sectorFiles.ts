@@ -3,8 +3,17 @@ import { access } from 'node:fs/promises';
 import type { SectorStore } from '../sectors/store.js';
 import type { PersistStores } from '../stores.js';
 
+/** Where a sector's replica is: its files, and the persist store they are in (a worker's prover finds them by its name). */
+export interface SectorReplica {
+  sealed: string;
+  cache: string;
+  store: string;
+  /** The replica is a landed update's (`update/`, `update-cache/`). */
+  upgrade: boolean;
+}
+
 /** A sector's replica as the prover reads it, or why it cannot be proven. */
-export type SectorFilesCheck = { ok: true; sealed: string; cache: string } | { ok: false; reason: string };
+export type SectorFilesCheck = ({ ok: true } & SectorReplica) | { ok: false; reason: string };
 
 /**
  * Checks, before a deadline is proven, that each sector's sealed file and cache are in its persist store and
@@ -38,6 +47,6 @@ export class SectorFiles {
     } catch (err) {
       return { ok: false, reason: `unreadable in persist store "${store}": ${(err as Error).message}` };
     }
-    return { ok: true, ...paths };
+    return { ok: true, ...paths, store, upgrade: upgraded };
   }
 }

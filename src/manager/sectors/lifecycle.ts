@@ -1,5 +1,5 @@
 import { RpcError, RPC_CODES } from '../../core/rpc/errors.js';
-import { PLAN_NAMES, type PlanName } from '../../core/plans/types.js';
+import { SECTOR_PLAN_NAMES, type SectorPlanName } from '../../core/plans/types.js';
 import { formatSectorId } from '../../core/sectorId.js';
 
 /**
@@ -12,9 +12,12 @@ import { formatSectorId } from '../../core/sectorId.js';
 export const SECTOR_STATUSES = ['sealing', 'finalized', 'aborted'] as const;
 export type SectorStatus = (typeof SECTOR_STATUSES)[number];
 
-/** The manager's plans are the workers' plans: a plan added there must be given its lifecycle here. */
-export const SECTOR_PLANS = PLAN_NAMES;
-export type SectorPlan = PlanName;
+/**
+ * The manager's plans are the workers' sector plans: a plan added there must be given its lifecycle here. The
+ * workers' `wdpost` plan holds no sector; its jobs are the manager's proving jobs (proving/wdpostJobs.ts).
+ */
+export const SECTOR_PLANS = SECTOR_PLAN_NAMES;
+export type SectorPlan = SectorPlanName;
 
 /** Where a sector is within its plan: finer than its status, which each stage determines. */
 export const STATUS_OF = {

@@ -8,14 +8,14 @@
  * (sparse where they have the sector's size).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { zeroCommitment } from '../../core/commitment.js';
-import { mockSealProof, mockUpdateProof, verifyMockSealProof, verifyMockUpdateProof, type SealPublicInputs } from '../../core/mockProof.js';
+import { mockSealProof, mockUpdateProof, mockWindowPoStProof, verifyMockSealProof, verifyMockUpdateProof, type SealPublicInputs } from '../../core/mockProof.js';
 import { PieceHasher } from '../../core/piece.js';
-import { sealProofByName, UPDATE_PROOFS } from '../../core/proofTypes.js';
+import { sealProofByName, UPDATE_PROOFS, windowPoStProofByName } from '../../core/proofTypes.js';
 import {
   proverId,
   type AddPiecesTask,
@@ -35,6 +35,8 @@ import {
   type TreeDTask,
   type VerifySealTask,
   type VerifySnapTask,
+  type WindowPoStOutput,
+  type WindowPoStTask,
 } from '../../core/wire/processor.js';
 import type { ProcessorsConfig } from './types.js';
 import { CACHE_FILES, sparseFile, type StageHandler, type StageHandlers } from './common.js';
@@ -69,6 +71,7 @@ export function createMockHandlers(config: ProcessorsConfig['mock'], pieceAccess
     verify_snap: simulate('verify_snap', verifySnap),
     piece_commitment: simulate('piece_commitment', filePieceCommitment),
     transfer: simulate('transfer', transfer),
+    window_post: simulate('window_post', windowPost),
   };
 }
 
@@ -252,6 +255,32 @@ async function verifySnap(task: VerifySnapTask): Promise<boolean> {
     newCommR: bytes(task.comm_r_new, 'comm_r_new'),
     newCommD: bytes(task.comm_d_new, 'comm_d_new'),
   });
+}
+
+// ----------------------------------------------------------------------------------------------------
+// Window PoSt
+// ----------------------------------------------------------------------------------------------------
+
+/**
+ * The devnet's mock proof of exactly the challenged list (duplicates included, as the actor lists them). A
+ * replica whose sealed file or cache is not there is a fault, as the sidecar reports an unreadable one, and
+ * then there is no proof: the caller leaves the faults out and asks again.
+ */
+async function windowPost(task: WindowPoStTask): Promise<WindowPoStOutput> {
+  const postProof = windowPoStProofByName(task.proof_type).id;
+  const faults = new Set<number>();
+  for (const r of task.replicas) {
+    const present = await Promise.all([access(r.sealed_file), access(r.cache_dir)]).then(() => true, () => false);
+    if (!present) faults.add(r.sector_id);
+  }
+  if (faults.size > 0) return { proofs: [], faults: [...faults] };
+  const proof = mockWindowPoStProof({
+    miner: task.miner_id,
+    postProof,
+    randomness: bytes(task.seed, 'seed'),
+    sectors: task.replicas.map((r) => ({ number: r.sector_id, commR: bytes(r.comm_r, 'comm_r') })),
+  });
+  return { proofs: [Buffer.from(proof).toString('base64')], faults: [] };
 }
 
 // ----------------------------------------------------------------------------------------------------

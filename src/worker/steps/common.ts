@@ -17,7 +17,7 @@ export function required<T>(value: T | null | undefined, name: string): T {
 
 export const proofName = (task: SectorTask): string => sealProofInfo(required(task.sector, 'sector').proofType).name;
 export const sectorSize = (task: SectorTask): number => sealProofInfo(required(task.sector, 'sector').proofType).sectorSize;
-export const filesOf = (ctx: StepContext) => sectorPaths(ctx.location, required(ctx.task.sector, 'sector'));
+export const filesOf = (ctx: StepContext) => sectorPaths(required(ctx.location, 'the thread location'), required(ctx.task.sector, 'sector'));
 
 /** A CID as a file name: nothing from the wire may name a path outside the pieces directories. */
 const PLAIN_CID = /^[A-Za-z0-9]+$/;

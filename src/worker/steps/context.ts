@@ -19,7 +19,8 @@ export interface StepContext {
   task: SectorTask;
   plan: Plan;
   sealing: SealingConfig;
-  location: string;
+  /** The thread's location; null only on a wdpost thread, whose steps keep no files. */
+  location: string | null;
   instance: string;
   manager: ManagerClient;
   /** Runs a stage; the thread times each run and keeps the total with the step's transition. */
