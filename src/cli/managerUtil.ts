@@ -6,7 +6,7 @@ import type { SectorDetail, SectorEvent, SectorSummary } from '../manager/api/ad
 import { SECTOR_STATUSES } from '../manager/sectors/lifecycle.js';
 import { arg, defaultHome, durationArg, indexArg } from './options.js';
 import { managerClient } from './managerClient.js';
-import { addProvingCommands } from './provingUtil.js';
+import { addProvingCommands, addWdPoStCommands } from './provingUtil.js';
 import { renderTable } from './table.js';
 import { printableJson, printLine } from '../core/terminalText.js';
 import { logLimitArg, renderThreadLog } from './threadLog.js';
@@ -100,6 +100,7 @@ export function utilCommand(): Command {
       if (o.json) return json(events);
       out(renderThreadLog(events));
     });
+  addWdPoStCommands(worker);
 
   const sealer = util.command('sealer').description('sector records');
   const sectors = sealer.command('sectors').description('sectors this manager numbered');

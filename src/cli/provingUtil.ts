@@ -8,9 +8,9 @@ import { printableJson, printLine } from '../core/terminalText.js';
 import type { WdPoStJobView } from '../core/wire/wdpost.js';
 
 /**
- * `util sealer proving info | deadlines | faults | submissions | check | jobs` and `util sealer sectors extend | terminate |
+ * `util sealer proving info | deadlines | faults | submissions | check` and `util sealer sectors extend | terminate |
  * expired | check-expire`: the sealed sectors' life on chain, through the manager (`SealFleet.Proving*`,
- * `SealFleet.Sectors*`).
+ * `SealFleet.Sectors*`); `util worker wdpost list | reset | remove`: the workers' WindowPoSt jobs (`SealFleet.WdPoSt*`).
  */
 
 interface HomeOpt {
@@ -90,19 +90,6 @@ export function addProvingCommands(sealer: Command, sectors: Command): void {
       if (o.json) return json(r);
       out(renderTable(['Field', 'Value'], Object.entries(r).map(([k, v]) => [k, v === null ? '-' : v])));
     });
-  withHome(proving.command('jobs').description("the workers' WindowPoSt jobs ([proving.worker_prover]): who took each, and how it ended"))
-    .action(async (o: HomeOpt) => {
-      const rows = await managerClient(homeOf(o)).call<WdPoStJobView[]>('SealFleet.WdPoStJobs', []);
-      if (o.json) return json(rows);
-      const time = (at: number | null): string => (at === null ? '-' : new Date(at).toISOString());
-      const outcome = (r: WdPoStJobView): string =>
-        r.FallbackAt !== null ? `proven by the manager: ${r.Error ?? ''}` : r.Proven ? 'proven' : r.Faults.length > 0 ? `faults ${r.Faults.join(',')}` : (r.Error ?? '-');
-      out(renderTable(
-        ['ID', 'Miner', 'Sectors', 'State', 'Tries', 'Worker', 'Created', 'Finished', 'Outcome'],
-        rows.map((r) => [r.ID, `t0${r.Miner}`, r.Sectors, r.State, r.TryNum, r.Worker ?? '-', time(r.CreatedAt), time(r.FinishedAt), r.State === 'finished' ? outcome(r) : '-']),
-      ));
-    });
-
   withHome(sectors.command('extend').description('extend sectors\' expiration on chain (ExtendSectorExpiration2)').argument('<sector...>', 'sector ids of one miner, e.g. s-t01000-2'))
     .option('--to <epoch>', 'the new expiration epoch', positiveInt('epoch'))
     .option('--by <days>', 'extend each by this many days (2880 epochs each)', positiveInt('number of days'))
@@ -135,5 +122,34 @@ export function addProvingCommands(sealer: Command, sectors: Command): void {
       const rows = await managerClient(homeOf(o)).call<{ Sector: string; Expiration: number; EpochsLeft: number }[]>('SealFleet.SectorsCheckExpire', [o.miner, o.within]);
       if (o.json) return json(rows);
       out(renderTable(['Sector', 'Expiration', 'EpochsLeft'], rows.map((r) => [r.Sector, r.Expiration, r.EpochsLeft])));
+    });
+}
+
+/** `util worker wdpost`, damocles' names: the WindowPoSt jobs the poster hands to workers' wdpost threads. */
+export function addWdPoStCommands(worker: Command): void {
+  const wdpost = worker.command('wdpost').description("the workers' WindowPoSt jobs ([proving.worker_prover]): who took each, and how it ended");
+  withHome(wdpost.command('list').description('every job, newest first'))
+    .action(async (o: HomeOpt) => {
+      const rows = await managerClient(homeOf(o)).call<WdPoStJobView[]>('SealFleet.WdPoStJobs', []);
+      if (o.json) return json(rows);
+      const time = (at: number | null): string => (at === null ? '-' : new Date(at).toISOString());
+      const outcome = (r: WdPoStJobView): string =>
+        r.FallbackAt !== null ? `proven by the manager: ${r.Error ?? ''}` : r.Proven ? 'proven' : r.Faults.length > 0 ? `faults ${r.Faults.join(',')}` : (r.Error ?? '-');
+      out(renderTable(
+        ['ID', 'Miner', 'Sectors', 'State', 'Tries', 'Worker', 'Created', 'Finished', 'Outcome'],
+        rows.map((r) => [r.ID, `t0${r.Miner}`, r.Sectors, r.State, r.TryNum, r.Worker ?? '-', time(r.CreatedAt), time(r.FinishedAt), r.State === 'finished' ? outcome(r) : '-']),
+      ));
+    });
+  withHome(wdpost.command('reset').description('put a job back in the queue with its tries cleared, for any worker to take').argument('<id>', 'job id, as wdpost list shows it'))
+    .action(async (id: string, o: HomeOpt) => {
+      await managerClient(homeOf(o)).call('SealFleet.WdPoStResetJob', [id]);
+      if (o.json) return json({ ID: id, State: 'ready2run' });
+      out(printLine(`job ${id} is ready to run again`));
+    });
+  withHome(wdpost.command('remove').description('delete a job; a poster still waiting for it proves the deadline itself').argument('<id>', 'job id, as wdpost list shows it'))
+    .action(async (id: string, o: HomeOpt) => {
+      await managerClient(homeOf(o)).call('SealFleet.WdPoStRemoveJob', [id]);
+      if (o.json) return json({ ID: id, Removed: true });
+      out(printLine(`job ${id} removed`));
     });
 }

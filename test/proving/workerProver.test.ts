@@ -105,10 +105,10 @@ describe('worker WindowPoSt jobs', () => {
       assert.equal(thread?.plan, 'wdpost');
       const proven = await eventually('a deadline proven by the worker', async () => (await jobs(m)).find((j) => j.Worker === 'gpu-1' && j.State === 'finished'), 60_000);
       assert.deepEqual({ proven: proven.Proven, fallback: proven.FallbackAt, error: proven.Error, tries: proven.TryNum }, { proven: true, fallback: null, error: null, tries: 1 });
-      const listed = await runCli(MANAGER_BIN, ['util', 'sealer', 'proving', 'jobs', '--home', home, '--json']);
+      const listed = await runCli(MANAGER_BIN, ['util', 'worker', 'wdpost', 'list', '--home', home, '--json']);
       assert.equal(listed.code, 0, listed.stderr);
       assert.ok((JSON.parse(listed.stdout) as WdPoStJobView[]).some((j) => j.ID === proven.ID && j.Worker === 'gpu-1' && j.Proven));
-      const table = await runCli(MANAGER_BIN, ['util', 'sealer', 'proving', 'jobs', '--home', home]);
+      const table = await runCli(MANAGER_BIN, ['util', 'worker', 'wdpost', 'list', '--home', home]);
       assert.match(table.stdout, new RegExp(`${proven.ID}.*finished.*gpu-1.*proven`));
       await w1.daemon.kill();
 
@@ -125,6 +125,19 @@ describe('worker WindowPoSt jobs', () => {
       await eventually('its deadline proven', async () => (devnetProvenOpenings(net.home).size > provenBefore ? true : undefined), 30_000);
       // The dead worker's proof, had it come, is refused: the job is no longer its own.
       await refused('Venus.WdPoStFinishJob', [taken.ID, { Proofs: [], Faults: [] }, '', 'gpu-2'], /is not held by worker "gpu-2": it is finished: proven by the manager/);
+
+      // The operator resets a job (back in the queue, tries forgotten) and removes it, by damocles' commands.
+      const reset = await runCli(MANAGER_BIN, ['util', 'worker', 'wdpost', 'reset', taken.ID, '--home', home]);
+      assert.equal(reset.code, 0, reset.stderr);
+      assert.match(reset.stdout, new RegExp(`job ${taken.ID} is ready to run again`));
+      const again = (await jobs(m)).find((j) => j.ID === taken.ID);
+      assert.deepEqual({ state: again?.State, tries: again?.TryNum, fallback: again?.FallbackAt }, { state: 'ready2run', tries: 0, fallback: null });
+      const removed = await runCli(MANAGER_BIN, ['util', 'worker', 'wdpost', 'remove', taken.ID, '--home', home]);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.equal((await jobs(m)).find((j) => j.ID === taken.ID), undefined);
+      const unknown = await runCli(MANAGER_BIN, ['util', 'worker', 'wdpost', 'reset', taken.ID, '--home', home]);
+      assert.notEqual(unknown.code, 0);
+      assert.match(unknown.stderr, new RegExp(`no WindowPoSt job ${taken.ID}: see util worker wdpost list`));
 
       // Every proof, the worker's and the manager's, was taken by the chain; no deadline got two; none was missed.
       const { PeriodStart } = await net.lotus.stateMinerProvingDeadline(TEST_MINER.address);

@@ -59,7 +59,7 @@ export interface WdPoStJob {
 export const WDPOST_JOB_STATES = ['ready2run', 'running', 'finished'] as const;
 export type WdPoStJobState = (typeof WDPOST_JOB_STATES)[number];
 
-/** One job as `util sealer proving jobs` lists it. */
+/** One job as `util worker wdpost list` lists it. */
 export interface WdPoStJobView {
   ID: string;
   Miner: number;

@@ -17,7 +17,7 @@ function checkWorker(caller: Caller, worker: string): void {
 
 /**
  * The worker WindowPoSt job API: `Venus.WdPoSt*` for wdpost threads (write, as the rest of the sealer API), and
- * the operator's `SealFleet.WdPoSt*` (`util sealer proving jobs`: listing needs read, changes admin).
+ * the operator's `SealFleet.WdPoSt*` (`util worker wdpost list | reset | remove`: listing needs read, changes admin).
  * `WdPoStFinishJob` takes the worker's name as an optional fourth param (ours): with it, a worker that no longer
  * holds the job is refused even when another worker holds it now.
  */

@@ -13,7 +13,7 @@ export type WorkerProverConfig = ManagerConfig['proving']['worker_prover'];
 export const jobId = (input: WdPoStInput): string => createHash('sha256').update(JSON.stringify(input)).digest('hex');
 
 const notHeld = (message: string): RpcError => new RpcError(WDPOST_JOB_NOT_HELD, message);
-const unknownJob = (id: string): RpcError => new RpcError(RPC_CODES.Application, `no WindowPoSt job ${id}: see util sealer proving jobs`);
+const unknownJob = (id: string): RpcError => new RpcError(RPC_CODES.Application, `no WindowPoSt job ${id}: see util worker wdpost list`);
 
 /** Where a job is, for a refusal: its state, and who has it or why it ended. */
 function describeJob(row: WdPoStJobsTable): string {
