@@ -7,6 +7,7 @@ import { fromRunsJson } from '../../src/chain/bitfield.js';
 import { LotusClient } from '../../src/chain/client.js';
 import { ExitCode } from '../../src/chain/exitCodes.js';
 import type { Sidecar } from '../../src/core/processor/sidecar.js';
+import type { WdPoStJobView } from '../../src/core/wire/wdpost.js';
 import type { SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
 import { devnetPostMessages, devnetProvenOpenings, TEST_MINER, type DevnetPostMessage } from '../helpers/devnet.js';
@@ -67,6 +68,8 @@ describe('real Window PoSt through the manager\'s poster, verified by the devnet
   let chain: LotusClient;
   let devnetHome: string;
   let marker: string;
+  let home: string;
+  let managerToml: string;
   let sector: SectorSummary;
   let deadline: number;
 
@@ -89,7 +92,7 @@ describe('real Window PoSt through the manager\'s poster, verified by the devnet
   const faults = async (): Promise<number[]> => fromRunsJson(await chain.stateMinerFaults(TEST_MINER.address));
 
   before(async () => {
-    const home = tempDir('realpost');
+    home = tempDir('realpost');
     devnetHome = join(home, 'devnet');
     mkdirSync(devnetHome, { recursive: true });
     writeFileSync(join(devnetHome, 'devnet.toml'), DEVNET_TOML);
@@ -98,7 +101,7 @@ describe('real Window PoSt through the manager\'s poster, verified by the devnet
     const relay = join(home, 'tampering-proofs');
     const node = [process.execPath, '--import', import.meta.resolve('tsx'), TAMPERING, proofs.bin, marker].map(shellQuote).join(' ');
     writeFileSync(relay, `#!/bin/sh\nexec ${node} "$@"\n`, { mode: 0o755 });
-    const managerToml =
+    managerToml =
       defaultDevnetConfig(join(home, 'persist'))
         .replace('poll_interval = "1s"', 'poll_interval = "200ms"')
         .replace('init_number = 0', 'init_number = 0\nmax_number = 1') + `\n[proving]\nproofs = "sidecar"\nproofs_bin = ${JSON.stringify(relay)}\n`;
@@ -202,5 +205,24 @@ describe('real Window PoSt through the manager\'s poster, verified by the devnet
     const proof = (await submissions()).find((s) => s.Deadline === deadline && s.State === 'landed' && s.Recovering.includes(sector.Number));
     assert.ok(proof, 'a landed proof covered the recovering sector');
     assert.equal(postVerdicts().at(-1)?.valid, true, 'the sidecar verified the recovery proof');
+  });
+  it("a worker's wdpost thread proves the deadline with the sidecar, and the devnet verifies its proof", async () => {
+    assert.ok(sector, 'needs the sector of the first test');
+    // The manager comes back with [proving.worker_prover]; its own prover (the relay, now honest) is the fallback,
+    // later than the deadline's window, so that a proof in time is the worker's.
+    await m.daemon.kill();
+    m = await startTestManager(home, { managerToml: `${managerToml}\n[proving.worker_prover]\nenable = true\nfallback_after = "1min"\n` });
+    const w = await startTestWorker(await writeWorkerConfig(tempDir('realpost-gpu'), m, { name: 'gpu-1', threads: [{ plan: 'wdpost' }], processors: SIDECAR_PROCESSORS }));
+    try {
+      const job = await eventually('a job proven by the worker', async () => (await m.call<WdPoStJobView[]>('SealFleet.WdPoStJobs')).find((j) => j.Worker === 'gpu-1' && j.State === 'finished' && j.Proven), 2 * PERIOD_MS + 60_000);
+      assert.equal(job.FallbackAt, null);
+      // The poster submitted the worker's proof; the devnet verified it with the sidecar, and the sector is proven.
+      await eventually('the worker\'s proof verified', async () => (postVerdicts().some((v) => v.verifier.startsWith('sidecar (') && v.valid) ? true : undefined), 30_000);
+      assert.deepEqual(postVerdicts().filter((v) => !v.valid), [], 'the devnet refused no proof since the restart');
+      await eventually('no faulty sector', async () => ((await faults()).length === 0 ? true : undefined), 2 * PERIOD_MS + 30_000);
+      assert.doesNotMatch(m.daemon.stdout(), /"msg":"proving the deadline on the manager"/);
+    } finally {
+      await w.daemon.kill();
+    }
   });
 });

@@ -19,8 +19,15 @@ export function wdpostSpec(s: SealingConfig): WdPoStAllocateSpec {
 }
 
 /**
- * Empty (wdpost): ask for a job until there is one. A deadline's job must be taken at once, so an empty answer is
- * asked again after `recover_interval`, never after the `seal_interval` rest sector plans take.
+ * The longest a wdpost thread waits before asking for a job again. A deadline's job must be taken at once: the
+ * manager proves the deadline itself after `[proving.worker_prover] fallback_after` (20s by default), and the
+ * `recover_interval` a sealing thread rests (1min by default) would leave most jobs to it.
+ */
+const WDPOST_ASK_MS = 5000;
+
+/**
+ * Empty (wdpost): ask for a job until there is one; an empty answer is asked again after `recover_interval`
+ * or 5s, whichever is shorter, never after the `seal_interval` rest sector plans take.
  */
 export const allocateWdPoStJob: Step = async (ctx) => {
   for (;;) {
@@ -29,7 +36,7 @@ export const allocateWdPoStJob: Step = async (ctx) => {
       ctx.log.info({ job: job.ID, miner: job.Input.MinerID, sectors: job.Input.Sectors.length }, 'WindowPoSt job taken');
       return { event: 'AllocatedWdPoStJob', patch: { ...emptyTask('wdpost'), wdpost: { job, output: null, error: null } } };
     }
-    await ctx.wait(ctx.sealing.recover_interval, 'no WindowPoSt job');
+    await ctx.wait(Math.min(ctx.sealing.recover_interval, WDPOST_ASK_MS), 'no WindowPoSt job');
   }
 };
 
