@@ -137,7 +137,8 @@ export const ConfigSchema = z.strictObject({
           /**
            * Workers' `wdpost` threads compute the proofs: each deadline's proof becomes a job they take
            * (`Venus.WdPoStAllocateJobs`). The manager proves a deadline itself (`proofs`) when no worker takes its
-           * job within `fallback_after`, or the job failed `job_max_try` times, or the worker's output has no proof.
+           * job within `fallback_after`, or the job failed `job_max_try` times, or the worker's output has no proof,
+           * or the deadline has under a quarter of its challenge window left.
            */
           enable: z.boolean().default(false),
           /** Times a job is handed to a worker before the manager proves the deadline itself. */

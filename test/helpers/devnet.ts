@@ -143,6 +143,21 @@ export function devnetPostMessages(home: string): DevnetPostMessage[] {
   }
 }
 
+/**
+ * A devnet.toml `[chain]` with a proving period of four deadlines of `window` epochs (so that a test sees several
+ * periods in seconds), faults declared 8 epochs before a deadline opens; `extra` lines go into the same table.
+ */
+export function provingDevnetToml(window: number, extra = ''): string {
+  return `[chain]
+pre_commit_challenge_delay = 2
+wpost_proving_period = ${4 * window}
+wpost_challenge_window = ${window}
+wpost_period_deadlines = 4
+wpost_challenge_lookback = 5
+fault_declaration_cutoff = 8
+${extra}`;
+}
+
 /** The Window PoSt messages of the devnet in `home`, keyed by deadline and proving period (of `period` epochs from `offset`). */
 export function devnetPostsByDeadline(home: string, period: number, offset: number): { key: string; exitCode: number | null }[] {
   return devnetPostMessages(home).map((m) => ({ key: `deadline ${m.deadline} of period ${Math.floor((m.chainCommitEpoch - offset) / period)}`, exitCode: m.exitCode }));

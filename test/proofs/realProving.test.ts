@@ -10,7 +10,7 @@ import type { Sidecar } from '../../src/core/processor/sidecar.js';
 import type { WdPoStJobView } from '../../src/core/wire/wdpost.js';
 import type { SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
-import { devnetPostMessages, devnetProvenOpenings, TEST_MINER, type DevnetPostMessage } from '../helpers/devnet.js';
+import { devnetPostMessages, devnetProvenOpenings, provingDevnetToml, TEST_MINER, type DevnetPostMessage } from '../helpers/devnet.js';
 import { eventually, startTestManager, type TestManager } from '../helpers/manager.js';
 import { MANAGER_BIN, runCli, tempDir } from '../helpers/processes.js';
 import { realProofs, SIDECAR_PROCESSORS } from '../helpers/proofs.js';
@@ -32,16 +32,7 @@ const { sidecar, unavailable } = await realProofs();
 const WINDOW = 60;
 const PERIOD = 4 * WINDOW;
 const PERIOD_MS = PERIOD * 200;
-const DEVNET_TOML = `[chain]
-block_time = "200ms"
-pre_commit_challenge_delay = 2
-proof_verifier = "sidecar"
-wpost_proving_period = ${PERIOD}
-wpost_challenge_window = ${WINDOW}
-wpost_period_deadlines = 4
-wpost_challenge_lookback = 5
-fault_declaration_cutoff = 8
-`;
+const DEVNET_TOML = provingDevnetToml(WINDOW, 'block_time = "200ms"\nproof_verifier = "sidecar"\n');
 const TAMPERING = fileURLToPath(new URL('../fixtures/tamperingWindowPoSt.ts', import.meta.url));
 
 interface Submission {

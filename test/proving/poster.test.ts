@@ -8,7 +8,7 @@ import { RpcClient } from '../../src/core/rpc/client.js';
 import type { SectorEvent, SectorSummary } from '../../src/manager/api/admin.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
 import { openDatabase } from '../../src/manager/db/open.js';
-import { devnetPostsByDeadline, devnetProvenOpenings, startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
+import { devnetPostsByDeadline, devnetProvenOpenings, provingDevnetToml, startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
 import { eventually, homeDatabaseUrl, managerDbArgs, type TestManager } from '../helpers/manager.js';
 import { createTestDatabase, testStore } from '../helpers/postgres.js';
 import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
@@ -16,16 +16,8 @@ import { startTestWorker, writeWorkerConfig } from '../helpers/worker.js';
 
 /** Four deadlines of 20 epochs of 200 ms: a proving period every 16 s; faults declared 8 epochs before a deadline opens. */
 const WINDOW = 20;
-const PERIOD = 80;
-const DEVNET_TOML = `
-[chain]
-pre_commit_challenge_delay = 2
-wpost_proving_period = ${PERIOD}
-wpost_challenge_window = ${WINDOW}
-wpost_period_deadlines = 4
-wpost_challenge_lookback = 5
-fault_declaration_cutoff = 8
-`;
+const PERIOD = 4 * WINDOW;
+const DEVNET_TOML = provingDevnetToml(WINDOW);
 
 /** The manager of the devnet in `net`, as its own process, so the chain goes on while the manager is down. */
 async function startPoster(home: string, net: TestDevnet, sectors: number, shared?: { db: string; persist: string }): Promise<TestManager> {

@@ -7,7 +7,7 @@ import { RpcClient } from '../../src/core/rpc/client.js';
 import type { WdPoStJobView } from '../../src/core/wire/wdpost.js';
 import type { SectorSummary } from '../../src/manager/api/admin.js';
 import { defaultDevnetConfig } from '../../src/manager/config.js';
-import { devnetPostsByDeadline, devnetProvenOpenings, startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
+import { devnetPostsByDeadline, devnetProvenOpenings, provingDevnetToml, startTestDevnet, TEST_MINER, type TestDevnet } from '../helpers/devnet.js';
 import { eventually, managerDbArgs, type TestManager } from '../helpers/manager.js';
 import { MANAGER_BIN, runCli, spawnCli, tempDir } from '../helpers/processes.js';
 import { startTestWorker, writeWorkerConfig, type TestWorker } from '../helpers/worker.js';
@@ -18,16 +18,7 @@ import { startTestWorker, writeWorkerConfig, type TestWorker } from '../helpers/
  */
 const WINDOW = 60;
 const PERIOD = 4 * WINDOW;
-const DEVNET_TOML = `
-[chain]
-pre_commit_challenge_delay = 2
-wpost_proving_period = ${PERIOD}
-wpost_challenge_window = ${WINDOW}
-wpost_period_deadlines = 4
-wpost_challenge_lookback = 5
-fault_declaration_cutoff = 8
-window_post_partition_sectors = { "2KiB" = 1 }
-`;
+const DEVNET_TOML = provingDevnetToml(WINDOW, 'window_post_partition_sectors = { "2KiB" = 1 }\n');
 
 const WORKER_PROVER = `
 [proving]
@@ -138,6 +129,31 @@ describe('worker WindowPoSt jobs', () => {
       const unknown = await runCli(MANAGER_BIN, ['util', 'worker', 'wdpost', 'reset', taken.ID, '--home', home]);
       assert.notEqual(unknown.code, 0);
       assert.match(unknown.stderr, new RegExp(`no WindowPoSt job ${taken.ID}: see util worker wdpost list`));
+
+      // A worker whose proof outlasts the deadline (a stuck or slow GPU) cannot make it be missed: in the last
+      // quarter of the window the manager proves it, and the worker's late finish is refused. The operator pauses
+      // that thread and drops the job, through the manager.
+      const w3 = await wdpostWorker(m, 'gpu-3', '15s');
+      workers.push(w3);
+      const slow = await eventually('a job running on gpu-3', async () => (await jobs(m)).find((j) => j.Worker === 'gpu-3' && j.State === 'running'), 60_000);
+      const pause = await runCli(MANAGER_BIN, ['util', 'worker', 'pause', 'gpu-3', '0', '--home', home]);
+      assert.equal(pause.code, 0, pause.stderr);
+      const takenOver = await eventually('the slow job proven by the manager', async () => (await jobs(m)).find((j) => j.ID === slow.ID && j.FallbackAt !== null), 30_000);
+      assert.match(takenOver.Error ?? '', /^the deadline closes soon and the job is still running on worker "gpu-3"$/);
+      // The pause takes effect once the step in flight ends: the thread then holds the proven job, paused.
+      const info = async (): Promise<{ index: number; job_id: string | null; job_state: string; thread_state: { state: string } }[]> => {
+        const r = await runCli(MANAGER_BIN, ['util', 'worker', 'info', 'gpu-3', '--home', home, '--json']);
+        assert.equal(r.code, 0, r.stderr);
+        return JSON.parse(r.stdout) as { index: number; job_id: string | null; job_state: string; thread_state: { state: string } }[];
+      };
+      const paused = await eventually('gpu-3 thread 0 paused', async () => (await info()).find((t) => t.index === 0 && t.thread_state.state === 'Paused'), 60_000);
+      assert.equal(paused.job_id, slow.ID);
+      const dropped = await runCli(MANAGER_BIN, ['util', 'worker', 'resume', 'gpu-3', '0', 'Aborted', '--home', home]);
+      assert.equal(dropped.code, 0, dropped.stderr);
+      await eventually('the thread dropped the job', async () => ((await info()).find((t) => t.index === 0 && t.thread_state.state !== 'Paused' && t.job_id !== slow.ID) ? true : undefined), 30_000);
+      await w3.daemon.waitFor(/the manager was not told of the aborted job/, 30_000);
+      assert.notEqual((await jobs(m)).find((j) => j.ID === slow.ID)?.FallbackAt, null, 'the job stays proven by the manager');
+      await w3.daemon.kill();
 
       // Every proof, the worker's and the manager's, was taken by the chain; no deadline got two; none was missed.
       const { PeriodStart } = await net.lotus.stateMinerProvingDeadline(TEST_MINER.address);

@@ -184,16 +184,7 @@ export class Poster {
           await this.setRow(row, { state: 'landed', error: 'proven on chain by a message this manager did not record' });
           return;
         }
-        const reclaimed = await this.deps.db
-          .updateTable('post_submissions')
-          .set({ claimed_epoch: dl.CurrentEpoch, partitions: JSON.stringify(plan.detail), updated_at: Date.now() })
-          .where('miner', '=', row.miner)
-          .where('period_start', '=', row.period_start)
-          .where('deadline', '=', row.deadline)
-          .where('state', '=', 'claimed')
-          .where('claimed_epoch', '=', row.claimed_epoch)
-          .executeTakeFirst();
-        if (Number(reclaimed.numUpdatedRows) !== 1) return;
+        if (!(await this.retake(row, { claimed_epoch: dl.CurrentEpoch, partitions: JSON.stringify(plan.detail) }))) return;
         this.deps.log.warn({ miner: m.address, deadline: dl.Index, claimedAt: row.claimed_epoch }, 'a claimed proof was never pushed: proving the deadline again');
         return this.submit(m, dl, plan);
       }
@@ -214,18 +205,27 @@ export class Poster {
     if (row.attempts >= MAX_PROOF_ATTEMPTS || dl.CurrentEpoch + 1 >= dl.Close) return;
     const plan = await this.plan(m, dl);
     if (!plan) return;
-    const reclaimed = await this.deps.db
+    if (!(await this.retake(row, { state: 'claimed', attempts: row.attempts + 1, claimed_epoch: dl.CurrentEpoch, partitions: JSON.stringify(plan.detail), cid: null, exit_code: null, error: null }))) return;
+    this.deps.log.warn({ miner: m.address, deadline: dl.Index, failed: row.cid, exitCode: row.exit_code, attempt: row.attempts + 1 }, 'the proof message failed on chain: proving the deadline again');
+    return this.submit(m, dl, plan);
+  }
+
+  /**
+   * Takes a deadline's row up again (a lost push, a failed message), unless another manager, or an earlier round,
+   * changed it since it was read: true when this one did.
+   */
+  private async retake(row: Selectable<PostSubmissionsTable>, changes: Omit<Updateable<PostSubmissionsTable>, 'miner' | 'period_start' | 'deadline'>): Promise<boolean> {
+    const done = await this.deps.db
       .updateTable('post_submissions')
-      .set({ state: 'claimed', attempts: row.attempts + 1, claimed_epoch: dl.CurrentEpoch, partitions: JSON.stringify(plan.detail), cid: null, exit_code: null, error: null, updated_at: Date.now() })
+      .set({ ...changes, updated_at: Date.now() })
       .where('miner', '=', row.miner)
       .where('period_start', '=', row.period_start)
       .where('deadline', '=', row.deadline)
-      .where('state', '=', 'failed')
+      .where('state', '=', row.state)
+      .where('claimed_epoch', '=', row.claimed_epoch)
       .where('attempts', '=', row.attempts)
       .executeTakeFirst();
-    if (Number(reclaimed.numUpdatedRows) !== 1) return;
-    this.deps.log.warn({ miner: m.address, deadline: dl.Index, failed: row.cid, exitCode: row.exit_code, attempt: row.attempts + 1 }, 'the proof message failed on chain: proving the deadline again');
-    return this.submit(m, dl, plan);
+    return Number(done.numUpdatedRows) === 1;
   }
 
   /**
@@ -273,7 +273,7 @@ export class Poster {
       // The prover may find more unreadable replicas than the file check did: they are skipped, and it proves again.
       while (proof === undefined) {
         const challenged = await this.challenged(m, plan.parts, skipped, plan.files);
-        const out = await this.deps.prover({ miner: m.config.id, postProof, randomness, challenged });
+        const out = await this.deps.prover({ miner: m.config.id, postProof, randomness, challenged, closing: () => this.closing(m, dl) });
         const more = out.faulty.filter((n) => !skipped.has(n));
         if (more.length === 0) proof = out.proof;
         for (const n of more) {
@@ -292,6 +292,15 @@ export class Poster {
       await this.setRow(key, { error: (err as Error).message });
       throw err;
     }
+  }
+
+  /**
+   * Whether deadline `dl` has under a quarter of its challenge window left (or has closed): a proof left to a
+   * worker is then proven by the manager, whatever the worker is doing.
+   */
+  private async closing(m: MinerFacts, dl: DeadlineInfo): Promise<boolean> {
+    const now = await this.deps.lotus.stateMinerProvingDeadline(m.address);
+    return now.Open !== dl.Open || now.CurrentEpoch >= dl.Close - Math.ceil(dl.WPoStChallengeWindow / 4);
   }
 
   /** The actor's challenged list: every sector of the partitions in number order, each left-out one replaced by the first good one. */

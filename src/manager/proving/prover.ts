@@ -20,6 +20,8 @@ export interface WindowPoStRequest {
    * proven partitions, each faulty, skipped or terminated one replaced by the first good one.
    */
   challenged: ProvenSector[];
+  /** Whether the deadline is about to close: a prover waiting for someone else's proof proves it now instead. */
+  closing(): Promise<boolean>;
 }
 
 export interface WindowPoStResult {

@@ -116,13 +116,13 @@ export class WdPoStJobs {
    * The manager proves the job's deadline itself: a job waiting for a worker, or finished without a usable proof,
    * is marked so, and no worker takes or retries it any more. False if a worker holds it (or took it meanwhile).
    */
-  async takeOver(id: string, reason: string): Promise<boolean> {
+  async takeOver(id: string, reason: string, evenRunning = false): Promise<boolean> {
     const now = Date.now();
     const done = await this.db
       .updateTable('wdpost_jobs')
       .set((eb) => ({ state: 'finished', fallback_at: now, finished_at: now, error: eb.fn.coalesce('error', sql<string>`${reason}`) }))
       .where('id', '=', id)
-      .where((eb) => eb.or([eb('state', '=', 'ready2run'), eb.and([eb('state', '=', 'finished'), eb('fallback_at', 'is', null)])]))
+      .where((eb) => eb.or([eb('state', '=', 'ready2run'), eb.and([eb('state', '=', 'finished'), eb('fallback_at', 'is', null)]), ...(evenRunning ? [eb('state', '=', 'running')] : [])]))
       .executeTakeFirst();
     return Number(done.numUpdatedRows) === 1;
   }

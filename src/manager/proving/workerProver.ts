@@ -36,8 +36,13 @@ type Verdict = { wait: true } | { result: WindowPoStResult } | { fallback: strin
 export function workerProver(d: { jobs: WdPoStJobs; fallback: Prover; config: WorkerProverConfig; log: Logger }): { prover: Prover; close(): void } {
   const stopping = new AbortController();
 
-  const judge = async (id: string, row: WdPoStJobsTable | undefined, challenged: Set<number>): Promise<Verdict> => {
+  const judge = async (id: string, row: WdPoStJobsTable | undefined, challenged: Set<number>, closing: () => Promise<boolean>): Promise<Verdict> => {
     if (!row) return { fallback: 'the job was removed' };
+    // However long a worker's proof may take, the deadline does not wait: close to its end the manager proves it.
+    if (row.state !== 'finished' && (await closing())) {
+      const why = `the deadline closes soon and the job is still ${row.state === 'running' ? `running on worker "${row.worker ?? ''}"` : 'queued'}`;
+      return (await d.jobs.takeOver(id, why, true)) ? { fallback: why } : { wait: true };
+    }
     switch (row.state) {
       case 'running':
         return { wait: true };
@@ -70,7 +75,7 @@ export function workerProver(d: { jobs: WdPoStJobs; fallback: Prover; config: Wo
     d.log.info({ job: id, miner: req.miner, sectors: challenged.size }, 'WindowPoSt job queued for the workers');
     for (;;) {
       if (stopping.signal.aborted) throw new Error(`the manager is stopping: WindowPoSt job ${id} is left to a worker, or to the next start`);
-      const verdict = await judge(id, await d.jobs.get(id), challenged);
+      const verdict = await judge(id, await d.jobs.get(id), challenged, req.closing);
       if ('result' in verdict) return verdict.result;
       if ('fallback' in verdict) {
         d.log.warn({ job: id, miner: req.miner, reason: verdict.fallback }, 'proving the deadline on the manager');
