@@ -203,6 +203,8 @@ describe('real Window PoSt through the manager\'s poster, verified by the devnet
     // later than the deadline's window, so that a proof in time is the worker's.
     await m.daemon.kill();
     m = await startTestManager(home, { managerToml: `${managerToml}\n[proving.worker_prover]\nenable = true\nfallback_after = "1min"\n` });
+    // The devnet came back with the manager, on a new port.
+    chain = new LotusClient({ url: readFileSync(join(devnetHome, 'api'), 'utf8').trim() });
     const w = await startTestWorker(await writeWorkerConfig(tempDir('realpost-gpu'), m, { name: 'gpu-1', threads: [{ plan: 'wdpost' }], processors: SIDECAR_PROCESSORS }));
     try {
       const job = await eventually('a job proven by the worker', async () => (await m.call<WdPoStJobView[]>('SealFleet.WdPoStJobs')).find((j) => j.Worker === 'gpu-1' && j.State === 'finished' && j.Proven), 2 * PERIOD_MS + 60_000);
