@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm test`: the whole suite on the manager's embedded SQLite store, then the manager suite (and the metrics
-# test, whose gauges are SQL queries) again on PostgreSQL when SEALFLEET_TEST_PG names a server to create test
+# test, whose gauges are SQL queries, and the proving tests, whose claims are conditional SQL updates) again on PostgreSQL when SEALFLEET_TEST_PG names a server to create test
 # databases on. Without one the PostgreSQL pass is skipped with a line saying so, unless SEALFLEET_REQUIRE_PG=1
 # (CI), which makes it a failure.
 set -euo pipefail
@@ -21,4 +21,4 @@ if [ -z "${SEALFLEET_TEST_PG:-}" ]; then
   echo "npm test: the manager suite on PostgreSQL was skipped: SEALFLEET_TEST_PG is not set (as root: export SEALFLEET_TEST_PG=\$(bash scripts/ci-postgres.sh))"
   exit 0
 fi
-SEALFLEET_TEST_STORE=postgres node --import tsx --test --test-force-exit --test-concurrency=2 test/manager/*.test.ts test/security/*.test.ts test/metrics/*.test.ts test/dashboard/api.test.ts
+SEALFLEET_TEST_STORE=postgres node --import tsx --test --test-force-exit --test-concurrency=2 test/manager/*.test.ts test/security/*.test.ts test/metrics/*.test.ts test/dashboard/api.test.ts test/proving/*.test.ts
