@@ -187,7 +187,8 @@ export class SealingThread {
       if (held === null && state !== 'Empty') throw new Error(`thread #${this.index} has no ${what} to move to ${state}`);
       // Empty would take new work and forget this one, which the manager would go on waiting for.
       if (held !== null && state === 'Empty') {
-        throw new Error(`thread #${this.index} holds ${what} ${held}: resuming in Empty would leave it unfinished at the manager; resume in Aborted to drop it`);
+        const left = this.plan.name === 'wdpost' ? 'running' : 'sealing';
+        throw new Error(`thread #${this.index} holds ${what} ${held}: resuming in Empty would leave it ${left} at the manager; resume in Aborted to drop it`);
       }
       this.setState(state);
     }
