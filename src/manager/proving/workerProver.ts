@@ -9,6 +9,8 @@ import type { WdPoStJobs, WorkerProverConfig } from './wdpostJobs.js';
 
 /** How often the poster looks at its job while a worker proves it. */
 const POLL_MS = 250;
+/** How often it asks the chain whether the deadline is closing: a deadline window is minutes, not polls. */
+const CLOSING_LOOK_MS = 2000;
 
 /** A deadline's proof request as a job: each sector's store by name, CommR and seed as the sidecar's task takes them. */
 export function jobInput(req: WindowPoStRequest): WdPoStInput {
@@ -72,10 +74,16 @@ export function workerProver(d: { jobs: WdPoStJobs; fallback: Prover; config: Wo
   const prover: Prover = async (req) => {
     const id = await d.jobs.enqueue(jobInput(req));
     const challenged = new Set(req.challenged.map((s) => s.number));
+    let lookAfter = 0;
+    const closing = async (): Promise<boolean> => {
+      if (Date.now() < lookAfter) return false;
+      lookAfter = Date.now() + CLOSING_LOOK_MS;
+      return req.closing();
+    };
     d.log.info({ job: id, miner: req.miner, sectors: challenged.size }, 'WindowPoSt job queued for the workers');
     for (;;) {
       if (stopping.signal.aborted) throw new Error(`the manager is stopping: WindowPoSt job ${id} is left to a worker, or to the next start`);
-      const verdict = await judge(id, await d.jobs.get(id), challenged, req.closing);
+      const verdict = await judge(id, await d.jobs.get(id), challenged, closing);
       if ('result' in verdict) return verdict.result;
       if ('fallback' in verdict) {
         d.log.warn({ job: id, miner: req.miner, reason: verdict.fallback }, 'proving the deadline on the manager');
