@@ -32,6 +32,22 @@ function homeOf(config: ThreadConfig): string | null {
   }
 }
 
+/** What a thread of `plan` holds, in the words of its messages and log lines. */
+function holding(plan: PlanName): { what: string; short: 'job' | 'sector'; atManager: string } {
+  switch (plan) {
+    case 'wdpost':
+      return { what: 'WindowPoSt job', short: 'job', atManager: 'running' };
+    case 'sealer':
+    case 'snapup':
+    case 'rebuild':
+      return { what: 'sector', short: 'sector', atManager: 'sealing' };
+    default: {
+      const unhandled: never = plan;
+      throw new Error(`unknown plan ${String(unhandled)}`);
+    }
+  }
+}
+
 /** Thrown out of a wait when the thread is asked to pause or stop: not a failure. */
 class Interrupted extends Error {}
 
@@ -183,12 +199,11 @@ export class SealingThread {
         throw new Error(`"${state}" is not a state of the ${this.plan.name} plan; valid states: ${planStates(this.plan).join(', ')}`);
       }
       const held = this.jobName;
-      const what = this.plan.name === 'wdpost' ? 'WindowPoSt job' : 'sector';
+      const { what, atManager } = holding(this.plan.name);
       if (held === null && state !== 'Empty') throw new Error(`thread #${this.index} has no ${what} to move to ${state}`);
       // Empty would take new work and forget this one, which the manager would go on waiting for.
       if (held !== null && state === 'Empty') {
-        const left = this.plan.name === 'wdpost' ? 'running' : 'sealing';
-        throw new Error(`thread #${this.index} holds ${what} ${held}: resuming in Empty would leave it ${left} at the manager; resume in Aborted to drop it`);
+        throw new Error(`thread #${this.index} holds ${what} ${held}: resuming in Empty would leave it ${atManager} at the manager; resume in Aborted to drop it`);
       }
       this.setState(state);
     }
@@ -514,8 +529,8 @@ export class SealingThread {
     this.saveTask(emptyTask(this.plan.name));
     this.stateSince = Date.now();
     this.retries = 0;
-    const what = this.plan.name === 'wdpost' ? 'job' : 'sector';
-    this.log.info({ [what]: name, outcome: done }, `${what} done; next task`);
+    const { short } = holding(this.plan.name);
+    this.log.info({ [short]: name, outcome: done }, `${short} done; next task`);
     if (done === 'Aborted') await this.sleep(this.config.sealing.seal_interval).catch(() => undefined);
   }
 
