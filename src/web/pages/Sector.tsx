@@ -3,6 +3,7 @@ import { parseSectorId } from '../../core/sectorId.js';
 import type { SectorView } from '../../core/wire/dashboard.js';
 import { rpc } from '../api.js';
 import { Action, ErrorLine } from '../components/Action.js';
+import { StepCells } from '../components/StepCells.js';
 import { ago, formatDuration, time, workerHref } from '../format.js';
 import { usePoll } from '../poll.js';
 
@@ -107,10 +108,8 @@ function SectorPage(props: { id: { Miner: number; Number: number }; name: string
           <tbody>
             {data.ThreadLog.map((s, i) => (
               <tr key={i} class={s.level ? 'alert' : ''}>
-                <td>{time(s.at)}</td><td>{s.from}</td><td>{s.event}</td><td>{s.to}</td>
-                <td>{s.took_ms === null ? '-' : formatDuration(s.took_ms)}</td>
-                <td>{s.processor_ms === null ? '-' : formatDuration(s.processor_ms)}</td>
-                <td class="text">{s.level ? `${s.level}: ${s.error ?? ''}` : '-'}</td>
+                <td>{time(s.at)}</td>
+                <StepCells row={s} />
               </tr>
             ))}
           </tbody>

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import type { ThreadLogRow, ThreadView, WorkerView } from '../../core/wire/dashboard.js';
 import { rpc } from '../api.js';
 import { Action, ErrorLine } from '../components/Action.js';
+import { StepCells } from '../components/StepCells.js';
 import { formatDuration, sectorHref, time } from '../format.js';
 import { usePoll } from '../poll.js';
 
@@ -88,10 +89,7 @@ function ThreadLog(props: { worker: string; index: number }) {
               <tr key={i} class={row.level ? 'alert' : ''}>
                 <td>{time(row.at)}</td>
                 <td>{row.sector ? <a href={sectorHref(row.sector)}>{row.sector}</a> : '-'}</td>
-                <td>{row.from}</td><td>{row.event}</td><td>{row.to}</td>
-                <td>{row.took_ms === null ? '-' : formatDuration(row.took_ms)}</td>
-                <td>{row.processor_ms === null ? '-' : formatDuration(row.processor_ms)}</td>
-                <td class="text">{row.level ? `${row.level}: ${row.error ?? ''}` : '-'}</td>
+                <StepCells row={row} />
               </tr>
             ))}
           </tbody>
