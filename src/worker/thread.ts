@@ -425,8 +425,8 @@ export class SealingThread {
   /**
    * A report is sent after its move is persisted, so a daemon killed in between leaves the manager one move
    * short, and the next report would start where that one ends: a hole in the manager's log of the sector.
-   * A restarted thread sends its sector's last move again first; if the manager had it, its log shows the
-   * move twice in a row, which reads as one report delivered twice.
+   * A restarted thread sends its sector's last move again first; a manager that had it recognises the move
+   * its log already ends with and logs it once.
    */
   private reportLastMove(): void {
     if (this.task.sector === null || this.task.state === 'Empty') return;

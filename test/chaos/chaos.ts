@@ -121,19 +121,20 @@ interface EventRow {
   prev: string | null;
   next: string | null;
   event: string | null;
+  failure_level: string | null;
 }
 
 /**
  * Consecutive events of one sector that do not join: an event whose start is not where the one before ended.
- * A move repeated right after itself is one move delivered twice (a report sent again because its answer
- * was lost), not a hole.
+ * A move repeated right after itself is one move delivered twice, not a hole: a manager logs a move the same
+ * worker sends again once, but two managers each handed a copy at the same moment both log theirs.
  */
-function gaps<E>(events: E[], from: (e: E) => string | null, to: (e: E) => string | null): string[] {
+function gaps<E>(events: E[], from: (e: E) => string | null, to: (e: E) => string | null, name: (e: E) => string): string[] {
   const out: string[] = [];
   for (let i = 1; i < events.length; i++) {
     const [before, e] = [events[i - 1] as E, events[i] as E];
     const repeated = from(e) === from(before) && to(e) === to(before);
-    if (from(e) !== to(before) && !repeated) out.push(`${to(before)} → then from ${from(e)}`);
+    if (from(e) !== to(before) && !repeated) out.push(`${from(before)} -${name(before)}→ ${to(before)}, then ${from(e)} -${name(e)}→ ${to(e)}`);
   }
   return out;
 }
@@ -389,13 +390,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     }
     check('no chain message sent twice for one sector', chainProblems, `${messages.filter((m) => m.kind === 'precommit').length} pre-commit and ${messages.filter((m) => m.kind === 'prove').length} prove messages, one of each per finished sector`);
 
-    const events = await db.query<EventRow>('select number, worker_instance, prev, next, event from sector_events where miner = 1000 order by id');
+    const events = await db.query<EventRow>('select number, worker_instance, prev, next, event, failure_level from sector_events where miner = 1000 order by id');
     const logProblems: string[] = [];
     for (const s of sectors) {
       const own = events.filter((e) => Number(e.number) === Number(s.number));
       // Two streams: the manager's own lifecycle moves, and the moves the worker reported.
       for (const [stream, rows] of [['lifecycle', own.filter((e) => e.worker_instance === MANAGER_EVENT_SOURCE)], ['reported', own.filter((e) => e.worker_instance !== MANAGER_EVENT_SOURCE)]] as const) {
-        for (const g of gaps(rows, (e) => e.prev, (e) => e.next)) logProblems.push(`manager (${stream}), sector ${s.number}: ${g}`);
+        for (const g of gaps(rows, (e) => e.prev, (e) => e.next, (e) => (e.failure_level ? `${e.event}/${e.failure_level}` : (e.event ?? '')))) logProblems.push(`manager (${stream}), sector ${s.number}: ${g}`);
       }
     }
     let workerRows = 0;
@@ -409,7 +410,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         const rows = JSON.parse(r.stdout) as ThreadEvent[];
         workerRows += rows.length;
         for (const id of new Set(rows.map((e) => e.sector).filter((x) => x !== null))) {
-          for (const g of gaps(rows.filter((e) => e.sector === id), (e) => e.from, (e) => e.to)) logProblems.push(`${WORKERS[i]} #${index}, ${id}: ${g}`);
+          for (const g of gaps(rows.filter((e) => e.sector === id), (e) => e.from, (e) => e.to, (e) => (e.level ? `${e.event}/${e.level}` : e.event))) logProblems.push(`${WORKERS[i]} #${index}, ${id}: ${g}`);
         }
       }
     }

@@ -210,6 +210,25 @@ describe('manager sealer API (real daemon, in-process devnet, real HTTP)', () =>
     assert.equal((await state(finished)).State, 'Finished');
   });
 
+  it('logs a move its worker sends again once, even after a failure report in between', async () => {
+    const s = await allocate();
+    await s.report('Empty', 'Allocated', 'Allocate');
+    await s.report('Allocated', 'DealsAcquired', 'AcquireDeals');
+    await s.report('DealsAcquired', 'DealsAcquired', 'Failure', { Level: 'Temporary', Desc: 'disk full' });
+    // A restarted worker repeats its last move: the manager already has it.
+    await s.report('Allocated', 'DealsAcquired', 'AcquireDeals');
+    await s.report('Allocated', 'DealsAcquired', 'AcquireDeals');
+    // Another worker's move, and another event between the same states, are moves of their own.
+    await m.call('Venus.ReportState', [s.id, { Worker: { Instance: 'other-worker', Location: '/x' }, StateChange: { Prev: 'Allocated', Next: 'DealsAcquired', Event: 'AcquireDeals' }, Failure: null }]);
+    await s.report('Allocated', 'DealsAcquired', 'SetState');
+    const log = await m.call<{ Worker: string; Prev: string; Next: string; Event: string }[]>('SealFleet.SectorLog', [s.id]);
+    assert.deepEqual(
+      log.filter((e) => e.Worker !== 'manager').map((e) => `${e.Worker} ${e.Prev}-${e.Event}->${e.Next}`),
+      ['test-worker Empty-Allocate->Allocated', 'test-worker Allocated-AcquireDeals->DealsAcquired', 'test-worker DealsAcquired-Failure->DealsAcquired', 'other-worker Allocated-AcquireDeals->DealsAcquired', 'test-worker Allocated-SetState->DealsAcquired'],
+    );
+    assert.equal((await state(s)).State, 'DealsAcquired');
+  });
+
   it('gives 50 concurrent allocations 50 different numbers', async () => {
     const all = await Promise.all(Array.from({ length: 50 }, () => m.call<AllocatedSector>('Venus.AllocateSector', [{ AllowedMiners: [1000], AllowedProofTypes: [5] }])));
     const numbers = all.map((a) => a.ID.Number);

@@ -34,7 +34,7 @@ type Tx = Transaction<Database>;
 type MessageKind = MessagesTable['kind'];
 
 /** What a ReportState answer needs of the sector, read in the transaction that logs the report. */
-export type ReportedSector = Pick<SectorRow, 'miner' | 'number' | 'status' | 'plan' | 'stage' | 'abort_request' | 'abort_reason'>;
+export type ReportedSector = Pick<SectorRow, 'miner' | 'number' | 'status' | 'plan' | 'stage' | 'abort_request' | 'abort_reason' | 'latest_state'>;
 
 interface PendingReport {
   id: SectorID;
@@ -167,7 +167,7 @@ export class SectorStore {
     return this.tx('ReportState', async (trx) => {
       const rows = await trx
         .selectFrom('sectors')
-        .select(['miner', 'number', 'status', 'plan', 'stage', 'abort_request', 'abort_reason'])
+        .select(['miner', 'number', 'status', 'plan', 'stage', 'abort_request', 'abort_reason', 'latest_state'])
         // Two IN lists use the (miner, number) key and compile cheaply; the few extra rows their cross product
         // may bring (another miner's sector with the same number) are never looked up below.
         .where('miner', 'in', [...new Set(reports.map((r) => r.id.Miner))])
@@ -175,7 +175,11 @@ export class SectorStore {
         .execute();
       const byKey = new Map(rows.map((r) => [`${r.miner}-${r.number}`, r]));
       const found = reports.map((r) => byKey.get(`${r.id.Miner}-${r.id.Number}`));
-      const known = reports.filter((_, i) => found[i] !== undefined);
+      const known: PendingReport[] = [];
+      for (const [i, r] of reports.entries()) {
+        const sector = found[i];
+        if (sector !== undefined && !(await this.redelivered(trx, r, sector.latest_state))) known.push(r);
+      }
       if (known.length > 0) {
         await trx
           .insertInto('sector_events')
@@ -210,6 +214,29 @@ export class SectorStore {
       }
       return found;
     });
+  }
+
+  /**
+   * A move the sector's log already ends with, from the same worker: a report sent again because its answer
+   * was lost, or the last move a restarted worker repeats (it cannot know whether the report before its
+   * death arrived). Logged once, the history stays one continuous chain even when a failure report came in
+   * between. Only a move into the state the sector is already in needs the look back, so the common report
+   * costs nothing more.
+   */
+  private async redelivered(trx: Tx, { id, req }: PendingReport, latest: string | null): Promise<boolean> {
+    const { Prev, Next, Event } = req.StateChange;
+    if (req.Failure !== null || Prev === Next || latest !== Next) return false;
+    const last = await trx
+      .selectFrom('sector_events')
+      .select(['prev', 'next', 'event'])
+      .where('miner', '=', id.Miner)
+      .where('number', '=', id.Number)
+      .where('worker_instance', '=', req.Worker.Instance)
+      .whereRef('prev', '<>', 'next')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return last !== undefined && last.prev === Prev && last.next === Next && last.event === Event;
   }
 
   /** A newly numbered sealer sector; a number is never allocated twice. */
