@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { sealerPlan } from '../src/core/plans/index.js';
 
 /** Median of the samples. */
 export function median(samples: number[]): number {
@@ -66,6 +67,20 @@ export async function load(count: number, concurrency: number, call: () => Promi
 }
 
 export const fmt = (n: number, digits = 1): string => n.toFixed(digits);
+
+/**
+ * A sealing thread's reports for each sector: the sealer plan's moves in turn, round and round, so every
+ * ReportState is a new move (one sent again is recognised and logged once: a cheaper path than a thread's).
+ */
+export function sealerMoves(): (sector: number) => { Prev: string; Next: string; Event: string } {
+  const walked = new Map<number, number>();
+  return (sector) => {
+    const step = walked.get(sector) ?? 0;
+    walked.set(sector, step + 1);
+    const move = sealerPlan.transitions[step % sealerPlan.transitions.length] as (typeof sealerPlan.transitions)[number];
+    return { Prev: move.from, Next: move.to, Event: move.event };
+  };
+}
 
 export type Verdict = 'met' | 'not met' | '—';
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { RpcClient } from '../src/core/rpc/client.js';
 import type { AllocatedSector } from '../src/core/wire/sealer.js';
-import { fmt, load, percentile, skipped, timeUntilReady, type Figure } from './lib.js';
+import { fmt, load, percentile, sealerMoves, skipped, timeUntilReady, type Figure } from './lib.js';
 
 const MANAGER_BIN = fileURLToPath(new URL('../bin/sealfleet-manager.js', import.meta.url));
 const CALLERS = 32;
@@ -42,6 +42,7 @@ function managerHome(root: string, name: string): string {
 function sealerMix(clients: readonly RpcClient[]): { call: (caller: number) => Promise<unknown>; prepare: () => Promise<void> } {
   const sectors: AllocatedSector[] = [];
   let n = 0;
+  const move = sealerMoves();
   const call = async (caller: number): Promise<unknown> => {
     const rpc = clients[caller % clients.length] as RpcClient;
     const i = n++;
@@ -59,7 +60,7 @@ function sealerMix(clients: readonly RpcClient[]): { call: (caller: number) => P
       case 3:
         return rpc.call('Venus.WorkerPing', [{ Name: `w${caller % 8}`, Dest: '127.0.0.1:17890', Version: 'bench', Summary: { Threads: 8, Empty: 0, Paused: 0, Running: 8, Waiting: 0, Errors: 0 } }]);
       default:
-        return rpc.call('Venus.ReportState', [sector.ID, { Worker: { Instance: 'bench', Location: '/bench' }, StateChange: { Prev: 'PC1Done', Next: 'PC2Done', Event: 'PC2' }, Failure: null }]);
+        return rpc.call('Venus.ReportState', [sector.ID, { Worker: { Instance: 'bench', Location: '/bench' }, StateChange: move(sector.ID.Number), Failure: null }]);
     }
   };
   const prepare = async (): Promise<void> => {
