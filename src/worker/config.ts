@@ -56,6 +56,26 @@ export interface ThreadConfig {
   sealing: SealingConfig;
 }
 
+/**
+ * Where a thread keeps its task and files: a sector plan's location, or null for a `wdpost` thread, which keeps
+ * its job in memory only (as damocles) and so locks, shares and writes no directory, even one it was given.
+ */
+export function threadHome(t: ThreadConfig): string | null {
+  switch (t.plan) {
+    case 'wdpost':
+      return null;
+    case 'sealer':
+    case 'snapup':
+    case 'rebuild':
+      if (t.location === null) throw new Error(`thread #${t.index}: a ${t.plan} thread needs a location`);
+      return t.location;
+    default: {
+      const unhandled: never = t.plan;
+      throw new Error(`unknown plan ${String(unhandled)}`);
+    }
+  }
+}
+
 export interface WorkerConfig {
   /** The config file, absolute. */
   path: string;
@@ -490,9 +510,8 @@ export function loadWorkerConfig(path: string): WorkerConfig {
     threads.push(thread);
   });
   threads.forEach((t) => {
-    // A wdpost thread keeps nothing at its location, so it shares it with no one.
-    const onDisk = (o: ThreadConfig): boolean => o.plan !== 'wdpost' && o.location !== null;
-    const first = onDisk(t) ? threads.find((o) => onDisk(o) && o.location === t.location) : undefined;
+    const home = threadHome(t);
+    const first = home === null ? undefined : threads.find((o) => threadHome(o) === home);
     if (first && first !== t) fail(`sealing_thread.${t.index}.location ${t.location} is already the location of sealing_thread.${first.index}`);
   });
 

@@ -6,7 +6,7 @@ import { AUTH_VERIFY, TokenGrant } from '../core/wire/tokenGrant.js';
 import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
 import { workerIdentity } from './advertise.js';
 import { AttachedStores } from './attachedStores.js';
-import type { WorkerConfig } from './config.js';
+import { threadHome, type WorkerConfig } from './config.js';
 import { startControlServer, threadNotFound } from './controlServer.js';
 import type { ThreadController } from './controller.js';
 import { ManagerClient } from './managerClient.js';
@@ -67,11 +67,11 @@ export async function startWorker(config: WorkerConfig): Promise<{ close(): Prom
   const identity = await workerIdentity(config.worker, () => manager.rpc.urls, log);
   log.setBindings({ instance: identity.name });
   for (const warning of config.warnings) log.warn(warning);
-  // A wdpost thread keeps nothing on disk: a location it was given is not its to lock.
   const releases = config.threads.flatMap((t) => {
-    if (t.plan === 'wdpost' || t.location === null) return [];
-    mkdirSync(t.location, { recursive: true });
-    return [acquireHomeLock(join(t.location, 'worker.lock'), `a worker thread at ${t.location}`)];
+    const home = threadHome(t);
+    if (home === null) return [];
+    mkdirSync(home, { recursive: true });
+    return [acquireHomeLock(join(home, 'worker.lock'), `a worker thread at ${home}`)];
   });
   const pieceAccess = { token: piece_token ?? token, marketToken: piece_token, headers };
   const processors = await createProcessors(config.processors, log.child({ part: 'processors' }), pieceAccess);

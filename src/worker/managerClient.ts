@@ -21,9 +21,9 @@ import {
   type WorkerInfo,
 } from '../core/wire/sealer.js';
 import { SectorEnded } from '../core/wire/sectorEnded.js';
-import { WDPOST_JOB_NOT_HELD, WdPoStInput, WdPoStJobId, type WdPoStAllocateSpec, type WdPoStJob, type WdPoStOutput } from '../core/wire/wdpost.js';
+import { MAX_JOBS_PER_CALL, WDPOST_JOB_NOT_HELD, WdPoStInput, WdPoStJobId, type WdPoStAllocateSpec, type WdPoStJob, type WdPoStOutput } from '../core/wire/wdpost.js';
 
-const WdPoStJobs = z.array(z.object({ ID: WdPoStJobId, Input: WdPoStInput })).max(16);
+const WdPoStJobs = z.array(z.object({ ID: WdPoStJobId, Input: WdPoStInput })).max(MAX_JOBS_PER_CALL);
 
 /** The cause of the error a call about a sector the manager has no record of gets. */
 class UnknownSector extends Error {

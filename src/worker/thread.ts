@@ -5,7 +5,7 @@ import { getPlan, isPlanState, isState, nextState, planStates, stageOf, type Eve
 import { formatSectorId } from '../core/sectorId.js';
 import type { ThreadEvent, WorkerThreadInfo } from '../core/wire/workerControl.js';
 import type { AttachedStores } from './attachedStores.js';
-import type { ThreadConfig } from './config.js';
+import { threadHome, type ThreadConfig } from './config.js';
 import { HANDLERS } from './handlers.js';
 import type { ManagerClient } from './managerClient.js';
 import { sectorPaths } from './paths.js';
@@ -14,23 +14,6 @@ import type { Stage } from '../core/wire/processor.js';
 import type { StepContext, StepResult } from './steps/context.js';
 import { LocationStore, type ThreadFlags } from './store.js';
 import { emptyTask, type SectorTask } from './task.js';
-
-/** Where a thread keeps its task: a sector plan's on its location's disk, a wdpost thread's in memory only. */
-function homeOf(config: ThreadConfig): string | null {
-  switch (config.plan) {
-    case 'wdpost':
-      return null;
-    case 'sealer':
-    case 'snapup':
-    case 'rebuild':
-      if (config.location === null) throw new Error(`thread #${config.index}: a ${config.plan} thread needs a location`);
-      return config.location;
-    default: {
-      const unhandled: never = config.plan;
-      throw new Error(`unknown plan ${String(unhandled)}`);
-    }
-  }
-}
 
 /** What a thread of `plan` holds, in the words of its messages and log lines. */
 function holding(plan: PlanName): { what: string; short: 'job' | 'sector'; atManager: string } {
@@ -109,7 +92,7 @@ export class SealingThread {
     private readonly deps: ThreadDeps,
   ) {
     this.plan = getPlan(config.plan);
-    this.home = homeOf(config);
+    this.home = threadHome(config);
     this.store = new LocationStore(this.home);
     const stored = this.store.loadTask();
     this.task = stored && stored.plan === config.plan ? stored : emptyTask(config.plan);

@@ -92,29 +92,35 @@ export interface DevnetMinerMessage {
   exitCode: number | null;
 }
 
-/** Every pre-commit, prove and replica-update message the devnet in `home` was sent, read from its own database. */
-export function devnetMinerMessages(home: string): DevnetMinerMessage[] {
+/** Every message the devnet in `home` took into its pool, in push order, read from its own database. */
+function devnetMessages(home: string): { cid: string; method: number; params: Buffer; exitCode: number | null }[] {
   const db = new Database(join(home, 'devnet.db'), { readonly: true, fileMustExist: true });
   try {
     const rows = db.prepare('select cid, body, exit_code from messages order by pushed_at').all() as { cid: string; body: string; exit_code: number | null }[];
-    return rows.flatMap(({ cid, body, exit_code }) => {
+    return rows.map(({ cid, body, exit_code }) => {
       const msg = JSON.parse(body) as { Method: number; Params: string | null };
-      const params = Buffer.from(msg.Params ?? '', 'base64');
-      const at = (kind: DevnetMinerMessage['kind'], sectors: number[]): DevnetMinerMessage[] => [{ cid, kind, sectors, exitCode: exit_code }];
-      switch (msg.Method) {
-        case MinerMethod.PreCommitSectorBatch2:
-          return at('precommit', decodePreCommitSectorBatch2(params).sectors.map((s) => s.sectorNumber));
-        case MinerMethod.ProveCommitSectors3:
-          return at('prove', decodeProveCommitSectors3(params).sectorActivations.map((s) => s.sectorNumber));
-        case MinerMethod.ProveReplicaUpdates3:
-          return at('update', decodeProveReplicaUpdates3(params).sectorUpdates.map((s) => s.sector));
-        default:
-          return [];
-      }
+      return { cid, method: msg.Method, params: Buffer.from(msg.Params ?? '', 'base64'), exitCode: exit_code };
     });
   } finally {
     db.close();
   }
+}
+
+/** Every pre-commit, prove and replica-update message the devnet in `home` was sent, read from its own database. */
+export function devnetMinerMessages(home: string): DevnetMinerMessage[] {
+  return devnetMessages(home).flatMap(({ cid, method, params, exitCode }) => {
+    const at = (kind: DevnetMinerMessage['kind'], sectors: number[]): DevnetMinerMessage[] => [{ cid, kind, sectors, exitCode }];
+    switch (method) {
+      case MinerMethod.PreCommitSectorBatch2:
+        return at('precommit', decodePreCommitSectorBatch2(params).sectors.map((s) => s.sectorNumber));
+      case MinerMethod.ProveCommitSectors3:
+        return at('prove', decodeProveCommitSectors3(params).sectorActivations.map((s) => s.sectorNumber));
+      case MinerMethod.ProveReplicaUpdates3:
+        return at('update', decodeProveReplicaUpdates3(params).sectorUpdates.map((s) => s.sector));
+      default:
+        return [];
+    }
+  });
 }
 
 /** One SubmitWindowedPoSt the devnet took into its pool. */
@@ -129,18 +135,11 @@ export interface DevnetPostMessage {
 
 /** Every Window PoSt message the devnet in `home` was sent, in push order, read from its own database. */
 export function devnetPostMessages(home: string): DevnetPostMessage[] {
-  const db = new Database(join(home, 'devnet.db'), { readonly: true, fileMustExist: true });
-  try {
-    const rows = db.prepare('select cid, body, exit_code from messages order by pushed_at').all() as { cid: string; body: string; exit_code: number | null }[];
-    return rows.flatMap(({ cid, body, exit_code }) => {
-      const msg = JSON.parse(body) as { Method: number; Params: string | null };
-      if (msg.Method !== MinerMethod.SubmitWindowedPoSt) return [];
-      const p = decodeSubmitWindowedPoSt(Buffer.from(msg.Params ?? '', 'base64'));
-      return [{ cid, deadline: p.deadline, chainCommitEpoch: p.chainCommitEpoch, partitions: p.partitions.map((x) => x.index), exitCode: exit_code }];
-    });
-  } finally {
-    db.close();
-  }
+  return devnetMessages(home).flatMap(({ cid, method, params, exitCode }) => {
+    if (method !== MinerMethod.SubmitWindowedPoSt) return [];
+    const p = decodeSubmitWindowedPoSt(params);
+    return [{ cid, deadline: p.deadline, chainCommitEpoch: p.chainCommitEpoch, partitions: p.partitions.map((x) => x.index), exitCode }];
+  });
 }
 
 /**

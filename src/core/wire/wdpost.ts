@@ -45,6 +45,9 @@ export const WdPoStAllocateSpec = z.object({
 });
 export type WdPoStAllocateSpec = z.infer<typeof WdPoStAllocateSpec>;
 
+/** The most jobs one WdPoStAllocateJobs call hands out: more than one worker takes at once (damocles' threads ask for one). */
+export const MAX_JOBS_PER_CALL = 16;
+
 /** The error code of a WdPoStFinishJob for a job the worker no longer holds: the worker drops the job. */
 export const WDPOST_JOB_NOT_HELD = 11010;
 

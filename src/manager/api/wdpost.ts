@@ -2,11 +2,8 @@ import { z } from 'zod';
 import { RpcError, RPC_CODES } from '../../core/rpc/errors.js';
 import { callerMethod, method, type Caller, type MethodDef } from '../../core/rpc/server.js';
 import { boundedArray, nameString, textString } from '../../core/wire/bounds.js';
-import { WdPoStAllocateSpec, WdPoStJobId, WdPoStOutput } from '../../core/wire/wdpost.js';
+import { MAX_JOBS_PER_CALL, WdPoStAllocateSpec, WdPoStJobId, WdPoStOutput } from '../../core/wire/wdpost.js';
 import type { WdPoStJobs } from '../proving/wdpostJobs.js';
-
-/** More jobs than one worker takes at once (damocles' threads ask for one). */
-const MAX_JOBS_PER_CALL = 16;
 
 /** A worker-bound token speaks for its own worker only (as WorkerPing). */
 function checkWorker(caller: Caller, worker: string): void {

@@ -39,11 +39,13 @@ export function workerProver(d: { jobs: WdPoStJobs; fallback: Prover; config: Wo
   const stopping = new AbortController();
 
   const judge = async (id: string, row: WdPoStJobsTable | undefined, challenged: Set<number>, closing: () => Promise<boolean>): Promise<Verdict> => {
+    // The manager proves it once the job is its own; a worker that took it meanwhile is waited for.
+    const takeOver = async (why: string, evenRunning = false): Promise<Verdict> => ((await d.jobs.takeOver(id, why, evenRunning)) ? { fallback: why } : { wait: true });
     if (!row) return { fallback: 'the job was removed' };
     // However long a worker's proof may take, the deadline does not wait: close to its end the manager proves it.
     if (row.state !== 'finished' && (await closing())) {
       const why = `the deadline closes soon and the job is still ${row.state === 'running' ? `running on worker "${row.worker ?? ''}"` : 'queued'}`;
-      return (await d.jobs.takeOver(id, why, true)) ? { fallback: why } : { wait: true };
+      return takeOver(why, true);
     }
     switch (row.state) {
       case 'running':
@@ -51,7 +53,7 @@ export function workerProver(d: { jobs: WdPoStJobs; fallback: Prover; config: Wo
       case 'ready2run': {
         if (Date.now() - Number(row.ready_at) < d.config.fallback_after) return { wait: true };
         const why = `no worker took the job within fallback_after (${d.config.fallback_after}ms)`;
-        return (await d.jobs.takeOver(id, why)) ? { fallback: why } : { wait: true };
+        return takeOver(why);
       }
       case 'finished': {
         if (row.fallback_at !== null) return { fallback: row.error ?? 'the manager proves it' };
@@ -62,11 +64,11 @@ export function workerProver(d: { jobs: WdPoStJobs; fallback: Prover; config: Wo
           const faulty = output.Faults.filter((n) => challenged.has(n));
           if (proof !== undefined || faulty.length > 0) return { result: { proof: new Uint8Array(Buffer.from(proof ?? '', 'base64')), faulty } };
           const why = `worker "${row.worker ?? ''}" returned no proof`;
-          return (await d.jobs.takeOver(id, why)) ? { fallback: why } : { wait: true };
+          return takeOver(why);
         }
         if (Number(row.try_num) < d.config.job_max_try) return { wait: true };
         const why = `the job failed ${row.try_num} time(s) (job_max_try ${d.config.job_max_try}): ${row.error ?? ''}`;
-        return (await d.jobs.takeOver(id, why)) ? { fallback: why } : { wait: true };
+        return takeOver(why);
       }
     }
   };
